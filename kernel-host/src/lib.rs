@@ -1,0 +1,1 @@
+//! The machine that hosts the wasm kernel.
