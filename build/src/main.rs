@@ -1,1 +1,191 @@
-fn main() {}
+//! `cargo x …`: the Alpenglow build CLI.
+
+use alpenglow_build::pipeline::{self, Ctx};
+use alpenglow_build::ui::Ui;
+use alpenglow_build::{
+    busybox, doctor, initramfs, kernel, manifest, musl, paths::Paths, serve, site, tree,
+};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(name = "cargo x", about = "Build, run and test Alpenglow", version)]
+struct Cli {
+    /// Show the commands being run.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check every prerequisite and install what is missing when possible.
+    Doctor {
+        /// Only report; install nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Resolve, download and verify the pinned sources.
+    Fetch,
+    /// Build dist/vmlinux.wasm.
+    Kernel,
+    /// Build musl into the sysroot.
+    Musl,
+    /// Build BusyBox.
+    Busybox,
+    /// Build dist/initramfs.cpio.gz.
+    Initramfs,
+    /// Build every artifact (each step skipped when its inputs are unchanged).
+    All,
+    /// Set up what is missing, build what is stale, serve the app and print its URL.
+    Up {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on (0.0.0.0 to serve beyond this machine, e.g. from Docker).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+    },
+    /// Run every test: unit tests, then end-to-end tests in headless Chromium.
+    Test,
+    /// Regenerate patches/<component>/ from the commits in its source tree.
+    Patches { component: String },
+    /// Remove build outputs (dist/, build trees, stamps); downloads and source trees stay.
+    Clean {
+        /// Also remove downloaded tarballs.
+        #[arg(long)]
+        downloads: bool,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let ui = Ui {
+        verbose: cli.verbose,
+    };
+    if let Err(e) = run(ui, cli.cmd) {
+        eprintln!("\nerror: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(ui: Ui, cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Doctor { check } => doctor::run(&ui, &Paths::discover()?, !check),
+        Cmd::Fetch => Ctx::new(ui)?.fetch_all().map(drop),
+        Cmd::Kernel => kernel::build(&mut Ctx::new(ui)?),
+        Cmd::Musl => musl::build(&mut Ctx::new(ui)?),
+        Cmd::Busybox => busybox::build(&mut Ctx::new(ui)?),
+        Cmd::Initramfs => {
+            let mut ctx = Ctx::new(ui)?;
+            initramfs::build(&mut ctx)?;
+            if kernel::vmlinux_wasm(&ctx).exists() {
+                manifest::write(&mut ctx)?;
+            }
+            Ok(())
+        }
+        Cmd::All => pipeline::all(&mut Ctx::new(ui)?),
+        Cmd::Up { port, host } => {
+            let paths = Paths::discover()?;
+            doctor::run(&ui, &paths, true)?;
+            pipeline::all(&mut Ctx::new(ui)?)?;
+            site::build(&ui, &paths)?;
+            let server = serve::Server::start(&paths.site(), &host, port)?;
+            eprintln!(
+                "\n  Alpenglow is running at {}\n  (Ctrl-C to stop)\n",
+                server.url()
+            );
+            println!("{}", server.url());
+            server.wait();
+            Ok(())
+        }
+        Cmd::Test => test(ui),
+        Cmd::Patches { component } => {
+            let paths = Paths::discover()?;
+            let src = paths.src(&component);
+            if !src.join(".git").exists() {
+                bail!(
+                    "no source tree for `{component}` at {} (run `cargo x all` first)",
+                    src.display()
+                );
+            }
+            let n = tree::export(&component, &src, &paths.patches(&component))?;
+            eprintln!(
+                "wrote {n} patch(es) to {}",
+                paths.patches(&component).display()
+            );
+            Ok(())
+        }
+        Cmd::Clean { downloads } => {
+            let paths = Paths::discover()?;
+            let mut dirs = vec![
+                paths.dist(),
+                paths.cache.join("out"),
+                paths.stamps(),
+                paths.sysroot(),
+                paths.logs(),
+            ];
+            if downloads {
+                dirs.push(paths.downloads());
+            }
+            for d in dirs {
+                if d.exists() {
+                    std::fs::remove_dir_all(&d)
+                        .with_context(|| format!("removing {}", d.display()))?;
+                    eprintln!("removed {}", d.display());
+                }
+            }
+            eprintln!(
+                "source trees in {} are kept (they may hold your commits)",
+                paths.cache.join("src").display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `cargo x test`: prerequisites, artifacts, unit tests, the site, end-to-end tests.
+fn test(ui: Ui) -> Result<()> {
+    let paths = Paths::discover()?;
+    doctor::run(&ui, &paths, true)?;
+    pipeline::all(&mut Ctx::new(ui)?)?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let step = ui.step("unit tests");
+    cargo_test(
+        &cargo,
+        &paths,
+        &["-p", "alpenglow-build", "-p", "kernel-host"],
+    )?;
+    step.done("");
+    site::build(&ui, &paths)?;
+    let step = ui.step("end-to-end tests (headless Chromium)");
+    cargo_test(
+        &cargo,
+        &paths,
+        &[
+            "-p",
+            "alpenglow-build",
+            "--test",
+            "e2e",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ],
+    )?;
+    step.done("");
+    Ok(())
+}
+
+fn cargo_test(cargo: &str, paths: &Paths, args: &[&str]) -> Result<()> {
+    let status = Command::new(cargo)
+        .arg("test")
+        .args(args)
+        .current_dir(&paths.repo)
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("cargo test {} failed", args.join(" "));
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! `cargo x initramfs`: `build/rootfs.toml` plus the userland build outputs →
+//! `dist/initramfs.cpio.gz`, deterministic.
+
+use crate::pipeline::Ctx;
+use crate::rootfs::{write_image, Rootfs, Sources};
+use crate::stamp::InputHash;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+pub fn image_path(ctx: &Ctx) -> PathBuf {
+    ctx.paths.dist().join("initramfs.cpio.gz")
+}
+
+pub fn build(ctx: &mut Ctx) -> Result<()> {
+    let step = ctx.ui.step("initramfs");
+    let desc_path = ctx.paths.repo.join("build/rootfs.toml");
+    let rootfs = Rootfs::load(&desc_path)?;
+    let sources = Sources::new(ctx.paths.repo.join("build"))
+        .with_output("busybox", crate::busybox::output_dir(ctx))
+        .with_output("init", ctx.paths.out("init").join("init"));
+    let image = rootfs
+        .build(&sources)
+        .with_context(|| format!("building the image from {}", desc_path.display()))?;
+    let mut key = InputHash::new("initramfs");
+    key.add_file(&desc_path)?;
+    for input in &image.inputs {
+        key.add_file(input)?;
+    }
+    let key = key.finish();
+    let dest = image_path(ctx);
+    for s in &image.skipped {
+        ctx.ui.info(&format!("left out {}: {}", s.path, s.reason));
+    }
+    if ctx.stamps.is_fresh("initramfs", &key, &[&dest]) {
+        step.skipped("description and inputs unchanged");
+        return Ok(());
+    }
+    std::fs::create_dir_all(ctx.paths.dist()).context("creating dist/")?;
+    write_image(&image, &dest)?;
+    ctx.stamps.record("initramfs", &key)?;
+    let elapsed = step.elapsed();
+    ctx.record_duration("initramfs", elapsed);
+    step.done(&format!(
+        "{} entries, {} bytes",
+        image.entries,
+        image.cpio_gz.len()
+    ));
+    Ok(())
+}

@@ -1,0 +1,1100 @@
+//! Declarative root filesystem (`build/rootfs.toml`) and its deterministic
+//! `initramfs.cpio.gz`.
+//!
+//! The description lists entries by kind, each a TOML array of tables:
+//! `dir`, `file`, `symlink`, `device` and `applets`. Paths are absolute. Modes are
+//! octal strings ("0755") so a decimal 755 cannot slip through. A file's content is
+//! inline (`text`) or a `source`: a path relative to the description's directory,
+//! or `key:path` inside a build output the CLI registers (`busybox:busybox` is the
+//! file `busybox` in the `busybox` output; `key:` is the output itself). Entries whose
+//! source may not exist yet say `optional = true`; they are skipped and reported.
+//!
+//! The image is reproducible: entries sorted by path (so parents precede children),
+//! missing parent directories added as root-owned 0755, mtimes 0, and a gzip header
+//! with mtime 0 and no file name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use flate2::{Compression, GzBuilder};
+use serde::Deserialize;
+
+use crate::cpio::{CpioWriter, DeviceKind, Metadata};
+
+/// Where entries' `source`s are found.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    base: PathBuf,
+    outputs: BTreeMap<String, PathBuf>,
+}
+
+impl Sources {
+    /// Plain relative sources resolve against `base` (normally the directory
+    /// holding rootfs.toml).
+    pub fn new(base: impl Into<PathBuf>) -> Self {
+        Sources {
+            base: base.into(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// Registers build output `key` (a directory, or a single file used as `key:`).
+    pub fn with_output(mut self, key: &str, path: impl Into<PathBuf>) -> Self {
+        self.outputs.insert(key.to_owned(), path.into());
+        self
+    }
+
+    /// The file a `source` string names; `Err` holds why it cannot be named
+    /// (an output that has not been registered).
+    fn resolve(&self, source: &str) -> std::result::Result<PathBuf, String> {
+        match split_output(source) {
+            Some((key, rest)) => {
+                let dir = self
+                    .outputs
+                    .get(key)
+                    .ok_or_else(|| format!("build output `{key}` is not available"))?;
+                Ok(if rest.is_empty() {
+                    dir.clone()
+                } else {
+                    dir.join(rest)
+                })
+            }
+            None => Ok(self.base.join(source)),
+        }
+    }
+}
+
+/// `key:rest` when `source` starts with an output key.
+fn split_output(source: &str) -> Option<(&str, &str)> {
+    let (key, rest) = source.split_once(':')?;
+    let is_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    is_key.then_some((key, rest))
+}
+
+fn validate_source(source: &str) -> Result<()> {
+    if source.is_empty() {
+        bail!("empty source");
+    }
+    let rel = split_output(source).map_or(source, |(_, rest)| rest);
+    if rel.starts_with('/') {
+        bail!(
+            "source `{source}` must be relative (to the description's directory or a build output)"
+        );
+    }
+    if split_output(source).is_some() && rel.split('/').any(|c| c == "..") {
+        bail!("source `{source}` leaves its build output with '..'");
+    }
+    Ok(())
+}
+
+// ---- the TOML schema ----
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Description {
+    #[serde(default)]
+    dir: Vec<DirSpec>,
+    #[serde(default)]
+    file: Vec<FileSpec>,
+    #[serde(default)]
+    symlink: Vec<SymlinkSpec>,
+    #[serde(default)]
+    device: Vec<DeviceSpec>,
+    #[serde(default)]
+    applets: Vec<AppletsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirSpec {
+    path: String,
+    mode: Option<String>,
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    path: String,
+    mode: Option<String>,
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+    text: Option<String>,
+    source: Option<String>,
+    #[serde(default)]
+    optional: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SymlinkSpec {
+    path: String,
+    target: String,
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceSpec {
+    path: String,
+    #[serde(rename = "type")]
+    dev_type: DevType,
+    major: u32,
+    minor: u32,
+    mode: Option<String>,
+    #[serde(default)]
+    uid: u32,
+    #[serde(default)]
+    gid: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum DevType {
+    Char,
+    Block,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppletsSpec {
+    /// Source of the applet list: one path per line (BusyBox's `busybox.links`);
+    /// a bare name goes to /bin.
+    list: String,
+    /// What every applet links to.
+    #[serde(default = "default_applet_target")]
+    target: String,
+    #[serde(default)]
+    optional: bool,
+}
+
+fn default_applet_target() -> String {
+    "/bin/busybox".to_owned()
+}
+
+// ---- the validated description ----
+
+/// A file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Text(String),
+    Source(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File(Content),
+    Symlink(String),
+    Device {
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+    },
+}
+
+impl EntryKind {
+    fn noun(&self) -> &'static str {
+        match self {
+            EntryKind::Dir => "directory",
+            EntryKind::File(_) => "file",
+            EntryKind::Symlink(_) => "symlink",
+            EntryKind::Device { .. } => "device",
+        }
+    }
+}
+
+/// One declared entry; `path` is absolute and normalised ("/etc/passwd").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: String,
+    /// Permission bits only.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub kind: EntryKind,
+    pub optional: bool,
+}
+
+/// "Every applet in `list` as a symlink to `target`".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applets {
+    pub list: String,
+    pub target: String,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rootfs {
+    pub entries: Vec<Entry>,
+    pub applets: Vec<Applets>,
+}
+
+/// An optional entry left out of the image, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// A built image.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub cpio_gz: Vec<u8>,
+    /// Entries written, implicit parent directories and applet links included.
+    pub entries: usize,
+    pub skipped: Vec<Skipped>,
+    /// Every file read (sources and applet lists), for the build stamp.
+    pub inputs: Vec<PathBuf>,
+}
+
+fn parse_mode(mode: Option<&str>, default: u32) -> Result<u32> {
+    let Some(text) = mode else {
+        return Ok(default);
+    };
+    let value = (!text.is_empty() && text.len() <= 5)
+        .then(|| u32::from_str_radix(text, 8).ok())
+        .flatten()
+        .filter(|&m| m <= 0o7777)
+        .ok_or_else(|| {
+            anyhow!(
+                "bad mode \"{text}\": expected octal permission bits up to \"7777\", e.g. \"0755\""
+            )
+        })?;
+    Ok(value)
+}
+
+/// Checks an absolute path and returns it unchanged.
+fn validate_path(path: &str) -> Result<String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        bail!("path must be absolute");
+    };
+    if rest.is_empty() {
+        bail!("the root directory itself cannot be an entry");
+    }
+    if path.contains('\0') {
+        bail!("path contains a NUL byte");
+    }
+    if rest
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        bail!("path has an empty, '.' or '..' component (no trailing '/')");
+    }
+    Ok(path.to_owned())
+}
+
+fn validate_target(target: &str) -> Result<()> {
+    if target.is_empty() || target.contains('\0') {
+        bail!("symlink target must be non-empty and have no NUL byte");
+    }
+    Ok(())
+}
+
+impl Rootfs {
+    pub fn load(path: &Path) -> Result<Rootfs> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Rootfs::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Rootfs> {
+        let desc: Description = toml::from_str(text).context("parsing the rootfs description")?;
+        let mut entries = Vec::new();
+        let mut push = |path: &str, f: &dyn Fn() -> Result<Entry>| -> Result<()> {
+            let entry = validate_path(path)
+                .and_then(|_| f())
+                .with_context(|| format!("entry {path}"))?;
+            entries.push(entry);
+            Ok(())
+        };
+        for d in &desc.dir {
+            push(&d.path, &|| {
+                Ok(Entry {
+                    path: d.path.clone(),
+                    mode: parse_mode(d.mode.as_deref(), 0o755)?,
+                    uid: d.uid,
+                    gid: d.gid,
+                    kind: EntryKind::Dir,
+                    optional: false,
+                })
+            })?;
+        }
+        for f in &desc.file {
+            push(&f.path, &|| {
+                let content = match (&f.text, &f.source) {
+                    (Some(t), None) => Content::Text(t.clone()),
+                    (None, Some(s)) => {
+                        validate_source(s)?;
+                        Content::Source(s.clone())
+                    }
+                    _ => bail!("a file needs exactly one of `text` and `source`"),
+                };
+                if f.optional && matches!(content, Content::Text(_)) {
+                    bail!("`optional` only applies to files with a `source`");
+                }
+                Ok(Entry {
+                    path: f.path.clone(),
+                    mode: parse_mode(f.mode.as_deref(), 0o644)?,
+                    uid: f.uid,
+                    gid: f.gid,
+                    kind: EntryKind::File(content),
+                    optional: f.optional,
+                })
+            })?;
+        }
+        for s in &desc.symlink {
+            push(&s.path, &|| {
+                validate_target(&s.target)?;
+                Ok(Entry {
+                    path: s.path.clone(),
+                    mode: 0o777,
+                    uid: s.uid,
+                    gid: s.gid,
+                    kind: EntryKind::Symlink(s.target.clone()),
+                    optional: false,
+                })
+            })?;
+        }
+        for d in &desc.device {
+            push(&d.path, &|| {
+                // Linux's dev_t: 12-bit major, 20-bit minor.
+                if d.major >= 1 << 12 || d.minor >= 1 << 20 {
+                    bail!(
+                        "device number {}:{} out of range (major < 4096, minor < 1048576)",
+                        d.major,
+                        d.minor
+                    );
+                }
+                let kind = match d.dev_type {
+                    DevType::Char => DeviceKind::Char,
+                    DevType::Block => DeviceKind::Block,
+                };
+                Ok(Entry {
+                    path: d.path.clone(),
+                    mode: parse_mode(d.mode.as_deref(), 0o600)?,
+                    uid: d.uid,
+                    gid: d.gid,
+                    kind: EntryKind::Device {
+                        kind,
+                        major: d.major,
+                        minor: d.minor,
+                    },
+                    optional: false,
+                })
+            })?;
+        }
+
+        let mut seen: BTreeMap<&str, &EntryKind> = BTreeMap::new();
+        for e in &entries {
+            if let Some(prev) = seen.insert(&e.path, &e.kind) {
+                bail!(
+                    "duplicate path {}: declared as a {} and as a {}",
+                    e.path,
+                    prev.noun(),
+                    e.kind.noun()
+                );
+            }
+        }
+
+        let applets = desc
+            .applets
+            .iter()
+            .map(|a| {
+                validate_source(&a.list)
+                    .and_then(|_| validate_path(&a.target))
+                    .with_context(|| format!("applets from {}", a.list))?;
+                Ok(Applets {
+                    list: a.list.clone(),
+                    target: a.target.clone(),
+                    optional: a.optional,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Rootfs { entries, applets })
+    }
+
+    /// Resolves sources and writes the gzipped newc archive.
+    pub fn build(&self, sources: &Sources) -> Result<Image> {
+        let plan = self.plan(sources)?;
+        let gz = GzBuilder::new()
+            .mtime(0)
+            .operating_system(255) // "unknown": the build host must not show
+            .write(Vec::new(), Compression::best());
+        let mut cpio = CpioWriter::new(gz);
+        for (path, node) in &plan.nodes {
+            let name = &path[1..];
+            let meta = Metadata::new(node.mode).owner(node.uid, node.gid);
+            match &node.data {
+                NodeData::Dir => cpio.add_dir(name, meta)?,
+                NodeData::File(bytes) => cpio.add_file(name, meta, bytes)?,
+                NodeData::Symlink(target) => cpio.add_symlink(name, meta, target)?,
+                NodeData::Device { kind, major, minor } => {
+                    cpio.add_device(name, meta, *kind, *major, *minor)?
+                }
+            }
+        }
+        let cpio_gz = cpio
+            .finish()?
+            .finish()
+            .context("finishing the gzip stream")?;
+        Ok(Image {
+            cpio_gz,
+            entries: plan.nodes.len(),
+            skipped: plan.skipped,
+            inputs: plan.inputs,
+        })
+    }
+
+    fn plan(&self, sources: &Sources) -> Result<Plan> {
+        let mut plan = Plan::default();
+        // Sorted component-wise so a directory's entries directly follow it.
+        let mut nodes: BTreeMap<Vec<String>, (String, Node)> = BTreeMap::new();
+        let mut skipped_paths = BTreeSet::new();
+
+        for e in &self.entries {
+            let data = match &e.kind {
+                EntryKind::Dir => NodeData::Dir,
+                EntryKind::Symlink(t) => NodeData::Symlink(t.clone()),
+                EntryKind::Device { kind, major, minor } => NodeData::Device {
+                    kind: *kind,
+                    major: *major,
+                    minor: *minor,
+                },
+                EntryKind::File(Content::Text(t)) => NodeData::File(t.clone().into_bytes()),
+                EntryKind::File(Content::Source(src)) => {
+                    match read_source(sources, src)
+                        .with_context(|| format!("entry {}: source `{src}`", e.path))?
+                    {
+                        Ok((path, bytes)) => {
+                            plan.inputs.push(path);
+                            NodeData::File(bytes)
+                        }
+                        Err(why) if e.optional => {
+                            plan.skipped.push(Skipped {
+                                path: e.path.clone(),
+                                reason: format!("source `{src}`: {why}"),
+                            });
+                            skipped_paths.insert(e.path.clone());
+                            continue;
+                        }
+                        Err(why) => bail!("entry {}: source `{src}`: {why}", e.path),
+                    }
+                }
+            };
+            let node = Node {
+                mode: e.mode,
+                uid: e.uid,
+                gid: e.gid,
+                data,
+            };
+            nodes.insert(components(&e.path), (e.path.clone(), node));
+        }
+
+        for a in &self.applets {
+            let what = format!("applets from `{}`", a.list);
+            let skip = |plan: &mut Plan, reason: String| {
+                plan.skipped.push(Skipped {
+                    path: what.clone(),
+                    reason,
+                })
+            };
+            if skipped_paths.contains(&a.target) {
+                skip(&mut plan, format!("their target {} was skipped", a.target));
+                continue;
+            }
+            let (list_path, bytes) =
+                match read_source(sources, &a.list).with_context(|| what.clone())? {
+                    Ok(found) => found,
+                    Err(why) if a.optional => {
+                        skip(&mut plan, why);
+                        continue;
+                    }
+                    Err(why) => bail!("{what}: {why}"),
+                };
+            plan.inputs.push(list_path.clone());
+            let text = String::from_utf8(bytes)
+                .map_err(|_| anyhow!("{what}: {} is not UTF-8 text", list_path.display()))?;
+            for (lineno, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let path = if line.contains('/') {
+                    line.to_owned()
+                } else {
+                    format!("/bin/{line}")
+                };
+                validate_path(&path)
+                    .with_context(|| format!("{what}: line {}: `{line}`", lineno + 1))?;
+                if path == a.target {
+                    continue;
+                }
+                // Declared entries win over applet links (e.g. a custom /sbin/init);
+                // duplicates in the list are harmless.
+                nodes.entry(components(&path)).or_insert_with(|| {
+                    (
+                        path,
+                        Node {
+                            mode: 0o777,
+                            uid: 0,
+                            gid: 0,
+                            data: NodeData::Symlink(a.target.clone()),
+                        },
+                    )
+                });
+            }
+        }
+
+        // Add missing parents; refuse parents that exist but are not directories.
+        let paths: Vec<(Vec<String>, String)> = nodes
+            .iter()
+            .map(|(k, (p, _))| (k.clone(), p.clone()))
+            .collect();
+        for (comps, path) in paths {
+            for n in 1..comps.len() {
+                let parent_key = comps[..n].to_vec();
+                let parent = format!("/{}", parent_key.join("/"));
+                match nodes.get(&parent_key) {
+                    Some((_, node)) if !matches!(node.data, NodeData::Dir) => {
+                        let noun = match node.data {
+                            NodeData::File(_) => "file",
+                            NodeData::Symlink(_) => "symlink",
+                            _ => "device",
+                        };
+                        bail!("entry {path}: parent {parent} is a {noun}, not a directory");
+                    }
+                    Some(_) => {}
+                    None => {
+                        let node = Node {
+                            mode: 0o755,
+                            uid: 0,
+                            gid: 0,
+                            data: NodeData::Dir,
+                        };
+                        nodes.insert(parent_key, (parent, node));
+                    }
+                }
+            }
+        }
+        plan.nodes = nodes.into_values().collect();
+        Ok(plan)
+    }
+}
+
+fn components(path: &str) -> Vec<String> {
+    path[1..].split('/').map(str::to_owned).collect()
+}
+
+/// `Ok(Ok(..))`: the file; `Ok(Err(why))`: it does not exist (yet), which an
+/// optional entry tolerates; `Err`: any other failure.
+#[allow(clippy::type_complexity)]
+fn read_source(
+    sources: &Sources,
+    source: &str,
+) -> Result<std::result::Result<(PathBuf, Vec<u8>), String>> {
+    let path = match sources.resolve(source) {
+        Ok(p) => p,
+        Err(why) => return Ok(Err(why)),
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Ok((path, bytes))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Ok(Err(format!("{} does not exist", path.display())))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+#[derive(Default)]
+struct Plan {
+    nodes: Vec<(String, Node)>,
+    skipped: Vec<Skipped>,
+    inputs: Vec<PathBuf>,
+}
+
+struct Node {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    data: NodeData,
+}
+
+enum NodeData {
+    Dir,
+    File(Vec<u8>),
+    Symlink(String),
+    Device {
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+    },
+}
+
+/// Writes the image to `out` (e.g. dist/initramfs.cpio.gz) via a temporary file,
+/// so an interrupted build never leaves a truncated image behind.
+pub fn write_image(image: &Image, out: &Path) -> Result<()> {
+    let tmp = out.with_extension("tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(&image.cpio_gz)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("renaming to {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Runs system cpio on a gzipped archive (gzip -dc also checks the stream).
+    fn cpio(gz: &[u8], args: &str, cwd: &Path) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("img.cpio.gz");
+        std::fs::write(&file, gz).unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -dc '{}' | cpio {args}", file.display()))
+            .current_dir(cwd)
+            .output()
+            .expect("run cpio (is /usr/bin/cpio installed?)");
+        assert!(
+            out.status.success(),
+            "cpio {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn names(gz: &[u8]) -> Vec<String> {
+        cpio(gz, "-it --quiet", Path::new("/"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `cpio -itv` fields of `name`: [mode, nlink, uid, gid, size-or-dev…].
+    fn long(gz: &[u8], name: &str) -> Vec<String> {
+        let listing = cpio(gz, "-itv --quiet --numeric-uid-gid", Path::new("/"));
+        listing
+            .lines()
+            .find(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.contains(&name) && (w.last() == Some(&name) || w.contains(&"->"))
+            })
+            .unwrap_or_else(|| panic!("{name} not in\n{listing}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Extracts the regular files and symlinks under `pattern` and reads one.
+    fn extract(gz: &[u8], pattern: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        cpio(gz, &format!("-idm --quiet '{pattern}'"), dir.path());
+        dir
+    }
+
+    fn build(text: &str, sources: &Sources) -> Result<Image> {
+        Rootfs::parse(text)?.build(sources)
+    }
+
+    fn err(text: &str) -> String {
+        format!(
+            "{:#}",
+            build(text, &Sources::new("/nonexistent")).unwrap_err()
+        )
+    }
+
+    fn shipped() -> Rootfs {
+        Rootfs::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs.toml")).unwrap()
+    }
+
+    #[test]
+    fn shipped_description_builds_without_outputs() {
+        let image = shipped()
+            .build(&Sources::new(env!("CARGO_MANIFEST_DIR")))
+            .unwrap();
+        let skipped: Vec<&str> = image.skipped.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            skipped,
+            [
+                "/bin/busybox",
+                "/init",
+                "applets from `busybox:busybox.links`"
+            ]
+        );
+        assert!(image.skipped[0]
+            .reason
+            .contains("build output `busybox` is not available"));
+        assert!(image.inputs.is_empty());
+
+        let gz = &image.cpio_gz;
+        let all = names(gz);
+        assert_eq!(all.len(), image.entries);
+        for want in [
+            "bin",
+            "usr/sbin",
+            "etc/os-release",
+            "dev/console",
+            "var/run",
+        ] {
+            assert!(all.iter().any(|n| n == want), "{want} missing: {all:?}");
+        }
+        let check = |name: &str, mode: &str, uid: &str, gid: &str| {
+            let l = long(gz, name);
+            assert_eq!(
+                (l[0].as_str(), l[2].as_str(), l[3].as_str()),
+                (mode, uid, gid),
+                "{name}"
+            );
+            l
+        };
+        check("tmp", "drwxrwxrwt", "0", "0");
+        check("root", "drwx------", "0", "0");
+        check("etc/shadow", "-rw-r-----", "0", "42");
+        check("etc/passwd", "-rw-r--r--", "0", "0");
+        let console = check("dev/console", "crw-------", "0", "0");
+        assert_eq!(console[4..6], ["5,", "1"]);
+        let null = check("dev/null", "crw-rw-rw-", "0", "0");
+        assert_eq!(null[4..6], ["1,", "3"]);
+        let tty = check("dev/tty", "crw-rw-rw-", "0", "5");
+        assert_eq!(tty[4..6], ["5,", "0"]);
+        let run = check("var/run", "lrwxrwxrwx", "0", "0");
+        assert_eq!(run.last().unwrap(), "/run");
+
+        let dir = extract(gz, "etc/*");
+        let read = |p: &str| std::fs::read_to_string(dir.path().join(p)).unwrap();
+        let os = read("etc/os-release");
+        for line in [
+            "ID=alpenglow",
+            "ID_LIKE=alpine",
+            "NAME=\"Alpenglow Linux\"",
+            "VERSION_ID=0.1",
+        ] {
+            assert!(os.lines().any(|l| l == line), "{line} not in {os}");
+        }
+        assert!(os.contains("PRETTY_NAME="));
+        assert_eq!(read("etc/hostname"), "alpenglow\n");
+        assert!(read("etc/profile").contains(r"PS1='\h:\w\$ '"));
+        assert!(read("etc/passwd").starts_with("root:x:0:0:root:/root:/bin/sh\n"));
+        assert!(read("etc/group").contains("shadow:x:42:"));
+    }
+
+    #[test]
+    fn shipped_description_with_busybox_outputs() {
+        let out = tempfile::tempdir().unwrap();
+        let bb = out.path().join("busybox");
+        std::fs::create_dir(&bb).unwrap();
+        std::fs::write(bb.join("busybox"), b"\0asm fake busybox").unwrap();
+        std::fs::write(
+            bb.join("busybox.links"),
+            "/bin/ls\n/bin/sh\n/sbin/init\n/usr/bin/awk\n/bin/busybox\n\n# comment\nash\n/bin/ls\n",
+        )
+        .unwrap();
+        let init = out.path().join("init-script");
+        std::fs::write(&init, "#!/bin/sh\nexec /sbin/init\n").unwrap();
+        let sources = Sources::new(env!("CARGO_MANIFEST_DIR"))
+            .with_output("busybox", &bb)
+            .with_output("init", &init);
+        let image = shipped().build(&sources).unwrap();
+        assert!(image.skipped.is_empty(), "{:?}", image.skipped);
+        assert_eq!(
+            image.inputs,
+            [bb.join("busybox"), init.clone(), bb.join("busybox.links")]
+        );
+
+        let gz = &image.cpio_gz;
+        for link in ["bin/ls", "bin/sh", "bin/ash", "sbin/init", "usr/bin/awk"] {
+            let l = long(gz, link);
+            assert_eq!(l[0], "lrwxrwxrwx", "{link}");
+            assert_eq!(l.last().unwrap(), "/bin/busybox", "{link}");
+        }
+        assert_eq!(names(gz).iter().filter(|n| *n == "bin/ls").count(), 1);
+        assert_eq!(long(gz, "bin/busybox")[0], "-rwxr-xr-x");
+        assert_eq!(long(gz, "init")[0], "-rwxr-xr-x");
+        let dir = extract(gz, "bin/busybox");
+        assert_eq!(
+            std::fs::read(dir.path().join("bin/busybox")).unwrap(),
+            b"\0asm fake busybox"
+        );
+    }
+
+    #[test]
+    fn sorted_with_implicit_parents() {
+        let text = r#"
+            dir = [{ path = "/z" }, { path = "/a/b", mode = "0700", uid = 7, gid = 8 }]
+            symlink = [{ path = "/a-link", target = "a" }]
+            [[file]]
+            path = "/a/b/c/d"
+            text = "deep"
+            [[file]]
+            path = "/a/b/0"
+            text = ""
+        "#;
+        let image = build(text, &Sources::new("/")).unwrap();
+        assert_eq!(
+            names(&image.cpio_gz),
+            ["a", "a/b", "a/b/0", "a/b/c", "a/b/c/d", "a-link", "z"]
+        );
+        assert_eq!(image.entries, 7);
+        let a = long(&image.cpio_gz, "a");
+        assert_eq!((a[0].as_str(), a[2].as_str()), ("drwxr-xr-x", "0"));
+        let ab = long(&image.cpio_gz, "a/b");
+        assert_eq!(
+            (ab[0].as_str(), ab[2].as_str(), ab[3].as_str()),
+            ("drwx------", "7", "8")
+        );
+        assert_eq!(long(&image.cpio_gz, "a/b/c")[0], "drwxr-xr-x");
+    }
+
+    #[test]
+    fn deterministic_gzip_and_cpio() {
+        let sources = Sources::new(env!("CARGO_MANIFEST_DIR"));
+        let a = shipped().build(&sources).unwrap().cpio_gz;
+        let b = shipped().build(&sources).unwrap().cpio_gz;
+        assert_eq!(a, b);
+        // gzip header: magic, deflate, no flags (so no file name), mtime 0, OS unknown.
+        assert_eq!(a[..3], [0x1f, 0x8b, 8]);
+        assert_eq!(a[3], 0);
+        assert_eq!(a[4..8], [0, 0, 0, 0]);
+        assert_eq!(a[9], 255);
+        // Declaration order does not matter.
+        let one = "dir = [{ path = \"/x\" }, { path = \"/y\" }]";
+        let two = "dir = [{ path = \"/y\" }, { path = \"/x\" }]";
+        let s = Sources::new("/");
+        assert_eq!(
+            build(one, &s).unwrap().cpio_gz,
+            build(two, &s).unwrap().cpio_gz
+        );
+        // Every mtime in the archive is 0.
+        let listing = cpio(&a, "-itv --quiet", Path::new("/"));
+        assert!(listing.lines().all(|l| l.contains("1970")), "{listing}");
+    }
+
+    #[test]
+    fn relative_sources_and_missing_files() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::create_dir(base.path().join("files")).unwrap();
+        std::fs::write(base.path().join("files/motd"), "hi\n").unwrap();
+        let text = r#"
+            [[file]]
+            path = "/etc/motd"
+            source = "files/motd"
+            [[file]]
+            path = "/opt/tool"
+            source = "files/tool"
+            optional = true
+        "#;
+        let image = build(text, &Sources::new(base.path())).unwrap();
+        assert_eq!(image.skipped.len(), 1);
+        assert_eq!(image.skipped[0].path, "/opt/tool");
+        assert!(image.skipped[0]
+            .reason
+            .contains("files/tool does not exist"));
+        assert_eq!(names(&image.cpio_gz), ["etc", "etc/motd"]);
+
+        let required = text.replace("optional = true", "");
+        let e = format!(
+            "{:#}",
+            build(&required, &Sources::new(base.path())).unwrap_err()
+        );
+        assert!(
+            e.contains("entry /opt/tool: source `files/tool`")
+                && e.contains(&format!(
+                    "{}/files/tool does not exist",
+                    base.path().display()
+                )),
+            "{e}"
+        );
+
+        let e = err("[[file]]\npath = \"/bin/busybox\"\nsource = \"busybox:busybox\"");
+        assert!(
+            e.contains("entry /bin/busybox: source `busybox:busybox`: build output `busybox` is not available"),
+            "{e}"
+        );
+        // A directory where a file is expected is an error even when optional.
+        let e = format!(
+            "{:#}",
+            build(
+                "[[file]]\npath = \"/x\"\nsource = \"files\"\noptional = true",
+                &Sources::new(base.path())
+            )
+            .unwrap_err()
+        );
+        assert!(e.contains("entry /x: source `files`: reading"), "{e}");
+    }
+
+    #[test]
+    fn declared_entries_win_over_applets() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(out.path().join("links"), "/sbin/init\n/bin/ls\n").unwrap();
+        let text = r#"
+            symlink = [{ path = "/sbin/init", target = "/init" }]
+            [[file]]
+            path = "/bin/busybox"
+            text = "bb"
+            [[applets]]
+            list = "bb:links"
+        "#;
+        let image = build(text, &Sources::new("/").with_output("bb", out.path())).unwrap();
+        assert_eq!(long(&image.cpio_gz, "sbin/init").last().unwrap(), "/init");
+        assert_eq!(
+            long(&image.cpio_gz, "bin/ls").last().unwrap(),
+            "/bin/busybox"
+        );
+
+        // Applets whose target was skipped are skipped too.
+        let text = r#"
+            [[file]]
+            path = "/bin/busybox"
+            source = "bb:missing"
+            optional = true
+            [[applets]]
+            list = "bb:links"
+        "#;
+        let image = build(text, &Sources::new("/").with_output("bb", out.path())).unwrap();
+        assert_eq!(image.skipped.len(), 2);
+        assert!(image.skipped[1]
+            .reason
+            .contains("target /bin/busybox was skipped"));
+        assert!(names(&image.cpio_gz).is_empty());
+
+        let e = format!(
+            "{:#}",
+            build(
+                "[[applets]]\nlist = \"bb:nope\"",
+                &Sources::new("/").with_output("bb", out.path())
+            )
+            .unwrap_err()
+        );
+        assert!(
+            e.contains("applets from `bb:nope`") && e.contains("does not exist"),
+            "{e}"
+        );
+        std::fs::write(out.path().join("bad"), "/bin/../x\n").unwrap();
+        let e = format!(
+            "{:#}",
+            build(
+                "[[applets]]\nlist = \"bb:bad\"",
+                &Sources::new("/").with_output("bb", out.path())
+            )
+            .unwrap_err()
+        );
+        assert!(e.contains("line 1: `/bin/../x`"), "{e}");
+    }
+
+    #[test]
+    fn description_errors_name_the_entry() {
+        let cases = [
+            (
+                "dir = [{ path = \"/a\" }]\n[[file]]\npath = \"/a\"\ntext = \"\"",
+                "duplicate path /a: declared as a directory and as a file",
+            ),
+            (
+                "dir = [{ path = \"/a\", mode = \"755x\" }]",
+                "entry /a: bad mode \"755x\"",
+            ),
+            (
+                "dir = [{ path = \"/a\", mode = \"10000\" }]",
+                "entry /a: bad mode \"10000\"",
+            ),
+            (
+                "dir = [{ path = \"/a\", mode = \"\" }]",
+                "entry /a: bad mode \"\"",
+            ),
+            ("dir = [{ path = \"a\" }]", "entry a: path must be absolute"),
+            ("dir = [{ path = \"/a/\" }]", "entry /a/: path has an empty"),
+            ("dir = [{ path = \"/a/../b\" }]", "entry /a/../b: path has"),
+            ("dir = [{ path = \"/\" }]", "root directory itself"),
+            (
+                "[[file]]\npath = \"/f\"\ntext = \"x\"\nsource = \"y\"",
+                "entry /f: a file needs exactly one of `text` and `source`",
+            ),
+            (
+                "[[file]]\npath = \"/f\"",
+                "entry /f: a file needs exactly one",
+            ),
+            (
+                "[[file]]\npath = \"/f\"\ntext = \"x\"\noptional = true",
+                "entry /f: `optional` only applies",
+            ),
+            (
+                "[[file]]\npath = \"/f\"\nsource = \"/etc/passwd\"",
+                "entry /f: source `/etc/passwd` must be relative",
+            ),
+            (
+                "[[file]]\npath = \"/f\"\nsource = \"out:../x\"",
+                "entry /f: source `out:../x` leaves its build output",
+            ),
+            (
+                "symlink = [{ path = \"/l\", target = \"\" }]",
+                "entry /l: symlink target must be non-empty",
+            ),
+            (
+                "device = [{ path = \"/dev/x\", type = \"char\", major = 4096, minor = 0 }]",
+                "entry /dev/x: device number 4096:0 out of range",
+            ),
+            (
+                "device = [{ path = \"/dev/x\", type = \"pipe\", major = 1, minor = 0 }]",
+                "unknown variant `pipe`",
+            ),
+            (
+                "dir = [{ path = \"/a\", text = \"x\" }]",
+                "unknown field `text`",
+            ),
+            ("[[dirs]]\npath = \"/a\"", "unknown field `dirs`"),
+            (
+                "[[file]]\npath = \"/a\"\ntext = \"\"\n[[file]]\npath = \"/a/b\"\ntext = \"\"",
+                "entry /a/b: parent /a is a file, not a directory",
+            ),
+            (
+                "[[applets]]\nlist = \"x:y\"\ntarget = \"busybox\"",
+                "applets from x:y: path must be absolute",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = err(text);
+            assert!(
+                e.contains(want),
+                "for {text:?}\n  want: {want}\n  got:  {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn octal_modes() {
+        assert_eq!(parse_mode(None, 0o644).unwrap(), 0o644);
+        assert_eq!(parse_mode(Some("755"), 0).unwrap(), 0o755);
+        assert_eq!(parse_mode(Some("04755"), 0).unwrap(), 0o4755);
+        assert_eq!(parse_mode(Some("7777"), 0).unwrap(), 0o7777);
+        assert!(parse_mode(Some("8"), 0).is_err());
+        assert!(parse_mode(Some("-1"), 0).is_err());
+        assert!(parse_mode(Some("000000"), 0).is_err());
+    }
+
+    #[test]
+    fn write_image_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("initramfs.cpio.gz");
+        std::fs::write(&out, "old").unwrap();
+        let image = build("dir = [{ path = \"/x\" }]", &Sources::new("/")).unwrap();
+        write_image(&image, &out).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), image.cpio_gz);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
