@@ -65,6 +65,21 @@ impl<'a> Fetcher<'a> {
         };
         let keyring = std::env::var_os("ALPENGLOW_DEBIAN_KEYRING")
             .map_or_else(|| PathBuf::from(DEBIAN_KEYRING), PathBuf::from);
+        Self::with_mirrors(paths, ui, sources, mirrors, keyring)
+    }
+
+    /// A fetcher with explicit mirrors (archive roots) and the keyring that signs them.
+    pub fn with_mirrors(
+        paths: &'a Paths,
+        ui: Ui,
+        sources: &'a SourcesFile,
+        mirrors: Vec<String>,
+        keyring: PathBuf,
+    ) -> Self {
+        let mirrors = mirrors
+            .into_iter()
+            .map(|m| m.trim_end_matches('/').to_string())
+            .collect();
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(15))
             .timeout_read(Duration::from_secs(60))
@@ -104,7 +119,7 @@ impl<'a> Fetcher<'a> {
         let mut tried = Vec::new();
         let mut found = None;
         for mirror in self.mirrors.clone() {
-            match self.from_mirror(component, &pin, &mirror) {
+            match self.fetch_from_mirror(component, &pin, &mirror) {
                 Ok(f) => {
                     found = Some(f);
                     break;
@@ -160,7 +175,7 @@ impl<'a> Fetcher<'a> {
         Ok(fetched)
     }
 
-    fn from_mirror(&mut self, component: &str, pin: &Pin, mirror: &str) -> Result<Fetched> {
+    fn fetch_from_mirror(&mut self, component: &str, pin: &Pin, mirror: &str) -> Result<Fetched> {
         let mut packages = Vec::new();
         let mut errors = Vec::new();
         for suite in self.sources.debian_suites.clone() {
