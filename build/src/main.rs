@@ -157,6 +157,12 @@ fn test(ui: Ui) -> Result<()> {
         &paths,
         &["-p", "alpenglow-build", "-p", "kernel-host"],
     )?;
+    // The ABI check needs the built kernel, so it only runs here.
+    cargo_test(
+        &cargo,
+        &paths,
+        &["-p", "kernel-host", "--test", "abi", "--", "--ignored"],
+    )?;
     step.done("");
     site::build(&ui, &paths)?;
     let step = ui.step("end-to-end tests (headless Chromium)");
