@@ -65,7 +65,7 @@ pub fn plan(
     fdt_len: u32,
     min_free: u32,
 ) -> Result<BootLayout, LayoutError> {
-    if ram_bytes % WASM_PAGE != 0 {
+    if !ram_bytes.is_multiple_of(WASM_PAGE) {
         return Err(LayoutError::RamNotWasmPages(ram_bytes));
     }
     let page = u64::from(PAGE_SIZE);
