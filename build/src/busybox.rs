@@ -1,4 +1,5 @@
-//! `cargo x busybox`: BusyBox with `patches/busybox/`, linked against the musl sysroot.
+//! `cargo x busybox`: BusyBox with `patches/busybox/` (whose `configs/alpenglow_defconfig`
+//! is the committed configuration: static, NOMMU, wasm flags), linked against the sysroot.
 
 use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::stamp::InputHash;
@@ -7,8 +8,7 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-const STEP_VERSION: &str = "1";
-/// The committed configuration, added to BusyBox's `configs/` by the patch series.
+const STEP_VERSION: &str = "2";
 pub const DEFCONFIG: &str = "alpenglow_defconfig";
 
 pub fn output_dir(ctx: &Ctx) -> PathBuf {
@@ -27,47 +27,45 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         &src,
         &ctx.paths.patches("busybox"),
     )?;
-    if !src.join("configs").join(DEFCONFIG).is_file() {
-        step.skipped(&format!(
-            "patches/busybox has no configs/{DEFCONFIG} yet; BusyBox is not built"
-        ));
-        return Ok(());
-    }
-    if !musl::libc_a(ctx).is_file() {
-        step.skipped("no musl sysroot yet; BusyBox is not built");
-        return Ok(());
-    }
     let out = output_dir(ctx);
     let bin = out.join("busybox");
+    let links = out.join("busybox.links");
+    let resource_dir = toolchain::resource_dir(&ctx.paths.cache)?;
+    let cc = toolchain::userland_cc(&ctx.paths.sysroot(), &resource_dir);
     let mut key = InputHash::new("busybox");
     key.add("version", STEP_VERSION.as_bytes())
         .add("head", tree.head.as_bytes())
         .add("local", tree::local_changes(&src)?.as_bytes())
-        .add("toolchain", toolchain::identity()?.as_bytes());
+        .add("toolchain", toolchain::identity()?.as_bytes())
+        .add("cc", cc.as_bytes());
     key.add_file(&musl::libc_a(ctx))?;
     let key = key.finish();
-    if ctx.stamps.is_fresh("busybox", &key, &[&bin]) {
+    if ctx.stamps.is_fresh("busybox", &key, &[&bin, &links]) {
         step.skipped("sources, patches, musl and toolchain unchanged");
         return Ok(());
     }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let log = ctx.log("busybox");
     let _ = std::fs::remove_file(&log);
-    let make = |args: &[String]| {
+    let make = |args: &[&str]| {
         let mut c = Command::new("make");
         c.arg("-C")
             .arg(&src)
             .arg(format!("O={}", out.display()))
-            .args(args);
-        c.env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
-            .env("ALPENGLOW_SYSROOT", ctx.paths.sysroot());
+            .arg(format!("CC={cc}"))
+            .args(["HOSTCC=gcc", &format!("AR={}", toolchain::AR)])
+            .arg(format!("STRIP={}", toolchain::STRIP))
+            .args(args)
+            .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+            .env("KCONFIG_NOTIMESTAMP", "1");
         c
     };
     ctx.ui
-        .run("busybox config", &mut make(&[DEFCONFIG.to_string()]), &log)?;
+        .run("busybox config", &mut make(&[DEFCONFIG]), &log)?;
+    let jobs = format!("-j{}", ctx.jobs);
     ctx.ui.run(
         "busybox build",
-        &mut make(&[format!("-j{}", ctx.jobs), "busybox".into()]),
+        &mut make(&[&jobs, "busybox", "busybox.links"]),
         &log,
     )?;
     ctx.stamps.record("busybox", &key)?;

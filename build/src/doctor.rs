@@ -32,6 +32,10 @@ const APT_TOOLS: &[AptTool] = &[
         probe: Probe::Command("llvm-ar-19"),
     },
     AptTool {
+        package: "libclang-rt-19-dev-wasm32",
+        probe: Probe::File(crate::toolchain::BUILTINS),
+    },
+    AptTool {
         package: "make",
         probe: Probe::Command("make"),
     },

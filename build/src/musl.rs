@@ -1,5 +1,6 @@
 //! `cargo x musl`: musl with `patches/musl/` (which adds the wasm32 arch), built out of
-//! tree and installed into the sysroot the userland links against.
+//! tree and installed with the kernel's UAPI headers into the sysroot the userland links
+//! against.
 
 use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::stamp::InputHash;
@@ -8,23 +9,21 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-const STEP_VERSION: &str = "1";
+const STEP_VERSION: &str = "2";
 
-/// Extra flags beyond the shared wasm32 ones: setjmp/longjmp via wasm exception handling.
-pub const MUSL_CFLAGS: &[&str] = &["-mexception-handling", "-mllvm", "-wasm-enable-sjlj", "-O2"];
+/// musl's configure probes with CC alone, so the target goes there; configure adds the
+/// wasm features musl needs (atomics, bulk memory, exception handling for setjmp).
+const CFLAGS: &str = "-O2 -mmutable-globals -msign-ext -mnontrapping-fptoint";
 
 pub fn libc_a(ctx: &Ctx) -> PathBuf {
     ctx.paths.sysroot().join("lib/libc.a")
 }
 
-/// The musl tree carries a wasm32 port once `patches/musl/` provides `arch/wasm32`.
-pub fn ported(ctx: &Ctx) -> bool {
-    ctx.paths.src("musl").join("arch/wasm32").is_dir()
-}
-
 pub fn build(ctx: &mut Ctx) -> Result<()> {
     let fetched = ctx.fetched("musl")?;
-    let step = ctx.ui.step(&format!("musl {}", fetched.version));
+    let step = ctx
+        .ui
+        .step(&format!("musl {} + kernel headers", fetched.version));
     let src = ctx.paths.src("musl");
     let tree = tree::prepare(
         &ctx.ui,
@@ -34,22 +33,17 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         &src,
         &ctx.paths.patches("musl"),
     )?;
-    if !ported(ctx) {
-        step.skipped("patches/musl has no wasm32 port yet; the userland is not built");
-        return Ok(());
-    }
-    let cflags = toolchain::WASM_CFLAGS
-        .iter()
-        .chain(MUSL_CFLAGS)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let linux = ctx.paths.src("linux");
+    let cc = format!("{} --target=wasm32-unknown-unknown", toolchain::CC);
     let mut key = InputHash::new("musl");
     key.add("version", STEP_VERSION.as_bytes())
         .add("head", tree.head.as_bytes())
         .add("local", tree::local_changes(&src)?.as_bytes())
+        .add("linux-head", tree::head(&linux)?.as_bytes())
+        .add("linux-local", tree::local_changes(&linux)?.as_bytes())
         .add("toolchain", toolchain::identity()?.as_bytes())
-        .add("cflags", cflags.as_bytes());
+        .add("cc", cc.as_bytes())
+        .add("cflags", CFLAGS.as_bytes());
     let key = key.finish();
     let lib = libc_a(ctx);
     if ctx.stamps.is_fresh("musl", &key, &[&lib]) {
@@ -59,14 +53,19 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let out = ctx.paths.out("musl");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let sysroot = ctx.paths.sysroot();
+    if sysroot.exists() {
+        // Start clean so nothing stale (an old header, a removed object) survives.
+        std::fs::remove_dir_all(&sysroot)
+            .with_context(|| format!("removing {}", sysroot.display()))?;
+    }
     let log = ctx.log("musl");
     let _ = std::fs::remove_file(&log);
     let env = |c: &mut Command| {
         c.current_dir(&out)
-            .env("CC", toolchain::CC)
+            .env("CC", &cc)
             .env("AR", toolchain::AR)
             .env("RANLIB", toolchain::RANLIB)
-            .env("CFLAGS", &cflags)
+            .env("CFLAGS", CFLAGS)
             .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH);
     };
     let mut configure = Command::new(src.join("configure"));
@@ -83,6 +82,17 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .arg(format!("DESTDIR={}", sysroot.display()));
     env(&mut install);
     ctx.ui.run("musl install", &mut install, &log)?;
+
+    // The kernel's UAPI headers (<linux/…>, <asm/…>) for programs that use them.
+    let mut headers = Command::new("make");
+    headers
+        .arg("-C")
+        .arg(&linux)
+        .arg(format!("O={}", ctx.paths.out("linux-headers").display()))
+        .args(["ARCH=wasm", "LLVM=-19", "headers_install"])
+        .arg(format!("INSTALL_HDR_PATH={}", sysroot.display()));
+    ctx.ui.run("kernel headers_install", &mut headers, &log)?;
+
     ctx.stamps.record("musl", &key)?;
     let elapsed = step.elapsed();
     ctx.record_duration("musl", elapsed);

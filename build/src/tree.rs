@@ -288,6 +288,11 @@ pub fn export(component: &str, dir: &Path, patches: &Path) -> Result<usize> {
     Ok(series(patches)?.len())
 }
 
+/// The commit a tree is at.
+pub fn head(dir: &Path) -> Result<String> {
+    Ok(git_out(dir, &["rev-parse", "HEAD"])?.trim().to_string())
+}
+
 /// A hash of uncommitted changes (empty if clean), so builds notice local edits too.
 pub fn local_changes(dir: &Path) -> Result<String> {
     git_out(dir, &["diff", "HEAD"])
