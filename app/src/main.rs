@@ -1,1 +1,180 @@
-fn main() {}
+//! The Alpenglow page. On load it checks that the page is cross-origin isolated, fetches
+//! `dist/manifest.json`, downloads and verifies every artifact, compiles `vmlinux.wasm`, creates
+//! the shared kernel memory, and opens the terminal. Booting the kernel comes next.
+
+mod artifacts;
+mod boot_screen;
+mod kernel;
+mod terminal;
+mod wasm_imports;
+
+use artifacts::{LoadError, Manifest, REQUIRED};
+use kernel::{CompiledKernel, KernelSummary};
+use leptos::prelude::*;
+use std::cell::RefCell;
+
+/// Where the page is in its start-up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    Checking,
+    NotIsolated { isolated: bool, shared_memory: bool },
+    Loading,
+    Failed(LoadError),
+    Compiled(KernelSummary),
+}
+
+impl Phase {
+    /// The `data-state` the page root carries (for styling and tests).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Checking => "checking",
+            Phase::NotIsolated { .. } => "not-isolated",
+            Phase::Loading => "loading",
+            Phase::Failed(_) => "failed",
+            Phase::Compiled(_) => "compiled",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RowState {
+    Waiting,
+    Downloading,
+    Verified,
+    Failed,
+}
+
+/// One artifact's line on the boot card.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub name: String,
+    pub size: u64,
+    pub received: u64,
+    pub state: RowState,
+}
+
+/// The page's reactive state; `Copy` so closures can share it.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub phase: RwSignal<Phase>,
+    pub step: RwSignal<String>,
+    pub manifest: RwSignal<Option<Manifest>>,
+    pub rows: RwSignal<Vec<Row>>,
+}
+
+/// What the boot step will need: the compiled kernel, its memory and the initramfs.
+pub struct Machine {
+    pub kernel: CompiledKernel,
+    pub initramfs: Vec<u8>,
+}
+
+thread_local! {
+    pub static MACHINE: RefCell<Option<Machine>> = const { RefCell::new(None) };
+}
+
+fn isolation() -> (bool, bool) {
+    let global = js_sys::global();
+    let isolated = js_sys::Reflect::get(&global, &"crossOriginIsolated".into())
+        .map(|v| v.is_truthy())
+        .unwrap_or(false);
+    let shared_memory = js_sys::Reflect::has(&global, &"SharedArrayBuffer".into()).unwrap_or(false);
+    (isolated, shared_memory)
+}
+
+/// Starts (or, after a failure, restarts) loading everything from the manifest on.
+pub fn start(s: AppState) {
+    s.phase.set(Phase::Loading);
+    leptos::task::spawn_local(async move {
+        match load(s).await {
+            Ok(summary) => s.phase.set(Phase::Compiled(summary)),
+            Err(e) => {
+                web_sys::console::error_1(&e.to_string().into());
+                s.phase.set(Phase::Failed(e));
+            }
+        }
+    });
+}
+
+fn set_row(s: AppState, i: usize, f: impl FnOnce(&mut Row)) {
+    s.rows.update(|rows| {
+        if let Some(r) = rows.get_mut(i) {
+            f(r)
+        }
+    });
+}
+
+async fn load(s: AppState) -> Result<KernelSummary, LoadError> {
+    s.step.set("Reading manifest.json".into());
+    let manifest = artifacts::fetch_manifest().await?;
+    s.manifest.set(Some(manifest.clone()));
+    s.rows.set(
+        REQUIRED
+            .iter()
+            .map(|name| Row {
+                name: name.to_string(),
+                size: manifest.artifacts.get(*name).map_or(0, |a| a.size),
+                received: 0,
+                state: RowState::Waiting,
+            })
+            .collect(),
+    );
+
+    let mut blobs = Vec::new();
+    for (i, name) in REQUIRED.iter().enumerate() {
+        let info = manifest
+            .artifacts
+            .get(*name)
+            .ok_or_else(|| LoadError::Manifest(format!("manifest.json does not list {name}")))?;
+        s.step.set(format!("Downloading {name}"));
+        set_row(s, i, |r| r.state = RowState::Downloading);
+        let got = artifacts::download(name, info, |n| {
+            set_row(s, i, |r| r.received = n.min(r.size))
+        })
+        .await;
+        match got {
+            Ok(bytes) => {
+                set_row(s, i, |r| r.state = RowState::Verified);
+                blobs.push(bytes);
+            }
+            Err(e) => {
+                set_row(s, i, |r| r.state = RowState::Failed);
+                return Err(e);
+            }
+        }
+    }
+
+    s.step.set("Compiling vmlinux.wasm".into());
+    let mut blobs = blobs.into_iter();
+    let (Some(vmlinux), Some(initramfs)) = (blobs.next(), blobs.next()) else {
+        return Err(LoadError::Manifest("an artifact is missing".into()));
+    };
+    let kernel = kernel::compile(&vmlinux).await.map_err(LoadError::Kernel)?;
+    let summary = kernel.summary.clone();
+    MACHINE.with(|m| *m.borrow_mut() = Some(Machine { kernel, initramfs }));
+    Ok(summary)
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let s = AppState {
+        phase: RwSignal::new(Phase::Checking),
+        step: RwSignal::new(String::new()),
+        manifest: RwSignal::new(None),
+        rows: RwSignal::new(Vec::new()),
+    };
+    let (isolated, shared_memory) = isolation();
+    if isolated && shared_memory {
+        start(s);
+    } else {
+        s.phase.set(Phase::NotIsolated {
+            isolated,
+            shared_memory,
+        });
+    }
+    view! { <boot_screen::Page s=s /> }
+}
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}

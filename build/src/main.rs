@@ -155,7 +155,7 @@ fn test(ui: Ui) -> Result<()> {
     cargo_test(
         &cargo,
         &paths,
-        &["-p", "alpenglow-build", "-p", "kernel-host"],
+        &["-p", "alpenglow-build", "-p", "kernel-host", "-p", "app"],
     )?;
     // The ABI check needs the built kernel, so it only runs here.
     cargo_test(

@@ -11,6 +11,15 @@ pub fn build(ui: &Ui, paths: &Paths) -> Result<()> {
     if !paths.repo.join("index.html").exists() {
         bail!("{} is missing", paths.repo.join("index.html").display());
     }
+    // Trunk.toml builds offline; make sure every crate of the lock file is downloaded.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut fetch = Command::new(cargo);
+    fetch.arg("fetch").current_dir(&paths.repo);
+    ui.run(
+        "cargo fetch",
+        &mut fetch,
+        &crate::ui::log_path(&paths.logs(), "site"),
+    )?;
     let mut c = Command::new("trunk");
     c.args(["build", "--release"])
         .current_dir(&paths.repo)

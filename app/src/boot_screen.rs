@@ -1,0 +1,313 @@
+//! What the page shows: the boot card (manifest, downloads with progress, verification,
+//! compilation), the error screens, the terminal once the kernel is compiled, and the status
+//! bar with the component versions.
+
+use crate::artifacts::{LoadError, Manifest};
+use crate::kernel::{describe_memory, grouped, human_bytes, KernelSummary};
+use crate::terminal::Console;
+use crate::{start, AppState, Phase, Row, RowState, MACHINE};
+use leptos::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    static CONSOLE: RefCell<Option<Console>> = const { RefCell::new(None) };
+}
+
+#[component]
+pub fn Page(s: AppState) -> impl IntoView {
+    view! {
+        <div class="app" data-state=move || s.phase.with(Phase::name)>
+            <header class="topbar">
+                <span class="logo" aria-hidden="true"></span>
+                <span class="title">"Alpenglow"</span>
+                <span class="tagline">"Linux and BusyBox, compiled to WebAssembly, in this tab"</span>
+            </header>
+            <main class="stage">{move || stage(s)}</main>
+            <StatusBar s=s />
+        </div>
+    }
+}
+
+fn stage(s: AppState) -> AnyView {
+    match s.phase.get() {
+        Phase::Checking => view! {
+            <section class="card" aria-live="polite">
+                <h1>"Starting"</h1>
+                <p class="muted">"Checking what this browser supports…"</p>
+            </section>
+        }
+        .into_any(),
+        Phase::NotIsolated {
+            isolated,
+            shared_memory,
+        } => not_isolated(isolated, shared_memory).into_any(),
+        Phase::Loading => view! {
+            <section class="card" aria-live="polite" aria-busy="true">
+                <h1>"Loading the kernel"</h1>
+                <p class="step">{move || s.step.get()} <span class="dots" aria-hidden="true"></span></p>
+                <Artifacts s=s />
+            </section>
+        }
+        .into_any(),
+        Phase::Failed(err) => failed(s, err).into_any(),
+        Phase::Compiled(summary) => compiled(s, summary).into_any(),
+    }
+}
+
+#[component]
+fn Artifacts(s: AppState) -> impl IntoView {
+    view! {
+        <ul class="artifacts">
+            {move || s.rows.get().into_iter().map(artifact_row).collect_view()}
+        </ul>
+    }
+}
+
+fn artifact_row(r: Row) -> impl IntoView {
+    let pct = if r.size == 0 {
+        100.0
+    } else {
+        (r.received as f64 / r.size as f64 * 100.0).clamp(0.0, 100.0)
+    };
+    let (state, badge) = match r.state {
+        RowState::Waiting => ("waiting", "waiting"),
+        RowState::Downloading => ("downloading", "downloading"),
+        RowState::Verified => ("verified", "sha256 verified"),
+        RowState::Failed => ("failed", "failed"),
+    };
+    let detail = match r.state {
+        RowState::Verified => format!("{} bytes", grouped(r.size)),
+        _ => format!("{} of {} bytes", grouped(r.received), grouped(r.size)),
+    };
+    view! {
+        <li class="artifact" data-name=r.name.clone() data-state=state data-bytes=r.size.to_string()>
+            <div class="artifact-head">
+                <span class="artifact-name">{r.name.clone()}</span>
+                <span class="badge">{badge}</span>
+            </div>
+            <div
+                class="bar"
+                role="progressbar"
+                aria-label=format!("{} download", r.name)
+                aria-valuemin="0"
+                aria-valuemax=r.size.to_string()
+                aria-valuenow=r.received.to_string()
+            >
+                <div class="bar-fill" style:width=format!("{pct:.1}%")></div>
+            </div>
+            <div class="artifact-detail">
+                <span class="bytes">{detail}</span>
+                <span class="human">{human_bytes(r.size)}</span>
+            </div>
+        </li>
+    }
+}
+
+fn not_isolated(isolated: bool, shared_memory: bool) -> impl IntoView {
+    let what = match (isolated, shared_memory) {
+        (false, _) => "This page is not cross-origin isolated, so the browser does not allow the shared memory the kernel runs in.",
+        (true, _) => "This page is cross-origin isolated, but this browser does not provide SharedArrayBuffer, which the kernel's memory needs.",
+    };
+    view! {
+        <section class="card error" role="alert">
+            <h1>"This page cannot run here"</h1>
+            <p>{what}</p>
+            <p>"To fix it:"</p>
+            <ul class="fixes">
+                <li>
+                    "Serve the site with the headers "
+                    <code>"Cross-Origin-Opener-Policy: same-origin"</code> " and "
+                    <code>"Cross-Origin-Embedder-Policy: require-corp"</code>
+                    " — " <code>"cargo x up"</code> " and " <code>"trunk serve"</code>
+                    " both do."
+                </li>
+                <li>"Open it over http://localhost or https:// (a secure context), not from a file."</li>
+                <li>"Use a current Chrome, Edge, Firefox or Safari."</li>
+            </ul>
+            <p class="muted small">
+                {format!(
+                    "crossOriginIsolated: {isolated} · SharedArrayBuffer: {}",
+                    if shared_memory { "available" } else { "missing" },
+                )}
+            </p>
+        </section>
+    }
+}
+
+fn failed(s: AppState, err: LoadError) -> impl IntoView {
+    let retry = move |_| start(s);
+    let (title, body) = match &err {
+        LoadError::Manifest(m) => ("Cannot read the build manifest".to_string(), m.clone()),
+        LoadError::Download { file, message } => (
+            format!("Cannot download {file}"),
+            format!("{message}. Check that the site was built (cargo x all) and is still being served."),
+        ),
+        LoadError::Size { file, .. } => (
+            format!("{file} failed verification"),
+            format!("{err}. The file is truncated or comes from a different build."),
+        ),
+        LoadError::Hash { file, .. } => (
+            format!("{file} failed verification"),
+            "Its sha256 differs from the one in manifest.json: the download is corrupted, or the site serves files from a different build.".to_string(),
+        ),
+        LoadError::Kernel(m) => ("The kernel could not be prepared".to_string(), m.clone()),
+    };
+    let hashes = match &err {
+        LoadError::Hash {
+            expected, actual, ..
+        } => Some(view! {
+            <dl class="hashes">
+                <dt>"expected (manifest.json)"</dt>
+                <dd><code class="hash expected">{expected.clone()}</code></dd>
+                <dt>"downloaded"</dt>
+                <dd><code class="hash actual">{actual.clone()}</code></dd>
+            </dl>
+        }),
+        LoadError::Size {
+            expected, actual, ..
+        } => Some(view! {
+            <dl class="hashes">
+                <dt>"expected (manifest.json)"</dt>
+                <dd><code class="hash expected">{format!("{} bytes", grouped(*expected))}</code></dd>
+                <dt>"downloaded"</dt>
+                <dd><code class="hash actual">{format!("{} bytes", grouped(*actual))}</code></dd>
+            </dl>
+        }),
+        _ => None,
+    };
+    view! {
+        <section class="card error" role="alert">
+            <h1 class="error-title">{title}</h1>
+            <p class="error-body">{body}</p>
+            {hashes}
+            <Artifacts s=s />
+            <div class="actions">
+                <button class="retry" on:click=retry autofocus>"Retry"</button>
+            </div>
+        </section>
+    }
+}
+
+fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
+    let term_ref = NodeRef::<leptos::html::Div>::new();
+    let lines = status_lines(s, &k);
+    term_ref.on_load(move |el| {
+        let console = Console::open(el.into());
+        for l in &lines {
+            console.host_status(l);
+        }
+        console.fit();
+        CONSOLE.with(|c| *c.borrow_mut() = Some(console));
+    });
+    let memory = format!("{} ({})", k.memory_name, describe_memory(&k.memory));
+    view! {
+        <section class="card compact" aria-live="polite">
+            <div class="compiled-head">
+                <span class="ok-dot" aria-hidden="true"></span>
+                <h1>"Kernel compiled"</h1>
+            </div>
+            <dl class="facts">
+                <dt>"vmlinux.wasm"</dt>
+                <dd class="kernel-counts">
+                    {format!("{} imports · {} exports", k.imports, k.exports)}
+                </dd>
+                <dt>"kernel memory"</dt>
+                <dd class="kernel-memory">{memory}</dd>
+                <dt>"next"</dt>
+                <dd>"booting lands with the boot issue"</dd>
+            </dl>
+            <Artifacts s=s />
+        </section>
+        <section class="terminal-wrap" aria-label="Terminal">
+            <div class="terminal" id="terminal" node_ref=term_ref></div>
+        </section>
+    }
+}
+
+/// The host's honest account of where it is, written into the terminal. None of this is kernel
+/// output and none of it may look like it.
+fn status_lines(s: AppState, k: &KernelSummary) -> Vec<String> {
+    let linux = s.manifest.with_untracked(|m| {
+        m.as_ref()
+            .and_then(|m| m.components.get("linux"))
+            .map(|c| c.version.clone())
+    });
+    let initramfs = MACHINE.with(|m| m.borrow().as_ref().map(|m| m.initramfs.len() as u64));
+    let mut lines = vec![
+        match linux {
+            Some(v) => format!("the kernel is compiled: vmlinux.wasm, Linux {v}"),
+            None => "the kernel is compiled: vmlinux.wasm".to_string(),
+        },
+        format!(
+            "{} imports, {} exports; sha256 verified",
+            k.imports, k.exports
+        ),
+        format!(
+            "kernel memory {}: {}",
+            k.memory_name,
+            describe_memory(&k.memory)
+        ),
+    ];
+    if let Some(n) = initramfs {
+        lines.push(format!("initramfs.cpio.gz verified ({})", human_bytes(n)));
+    }
+    lines.push("the kernel is not started: booting lands with the boot issue".to_string());
+    lines
+}
+
+#[component]
+fn StatusBar(s: AppState) -> impl IntoView {
+    let versions = move || {
+        s.manifest.with(|m| match m {
+            Some(m) => versions(m),
+            None => vec![("page".to_string(), env!("CARGO_PKG_VERSION").to_string())],
+        })
+    };
+    view! {
+        <footer class="statusbar" aria-label="Component versions">
+            <span class="phase">{move || s.phase.with(Phase::name)}</span>
+            <ul class="versions">
+                {move || {
+                    versions()
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let component = k.clone();
+                            view! {
+                                <li data-component=component>
+                                    <span class="k">{k}</span>
+                                    " "
+                                    <span class="v">{v}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+        </footer>
+    }
+}
+
+fn versions(m: &Manifest) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let name = if m.name.is_empty() {
+        "alpenglow"
+    } else {
+        &m.name
+    };
+    if !m.version.is_empty() {
+        out.push((name.to_string(), m.version.clone()));
+    }
+    // Kernel first, then the userland, then anything else the manifest lists.
+    let order = ["linux", "musl", "busybox"];
+    for k in order {
+        if let Some(c) = m.components.get(k) {
+            out.push((k.to_string(), c.version.clone()));
+        }
+    }
+    for (k, c) in &m.components {
+        if !order.contains(&k.as_str()) {
+            out.push((k.clone(), c.version.clone()));
+        }
+    }
+    out
+}

@@ -1,0 +1,163 @@
+//! Compiling `vmlinux.wasm` (once, off the main thread's critical path via
+//! `WebAssembly.compile`) and creating the shared kernel memory it imports.
+//! Instantiating and booting the kernel is not here yet: it lands with the boot work.
+
+use crate::artifacts::js_error;
+use crate::wasm_imports::{self, MemoryType};
+use js_sys::{Object, Reflect, Uint8Array, WebAssembly};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+pub const PAGE: u64 = 64 * 1024;
+
+/// What the page knows about the compiled kernel, for display.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelSummary {
+    pub imports: u32,
+    pub exports: u32,
+    /// `module.name` of the memory import, e.g. `env.memory`.
+    pub memory_name: String,
+    pub memory: MemoryType,
+}
+
+/// The compiled module and the memory created for it, kept for the boot step.
+pub struct CompiledKernel {
+    pub module: WebAssembly::Module,
+    pub memory: WebAssembly::Memory,
+    pub summary: KernelSummary,
+}
+
+/// Compiles the verified kernel bytes and creates its memory.
+pub async fn compile(bytes: &[u8]) -> Result<CompiledKernel, String> {
+    // Read the memory limits first: a module without a usable memory import is not a kernel
+    // this host can run, whatever else it contains.
+    let (module_name, field, mem) = wasm_imports::memory_import(bytes)
+        .map_err(|e| format!("vmlinux.wasm cannot be read: {e}"))?
+        .ok_or("vmlinux.wasm does not import a memory; the kernel must import its memory")?;
+    if mem.memory64 {
+        return Err(
+            "vmlinux.wasm imports a 64-bit memory, which this host does not support".into(),
+        );
+    }
+
+    let array = Uint8Array::from(bytes);
+    let module = JsFuture::from(WebAssembly::compile(&array))
+        .await
+        .map_err(|e| {
+            format!(
+                "WebAssembly.compile rejected vmlinux.wasm: {}",
+                js_error(&e)
+            )
+        })?;
+    let module: WebAssembly::Module = module
+        .dyn_into()
+        .map_err(|_| "WebAssembly.compile did not return a Module")?;
+    let imports = WebAssembly::Module::imports(&module).length();
+    let exports = WebAssembly::Module::exports(&module).length();
+
+    let memory = create_memory(&mem)?;
+    Ok(CompiledKernel {
+        module,
+        memory,
+        summary: KernelSummary {
+            imports,
+            exports,
+            memory_name: format!("{module_name}.{field}"),
+            memory: mem,
+        },
+    })
+}
+
+fn create_memory(mem: &MemoryType) -> Result<WebAssembly::Memory, String> {
+    let desc = Object::new();
+    let set = |k: &str, v: JsValue| Reflect::set(&desc, &k.into(), &v).map(|_| ());
+    let fill = || -> Result<(), JsValue> {
+        set("initial", JsValue::from_f64(mem.initial as f64))?;
+        if let Some(max) = mem.maximum {
+            set("maximum", JsValue::from_f64(max as f64))?;
+        }
+        set("shared", JsValue::from_bool(mem.shared))
+    };
+    fill().map_err(|e| js_error(&e))?;
+    let memory = WebAssembly::Memory::new(&desc).map_err(|e| {
+        format!(
+            "cannot create the kernel memory ({}): {}",
+            describe_memory(mem),
+            js_error(&e)
+        )
+    })?;
+    if mem.shared
+        && !memory
+            .buffer()
+            .is_instance_of::<js_sys::SharedArrayBuffer>()
+    {
+        return Err(
+            "the kernel memory was created but is not shared (no SharedArrayBuffer)".into(),
+        );
+    }
+    Ok(memory)
+}
+
+/// Bytes as a short human size: 1 KiB = 1024 bytes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else if v >= 100.0 || v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `12345678` → `12,345,678`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let first = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        r => r,
+    };
+    let mut out = digits[..first].to_string();
+    let mut rest = &digits[first..];
+    while !rest.is_empty() {
+        let (group, tail) = rest.split_at(3.min(rest.len()));
+        out.push(',');
+        out.push_str(group);
+        rest = tail;
+    }
+    out
+}
+
+pub fn describe_memory(m: &MemoryType) -> String {
+    let initial = human_bytes(m.initial.saturating_mul(PAGE));
+    let max = match m.maximum {
+        Some(max) => format!("up to {}", human_bytes(max.saturating_mul(PAGE))),
+        None => "no maximum".to_string(),
+    };
+    let shared = if m.shared { "shared" } else { "not shared" };
+    format!("{initial}, {max}, {shared}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_bytes(0), "0 bytes");
+        assert_eq!(human_bytes(1023), "1023 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(human_bytes(1 << 30), "1 GiB");
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1000), "1,000");
+        assert_eq!(grouped(12345678), "12,345,678");
+    }
+}

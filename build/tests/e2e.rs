@@ -1,0 +1,539 @@
+//! End-to-end tests: headless Chromium (through chromedriver and fantoccini) opens the built
+//! site, served with the cross-origin isolation headers, and the tests check what a person sees.
+//!
+//! They need the built site in `target/site` (`cargo x all` then `trunk build --release`, or
+//! simply `cargo x test`), `/usr/bin/chromedriver` and `/usr/bin/chromium`. Plain `cargo test`
+//! skips them; run them with `cargo test -p alpenglow-build --test e2e -- --ignored`.
+//!
+//! Timeouts only bound how long a test waits for the page to reach a state; nothing is timed.
+
+use alpenglow_build::serve::Server;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// How long the page may take to reach a state (downloads, compilation) on a busy machine.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("build/ has a parent")
+        .to_path_buf()
+}
+
+/// The built site; a clear message if it has not been built.
+fn site() -> PathBuf {
+    let site = repo().join("target/site");
+    assert!(
+        site.join("index.html").is_file() && site.join("dist/manifest.json").is_file(),
+        "{} has no built site with artifacts: run `cargo x test` (or `cargo x all` and \
+         `trunk build --release`) first",
+        site.display()
+    );
+    site
+}
+
+fn screenshots() -> PathBuf {
+    let dir = repo().join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("create target/screenshots");
+    dir
+}
+
+fn manifest(site: &Path) -> Value {
+    let text = std::fs::read_to_string(site.join("dist/manifest.json")).expect("read manifest");
+    serde_json::from_str(&text).expect("manifest.json is JSON")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+        .port()
+}
+
+/// `12345678` → `12,345,678`, as the page prints byte counts.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let first = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        r => r,
+    };
+    let mut out = digits[..first].to_string();
+    let mut rest = &digits[first..];
+    while !rest.is_empty() {
+        let (group, tail) = rest.split_at(3.min(rest.len()));
+        out.push(',');
+        out.push_str(group);
+        rest = tail;
+    }
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// chromedriver, killed when dropped (which also ends any browser it still runs).
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl ChromeDriver {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+        let profile = tempfile::tempdir().expect("temporary browser profile");
+        let driver = ChromeDriver {
+            child,
+            port,
+            _profile: profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        driver
+    }
+
+    async fn connect(&self) -> Client {
+        let args = [
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--window-size=1280,860".into(),
+            "--force-device-scale-factor=1".into(),
+            format!("--user-data-dir={}", self._profile.path().display()),
+        ];
+        let caps = json!({
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let caps = match caps {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a WebDriver session with headless Chromium")
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `body` with a fresh browser; the session is closed even when `body` panics, and the
+/// panic is then passed on.
+async fn with_browser<F, Fut>(body: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let driver = ChromeDriver::start();
+    let client = driver.connect().await;
+    let result = tokio::spawn(body(client.clone())).await;
+    let _ = client.close().await;
+    drop(driver);
+    if let Err(e) = result {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test body did not finish: {e}");
+    }
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// The page root's `data-state`: checking, not-isolated, loading, failed or compiled.
+async fn page_state(c: &Client) -> String {
+    let v = js(
+        c,
+        "const a = document.querySelector('.app'); return a ? a.dataset.state : null;",
+    )
+    .await;
+    v.as_str().unwrap_or("not rendered").to_string()
+}
+
+async fn body_text(c: &Client) -> String {
+    js(c, "return document.body ? document.body.innerText : ''")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until the page is in state `want`; fails at once if it settles in another final state.
+async fn wait_for_state(c: &Client, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = page_state(c).await;
+        if state == want {
+            return;
+        }
+        let settled = matches!(state.as_str(), "failed" | "compiled" | "not-isolated");
+        if settled || Instant::now() > deadline {
+            panic!(
+                "expected the page to reach {want:?}, it is {state:?}. It shows:\n{}",
+                body_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the page has left state `from` (e.g. after pressing Retry).
+async fn wait_to_leave(c: &Client, from: &str) {
+    let deadline = Instant::now() + WAIT;
+    while page_state(c).await == from {
+        assert!(Instant::now() < deadline, "the page stayed {from:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    let el = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+    el.text()
+        .await
+        .unwrap_or_else(|e| panic!("no text for {css}: {e}"))
+}
+
+/// The text the terminal shows (xterm's DOM renderer rows), spaces normalised.
+async fn terminal_text(c: &Client) -> String {
+    let v = js(
+        c,
+        "const r = document.querySelector('#terminal .xterm-rows'); \
+         return r ? r.innerText : null;",
+    )
+    .await;
+    v.as_str().unwrap_or_default().replace('\u{a0}', " ")
+}
+
+async fn wait_for_terminal(c: &Client, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = terminal_text(c).await;
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the terminal never showed {needle:?}; it shows:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let path = screenshots().join(name);
+    std::fs::write(&path, png).expect("write screenshot");
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// Import and export counts of a wasm module, read independently of the page.
+fn import_export_counts(wasm: &[u8]) -> (u32, u32) {
+    let (mut imports, mut exports) = (0, 0);
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload.expect("vmlinux.wasm parses") {
+            wasmparser::Payload::ImportSection(s) => imports = s.count(),
+            wasmparser::Payload::ExportSection(s) => exports = s.count(),
+            _ => {}
+        }
+    }
+    (imports, exports)
+}
+
+/// Everything the page shows once the kernel is compiled.
+async fn assert_compiled(c: &Client, site: &Path) {
+    let m = manifest(site);
+    assert_eq!(
+        js(c, "return self.crossOriginIsolated").await,
+        Value::Bool(true),
+        "the page must be cross-origin isolated"
+    );
+    assert_eq!(text_of(c, ".compiled-head h1").await, "Kernel compiled");
+
+    for (name, info) in m["artifacts"].as_object().expect("artifacts") {
+        let size = info["size"].as_u64().expect("size");
+        let row = format!("li.artifact[data-name=\"{name}\"]");
+        let text = text_of(c, &row).await;
+        let shown = format!("{} bytes", grouped(size));
+        assert!(
+            text.contains(&shown) && text.contains("sha256 verified"),
+            "{name}: expected {shown:?} and \"sha256 verified\", the page shows {text:?}"
+        );
+    }
+
+    let wasm = std::fs::read(site.join("dist/vmlinux.wasm")).expect("read vmlinux.wasm");
+    let (imports, exports) = import_export_counts(&wasm);
+    assert_eq!(
+        text_of(c, ".kernel-counts").await,
+        format!("{imports} imports · {exports} exports")
+    );
+
+    let term = wait_for_terminal(c, "the kernel is compiled").await;
+    assert!(
+        term.contains("booting lands with the boot issue"),
+        "terminal: {term}"
+    );
+
+    let status = text_of(c, ".statusbar").await;
+    for (name, comp) in m["components"].as_object().expect("components") {
+        let version = comp["version"].as_str().expect("version");
+        assert!(
+            status.contains(version),
+            "status bar lacks {name} {version}: {status:?}"
+        );
+    }
+}
+
+/// A deliberately limited static server for what `Server` must never do: serve without the
+/// isolation headers, or trickle the artifacts out slowly so the page's progress is visible.
+/// Its threads end with the test process.
+fn plain_server(root: &Path, isolation: bool, trickle: Option<Duration>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!("http://{}/", listener.local_addr().expect("address"));
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = answer(conn, &root, isolation, trickle);
+            });
+        }
+    });
+    url
+}
+
+fn answer(
+    conn: TcpStream,
+    root: &Path,
+    isolation: bool,
+    trickle: Option<Duration>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let url = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let file = alpenglow_build::serve::resolve(root, url);
+    let (status, body, ctype) = match &file {
+        Some(p) => (
+            "200 OK",
+            std::fs::read(p)?,
+            alpenglow_build::serve::content_type(p),
+        ),
+        None => ("404 Not Found", b"not found\n".to_vec(), "text/plain"),
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-cache\r\nConnection: close\r\n",
+        body.len()
+    );
+    if isolation {
+        head.push_str("Cross-Origin-Opener-Policy: same-origin\r\n");
+        head.push_str("Cross-Origin-Embedder-Policy: require-corp\r\n");
+    }
+    head.push_str("\r\n");
+    let mut out = conn;
+    out.write_all(head.as_bytes())?;
+    let slow = trickle.filter(|_| url.starts_with("/dist/") && !url.ends_with(".json"));
+    for chunk in body.chunks(64 * 1024) {
+        out.write_all(chunk)?;
+        if let Some(d) = slow {
+            out.flush()?;
+            std::thread::sleep(d);
+        }
+    }
+    out.flush()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).expect("copy file");
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn page_reaches_kernel_compiled() {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_for_state(&c, "compiled").await;
+        assert_compiled(&c, &site).await;
+        screenshot(&c, "compiled.png").await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn corrupted_kernel_is_refused_and_retry_recovers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("site");
+    copy_dir(&site(), &copy);
+    let kernel = copy.join("dist/vmlinux.wasm");
+    let good = std::fs::read(&kernel).expect("read vmlinux.wasm");
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    for b in &mut bad[mid..(mid + 16).min(good.len())] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&kernel, &bad).expect("corrupt vmlinux.wasm");
+    let expected = manifest(&copy)["artifacts"]["vmlinux.wasm"]["sha256"]
+        .as_str()
+        .expect("sha256")
+        .to_string();
+    let actual = sha256_hex(&bad);
+
+    let server = Server::start(&copy, "127.0.0.1", 0).expect("serve the copy");
+    let url = server.url();
+    let site_copy = copy.clone();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_for_state(&c, "failed").await;
+
+        let title = text_of(&c, ".error-title").await;
+        assert!(title.contains("vmlinux.wasm"), "error title: {title:?}");
+        assert_eq!(text_of(&c, ".hash.expected").await, expected);
+        assert_eq!(text_of(&c, ".hash.actual").await, actual);
+        let retry = c
+            .find(Locator::Css("button.retry"))
+            .await
+            .expect("a Retry button");
+        assert_eq!(retry.text().await.expect("button text"), "Retry");
+        assert!(retry.is_displayed().await.expect("visibility"));
+        screenshot(&c, "error-corrupted-kernel.png").await;
+
+        // Put the good file back; Retry must fetch it again and get through.
+        std::fs::write(site_copy.join("dist/vmlinux.wasm"), &good).expect("restore vmlinux.wasm");
+        retry.click().await.expect("click Retry");
+        wait_to_leave(&c, "failed").await;
+        wait_for_state(&c, "compiled").await;
+        assert_compiled(&c, &site_copy).await;
+    })
+    .await;
+    drop(server);
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn downloads_show_progress() {
+    let site = site();
+    // About 3 MiB/s: slow enough to watch, fast enough to finish.
+    let url = plain_server(&site, true, Some(Duration::from_millis(20)));
+    let vmlinux_size = manifest(&site)["artifacts"]["vmlinux.wasm"]["size"]
+        .as_u64()
+        .expect("size");
+    let site2 = site.clone();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        // Wait until part of vmlinux.wasm has arrived, and the page says how much.
+        let deadline = Instant::now() + WAIT;
+        let row = "li.artifact[data-name=\"vmlinux.wasm\"]";
+        let shown = loop {
+            let v = js(
+                &c,
+                "const b = document.querySelector('li.artifact[data-name=\"vmlinux.wasm\"] .bar'); \
+                 return b ? Number(b.getAttribute('aria-valuenow')) : -1;",
+            )
+            .await;
+            let now = v.as_f64().unwrap_or(-1.0);
+            if now > 0.0 && now < vmlinux_size as f64 {
+                break now as u64;
+            }
+            if page_state(&c).await == "compiled" || Instant::now() > deadline {
+                panic!("never saw vmlinux.wasm part-way downloaded (the artifact may be too small to see progress)");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let text = text_of(&c, row).await;
+        assert!(
+            text.contains(&format!("of {} bytes", grouped(vmlinux_size))),
+            "progress text: {text:?} (at {shown} bytes)"
+        );
+        screenshot(&c, "loading.png").await;
+        wait_for_state(&c, "compiled").await;
+        assert_compiled(&c, &site2).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn page_without_isolation_says_what_to_do() {
+    let url = plain_server(&site(), false, None);
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_for_state(&c, "not-isolated").await;
+        assert_eq!(
+            js(&c, "return self.crossOriginIsolated").await,
+            Value::Bool(false)
+        );
+        let text = text_of(&c, ".card.error").await;
+        for needed in [
+            "Cross-Origin-Opener-Policy: same-origin",
+            "Cross-Origin-Embedder-Policy: require-corp",
+            "cargo x up",
+        ] {
+            assert!(
+                text.contains(needed),
+                "the error screen lacks {needed:?}: {text:?}"
+            );
+        }
+        screenshot(&c, "not-isolated.png").await;
+    })
+    .await;
+}
