@@ -17,7 +17,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let rootfs = Rootfs::load(&desc_path)?;
     let sources = Sources::new(ctx.paths.repo.join("build"))
         .with_output("busybox", crate::busybox::output_dir(ctx))
-        .with_output("init", ctx.paths.out("init").join("init"));
+        .with_output("init", crate::guest::output(ctx, "init"));
     let image = rootfs
         .build(&sources)
         .with_context(|| format!("building the image from {}", desc_path.display()))?;

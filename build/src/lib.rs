@@ -6,6 +6,7 @@ pub mod cpio;
 pub mod debian;
 pub mod doctor;
 pub mod fetch;
+pub mod guest;
 pub mod initramfs;
 pub mod kernel;
 pub mod manifest;

@@ -3,7 +3,7 @@
 use alpenglow_build::pipeline::{self, Ctx};
 use alpenglow_build::ui::Ui;
 use alpenglow_build::{
-    busybox, doctor, initramfs, kernel, manifest, musl, paths::Paths, serve, site, tree,
+    busybox, doctor, guest, initramfs, kernel, manifest, musl, paths::Paths, serve, site, tree,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -35,6 +35,8 @@ enum Cmd {
     Musl,
     /// Build BusyBox.
     Busybox,
+    /// Build our own guest programs (build/guest/*.c).
+    Guest,
     /// Build dist/initramfs.cpio.gz.
     Initramfs,
     /// Build every artifact (each step skipped when its inputs are unchanged).
@@ -77,6 +79,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         Cmd::Kernel => kernel::build(&mut Ctx::new(ui)?),
         Cmd::Musl => musl::build(&mut Ctx::new(ui)?),
         Cmd::Busybox => busybox::build(&mut Ctx::new(ui)?),
+        Cmd::Guest => guest::build(&mut Ctx::new(ui)?),
         Cmd::Initramfs => {
             let mut ctx = Ctx::new(ui)?;
             initramfs::build(&mut ctx)?;

@@ -5,7 +5,7 @@ use crate::paths::Paths;
 use crate::sources::SourcesFile;
 use crate::stamp::Stamps;
 use crate::ui::Ui;
-use crate::{busybox, initramfs, kernel, manifest, musl};
+use crate::{busybox, guest, initramfs, kernel, manifest, musl};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -94,6 +94,7 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     kernel::build(ctx)?;
     musl::build(ctx)?;
     busybox::build(ctx)?;
+    guest::build(ctx)?;
     initramfs::build(ctx)?;
     manifest::write(ctx)?;
     eprintln!(

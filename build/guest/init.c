@@ -1,0 +1,101 @@
+/*
+ * The boot check's /init: proves that a user program runs under the kernel.
+ * It lists the processes in /proc, sleeps one second with nanosleep and checks
+ * that the monotonic clock advanced, then powers the machine off. Every line
+ * goes out through write(2) on the console.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <time.h>
+#include <unistd.h>
+
+static void say(const char *s)
+{
+	size_t len = strlen(s);
+
+	while (len) {
+		ssize_t n = write(1, s, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		s += n;
+		len -= n;
+	}
+}
+
+static void list_processes(void)
+{
+	char line[160], path[64], comm[64];
+	struct dirent *d;
+	DIR *proc = opendir("/proc");
+	int count = 0;
+
+	if (!proc) {
+		snprintf(line, sizeof(line), "init: cannot open /proc: %s\n", strerror(errno));
+		say(line);
+		return;
+	}
+	while ((d = readdir(proc))) {
+		ssize_t n;
+		int fd;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", d->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		comm[n] = 0;
+		comm[strcspn(comm, "\n")] = 0;
+		snprintf(line, sizeof(line), "init: pid %s %s\n", d->d_name, comm);
+		say(line);
+		count++;
+	}
+	closedir(proc);
+	snprintf(line, sizeof(line), "init: %d processes in /proc\n", count);
+	say(line);
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(void)
+{
+	struct timespec one_second = { .tv_sec = 1 };
+	char line[128];
+	long long before, after;
+
+	say("init: hello from /init, a wasm program under Linux\n");
+	list_processes();
+
+	before = now_ns();
+	while (nanosleep(&one_second, &one_second) && errno == EINTR)
+		;
+	after = now_ns();
+	snprintf(line, sizeof(line), "init: slept, monotonic clock advanced %lld ms (%s)\n",
+		 (after - before) / 1000000, after - before >= 1000000000LL ? "ok" : "TOO SHORT");
+	say(line);
+
+	say("init: powering off\n");
+	sync();
+	reboot(RB_POWER_OFF);
+	say("init: reboot(RB_POWER_OFF) returned\n");
+	return 1;
+}

@@ -1,0 +1,65 @@
+//! `cargo x guest`: our own small programs for the guest (`build/guest/*.c`), compiled
+//! against the musl sysroot like any userland program.
+
+use crate::pipeline::Ctx;
+use crate::stamp::InputHash;
+use crate::{musl, toolchain};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+const STEP_VERSION: &str = "1";
+
+/// Link flags every user program needs: its own shared memory (threads share it), the
+/// stack first so an overflow traps, and the TLS entry points the loader calls.
+pub const USER_LDFLAGS: &str =
+    "-Wl,--import-memory,--shared-memory,--max-memory=4294967296,--stack-first,\
+--export=__wasm_init_tls,--export=__tls_size,--export=__tls_align,--export=__stack_pointer";
+
+/// Guest programs: (source under build/guest, output name under out/<name>/<name>).
+pub const PROGRAMS: &[(&str, &str)] = &[("init.c", "init")];
+
+pub fn output(ctx: &Ctx, name: &str) -> PathBuf {
+    ctx.paths.out(name).join(name)
+}
+
+pub fn build(ctx: &mut Ctx) -> Result<()> {
+    let step = ctx.ui.step("guest programs");
+    let resource_dir = toolchain::resource_dir(&ctx.paths.cache)?;
+    let cc = toolchain::userland_cc(&ctx.paths.sysroot(), &resource_dir);
+    let mut built = Vec::new();
+    for (src, name) in PROGRAMS {
+        let src = ctx.paths.repo.join("build/guest").join(src);
+        let out = output(ctx, name);
+        let mut key = InputHash::new("guest");
+        key.add("version", STEP_VERSION.as_bytes())
+            .add("cc", cc.as_bytes());
+        key.add_file(&src)?.add_file(&musl::libc_a(ctx))?;
+        let key = key.finish();
+        let stamp = format!("guest-{name}");
+        if ctx.stamps.is_fresh(&stamp, &key, &[&out]) {
+            continue;
+        }
+        let dir = out.parent().context("output has a directory")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "{cc} -O2 -Wall -Werror -mexception-handling -mllvm -wasm-enable-sjlj {USER_LDFLAGS} -o '{}' '{}'",
+            out.display(),
+            src.display()
+        ));
+        ctx.ui.run(
+            &format!("compiling {}", src.display()),
+            &mut c,
+            &ctx.log("guest"),
+        )?;
+        ctx.stamps.record(&stamp, &key)?;
+        built.push(*name);
+    }
+    if built.is_empty() {
+        step.skipped("sources and musl unchanged");
+    } else {
+        step.done(&built.join(", "));
+    }
+    Ok(())
+}
