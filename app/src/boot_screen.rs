@@ -1,11 +1,12 @@
 //! What the page shows: the boot card (manifest, downloads with progress, verification,
-//! compilation), the error screens, the terminal once the kernel is compiled, and the status
-//! bar with the component versions.
+//! compilation), the error screens, the machine card and the terminal once the kernel is
+//! compiled (booting, running, halted, crashed — with Reboot), and the status bar with the
+//! component versions and an "about" panel.
 
 use crate::artifacts::{LoadError, Manifest};
 use crate::kernel::{describe_memory, grouped, human_bytes, KernelSummary};
 use crate::terminal::Console;
-use crate::{start, AppState, Phase, Row, RowState, MACHINE};
+use crate::{machine, start, AppState, Crash, Phase, Row, RowState, RunState, MACHINE};
 use leptos::prelude::*;
 use std::cell::RefCell;
 
@@ -13,10 +14,20 @@ thread_local! {
     static CONSOLE: RefCell<Option<Console>> = const { RefCell::new(None) };
 }
 
+/// Runs `f` on the terminal if it is open.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn with_console(f: impl FnOnce(&Console)) {
+    CONSOLE.with(|c| {
+        if let Some(c) = c.borrow().as_ref() {
+            f(c)
+        }
+    });
+}
+
 #[component]
 pub fn Page(s: AppState) -> impl IntoView {
     view! {
-        <div class="app" data-state=move || s.phase.with(Phase::name)>
+        <div class="app" data-state=move || s.state_name()>
             <header class="topbar">
                 <span class="logo" aria-hidden="true"></span>
                 <span class="title">"Alpenglow"</span>
@@ -198,13 +209,22 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
         }
         console.fit();
         CONSOLE.with(|c| *c.borrow_mut() = Some(console));
+        // The terminal is open: nothing the kernel prints can be lost. Boot.
+        if s.run.with_untracked(|r| *r == RunState::NotStarted) {
+            machine::boot(s, false);
+        }
     });
     let memory = format!("{} ({})", k.memory_name, describe_memory(&k.memory));
+    let ram = human_bytes(k.ram_bytes);
     view! {
         <section class="card compact" aria-live="polite">
             <div class="compiled-head">
-                <span class="ok-dot" aria-hidden="true"></span>
-                <h1>"Kernel compiled"</h1>
+                <span class="ok-dot" aria-hidden="true" data-run=move || s.run.with(RunState::name)></span>
+                <h1>{move || headline(&s.run.get())}</h1>
+                <span class="spacer"></span>
+                <Show when=move || s.run.with(|r| *r != RunState::NotStarted)>
+                    <button class="reboot" on:click=move |_| machine::boot(s, true)>"Reboot"</button>
+                </Show>
             </div>
             <dl class="facts">
                 <dt>"vmlinux.wasm"</dt>
@@ -213,14 +233,74 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
                 </dd>
                 <dt>"kernel memory"</dt>
                 <dd class="kernel-memory">{memory}</dd>
-                <dt>"next"</dt>
-                <dd>"booting lands with the boot issue"</dd>
+                <dt>"RAM"</dt>
+                <dd class="kernel-ram">{ram}</dd>
+                <dt>"machine"</dt>
+                <dd class="machine-state">{move || machine_line(&s.run.get())}</dd>
+                <dt>"workers"</dt>
+                <dd class="machine-stats">
+                    {move || {
+                        let st = s.stats.get();
+                        format!(
+                            "{} started: {} running the kernel, {} warm · {} timer interrupts",
+                            st.workers,
+                            st.busy,
+                            st.workers - st.busy.min(st.workers),
+                            st.timer_irqs,
+                        )
+                    }}
+                </dd>
             </dl>
+            {move || s.run.with(|r| match r {
+                RunState::Crashed(c) => Some(crash_panel(c.clone())),
+                _ => None,
+            })}
             <Artifacts s=s />
         </section>
         <section class="terminal-wrap" aria-label="Terminal">
             <div class="terminal" id="terminal" node_ref=term_ref></div>
         </section>
+    }
+}
+
+fn headline(r: &RunState) -> &'static str {
+    match r {
+        RunState::NotStarted => "Kernel compiled",
+        RunState::Booting => "Booting",
+        RunState::Running => "Running",
+        RunState::Halted(_) => "Halted",
+        RunState::Crashed(_) => "Crashed",
+    }
+}
+
+fn machine_line(r: &RunState) -> String {
+    match r {
+        RunState::NotStarted => "starting the workers".into(),
+        RunState::Booting => "start_kernel is running in the boot worker".into(),
+        RunState::Running => "start_kernel is done; the kernel runs its tasks".into(),
+        RunState::Halted(how) => format!("the kernel {how}"),
+        RunState::Crashed(_) => "stopped on an error (below); its workers are terminated".into(),
+    }
+}
+
+fn crash_panel(c: Crash) -> impl IntoView {
+    let lines = c.last_lines.join("\n");
+    let has_lines = !lines.is_empty();
+    view! {
+        <div class="crash" role="alert">
+            <p class="crash-message">{c.message.clone()}</p>
+            {c.detail.clone().map(|d| view! {
+                <details class="crash-detail">
+                    <summary>"Stack"</summary>
+                    <pre>{d}</pre>
+                </details>
+            })}
+            <Show when=move || has_lines>
+                <p class="muted small">"Last console lines:"</p>
+                // column-reverse: the box opens scrolled to its end, the panic.
+                <div class="crash-lines"><pre>{lines.clone()}</pre></div>
+            </Show>
+        </div>
     }
 }
 
@@ -251,7 +331,6 @@ fn status_lines(s: AppState, k: &KernelSummary) -> Vec<String> {
     if let Some(n) = initramfs {
         lines.push(format!("initramfs.cpio.gz verified ({})", human_bytes(n)));
     }
-    lines.push("the kernel is not started: booting lands with the boot issue".to_string());
     lines
 }
 
@@ -265,7 +344,7 @@ fn StatusBar(s: AppState) -> impl IntoView {
     };
     view! {
         <footer class="statusbar" aria-label="Component versions">
-            <span class="phase">{move || s.phase.with(Phase::name)}</span>
+            <span class="phase">{move || s.state_name()}</span>
             <ul class="versions">
                 {move || {
                     versions()
@@ -283,7 +362,26 @@ fn StatusBar(s: AppState) -> impl IntoView {
                         .collect_view()
                 }}
             </ul>
+            <span class="spacer"></span>
+            <button
+                class="about-toggle"
+                aria-expanded=move || s.about.get().to_string()
+                aria-controls="about"
+                on:click=move |_| s.about.update(|a| *a = !*a)
+            >
+                "About"
+            </button>
         </footer>
+        <Show when=move || s.about.get()>
+            <aside class="about" id="about" aria-label="About Alpenglow">
+                <p>
+                    "Alpenglow runs the Linux kernel itself, compiled to WebAssembly (arch/wasm), "
+                    "in this tab: no emulator. Every kernel task is a Web Worker with its own "
+                    "instance of vmlinux.wasm over one shared memory; this page only relays the "
+                    "console, timers and new tasks, and never blocks."
+                </p>
+            </aside>
+        </Show>
     }
 }
 

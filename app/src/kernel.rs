@@ -1,6 +1,6 @@
 //! Compiling `vmlinux.wasm` (once, off the main thread's critical path via
-//! `WebAssembly.compile`) and creating the shared kernel memory it imports.
-//! Instantiating and booting the kernel is not here yet: it lands with the boot work.
+//! `WebAssembly.compile`) and creating the shared kernel memory it imports, sized to the
+//! machine's RAM. The kernel is instantiated in the workers (`machine.rs`).
 
 use crate::artifacts::js_error;
 use crate::wasm_imports::{self, MemoryType};
@@ -10,6 +10,10 @@ use wasm_bindgen_futures::JsFuture;
 
 pub const PAGE: u64 = 64 * 1024;
 
+/// The machine's RAM: the size the kernel memory is created with (never less than the
+/// module's minimum, never more than its maximum).
+pub const RAM_BYTES: u64 = 128 << 20;
+
 /// What the page knows about the compiled kernel, for display.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelSummary {
@@ -18,12 +22,22 @@ pub struct KernelSummary {
     /// `module.name` of the memory import, e.g. `env.memory`.
     pub memory_name: String,
     pub memory: MemoryType,
+    /// Size of the kernel memory as created: the machine's RAM.
+    pub ram_bytes: u64,
+}
+
+impl KernelSummary {
+    /// Where the kernel image ends: its memory import's minimum size.
+    pub fn image_end(&self) -> u32 {
+        u32::try_from(self.memory.initial.saturating_mul(PAGE)).unwrap_or(u32::MAX)
+    }
 }
 
 /// The compiled module and the memory created for it, kept for the boot step.
 pub struct CompiledKernel {
     pub module: WebAssembly::Module,
-    pub memory: WebAssembly::Memory,
+    /// The memory for the first boot (taken by it).
+    pub memory: Option<WebAssembly::Memory>,
     pub summary: KernelSummary,
 }
 
@@ -56,23 +70,34 @@ pub async fn compile(bytes: &[u8]) -> Result<CompiledKernel, String> {
     let exports = WebAssembly::Module::exports(&module).length();
 
     let memory = create_memory(&mem)?;
+    let ram_bytes = ram_pages(&mem) * PAGE;
     Ok(CompiledKernel {
         module,
-        memory,
+        memory: Some(memory),
         summary: KernelSummary {
             imports,
             exports,
             memory_name: format!("{module_name}.{field}"),
             memory: mem,
+            ram_bytes,
         },
     })
 }
 
-fn create_memory(mem: &MemoryType) -> Result<WebAssembly::Memory, String> {
+/// Pages the kernel memory is created with: `RAM_BYTES` within the module's limits.
+pub fn ram_pages(mem: &MemoryType) -> u64 {
+    let want = RAM_BYTES / PAGE;
+    let want = want.max(mem.initial);
+    mem.maximum.map_or(want, |max| want.min(max))
+}
+
+/// Creates a kernel memory for `mem`'s limits, `ram_pages(mem)` large. Every boot needs a
+/// fresh one: the kernel's data segments are initialised once per memory.
+pub fn create_memory(mem: &MemoryType) -> Result<WebAssembly::Memory, String> {
     let desc = Object::new();
     let set = |k: &str, v: JsValue| Reflect::set(&desc, &k.into(), &v).map(|_| ());
     let fill = || -> Result<(), JsValue> {
-        set("initial", JsValue::from_f64(mem.initial as f64))?;
+        set("initial", JsValue::from_f64(ram_pages(mem) as f64))?;
         if let Some(max) = mem.maximum {
             set("maximum", JsValue::from_f64(max as f64))?;
         }
@@ -159,5 +184,18 @@ mod tests {
         assert_eq!(grouped(999), "999");
         assert_eq!(grouped(1000), "1,000");
         assert_eq!(grouped(12345678), "12,345,678");
+    }
+
+    #[test]
+    fn ram_stays_within_the_module_limits() {
+        let mem = |initial, maximum| MemoryType {
+            initial,
+            maximum,
+            shared: true,
+            memory64: false,
+        };
+        assert_eq!(ram_pages(&mem(9, Some(16384))), RAM_BYTES / PAGE);
+        assert_eq!(ram_pages(&mem(9, Some(100))), 100);
+        assert_eq!(ram_pages(&mem(5000, None)), 5000);
     }
 }

@@ -1,10 +1,12 @@
 //! The Alpenglow page. On load it checks that the page is cross-origin isolated, fetches
 //! `dist/manifest.json`, downloads and verifies every artifact, compiles `vmlinux.wasm`, creates
-//! the shared kernel memory, and opens the terminal. Booting the kernel comes next.
+//! the shared kernel memory, opens the terminal and boots the kernel (`machine.rs`, over
+//! `kernel_host::browser::Machine`), whose console output the terminal shows.
 
 mod artifacts;
 mod boot_screen;
 mod kernel;
+mod machine;
 mod terminal;
 mod wasm_imports;
 
@@ -36,6 +38,49 @@ impl Phase {
     }
 }
 
+/// Where the kernel machine is, once the kernel is compiled.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    /// Compiled, not started (only until the machine starts).
+    NotStarted,
+    /// Workers started, `start_kernel` running.
+    Booting,
+    /// `start_kernel` is done: the kernel runs its tasks.
+    Running,
+    /// The kernel halted or powered off (e.g. "powered off").
+    Halted(String),
+    /// The machine stopped on an error.
+    Crashed(Crash),
+}
+
+/// The machine's counters, refreshed while it runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MachineStats {
+    pub workers: usize,
+    pub busy: usize,
+    pub timer_irqs: u64,
+}
+
+/// What the page shows about a crash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Crash {
+    pub message: String,
+    pub detail: Option<String>,
+    pub last_lines: Vec<String>,
+}
+
+impl RunState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunState::NotStarted => "compiled",
+            RunState::Booting => "booting",
+            RunState::Running => "running",
+            RunState::Halted(_) => "halted",
+            RunState::Crashed(_) => "crashed",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RowState {
     Waiting,
@@ -60,16 +105,31 @@ pub struct AppState {
     pub step: RwSignal<String>,
     pub manifest: RwSignal<Option<Manifest>>,
     pub rows: RwSignal<Vec<Row>>,
+    /// The machine, once the kernel is compiled.
+    pub run: RwSignal<RunState>,
+    pub stats: RwSignal<MachineStats>,
+    /// The status bar's "about" panel is open.
+    pub about: RwSignal<bool>,
 }
 
-/// What the boot step will need: the compiled kernel, its memory and the initramfs.
-pub struct Machine {
+impl AppState {
+    /// The page root's `data-state`: the loading phase, then the machine's state.
+    pub fn state_name(&self) -> &'static str {
+        match self.phase.with(|p| matches!(p, Phase::Compiled(_))) {
+            true => self.run.with(RunState::name),
+            false => self.phase.with(Phase::name),
+        }
+    }
+}
+
+/// What booting needs: the compiled kernel, its memory and the initramfs.
+pub struct Loaded {
     pub kernel: CompiledKernel,
     pub initramfs: Vec<u8>,
 }
 
 thread_local! {
-    pub static MACHINE: RefCell<Option<Machine>> = const { RefCell::new(None) };
+    pub static MACHINE: RefCell<Option<Loaded>> = const { RefCell::new(None) };
 }
 
 fn isolation() -> (bool, bool) {
@@ -86,7 +146,10 @@ pub fn start(s: AppState) {
     s.phase.set(Phase::Loading);
     leptos::task::spawn_local(async move {
         match load(s).await {
-            Ok(summary) => s.phase.set(Phase::Compiled(summary)),
+            Ok(summary) => {
+                s.run.set(RunState::NotStarted);
+                s.phase.set(Phase::Compiled(summary));
+            }
             Err(e) => {
                 web_sys::console::error_1(&e.to_string().into());
                 s.phase.set(Phase::Failed(e));
@@ -150,7 +213,7 @@ async fn load(s: AppState) -> Result<KernelSummary, LoadError> {
     };
     let kernel = kernel::compile(&vmlinux).await.map_err(LoadError::Kernel)?;
     let summary = kernel.summary.clone();
-    MACHINE.with(|m| *m.borrow_mut() = Some(Machine { kernel, initramfs }));
+    MACHINE.with(|m| *m.borrow_mut() = Some(Loaded { kernel, initramfs }));
     Ok(summary)
 }
 
@@ -161,6 +224,9 @@ fn App() -> impl IntoView {
         step: RwSignal::new(String::new()),
         manifest: RwSignal::new(None),
         rows: RwSignal::new(Vec::new()),
+        run: RwSignal::new(RunState::NotStarted),
+        stats: RwSignal::new(MachineStats::default()),
+        about: RwSignal::new(false),
     };
     let (isolated, shared_memory) = isolation();
     if isolated && shared_memory {

@@ -1,14 +1,27 @@
 //! The terminal (xterm.js through xterm-js-rs). It uses xterm's DOM renderer with screen-reader
 //! mode on, so what it shows is text in the DOM: readable by screen readers and by the
-//! end-to-end tests. Until the kernel boots, only the host writes here, and only plain status
-//! lines about itself — never anything that looks like kernel output.
+//! end-to-end tests. The kernel's console bytes are written as they come (`convertEol` turns
+//! its `\n` into CR LF); the host writes only plain status lines about itself, marked
+//! `alpenglow:` — never anything that looks like kernel output.
 
+use js_sys::Uint8Array;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::HtmlElement;
 use xterm_js_rs::addons::fit::FitAddon;
 use xterm_js_rs::{Terminal, TerminalAddon, TerminalOptions, Theme};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The xterm `Terminal`, seen for `write(data: string | Uint8Array)`: xterm 5/6 take
+    /// UTF-8 bytes through `write` (xterm-js-rs's `write_utf8` names the xterm 4 method,
+    /// which is gone).
+    type ByteTerminal;
+    #[wasm_bindgen(method, catch, js_name = write)]
+    fn write_data(this: &ByteTerminal, data: &Uint8Array) -> Result<(), JsValue>;
+}
 
 /// An open terminal; dropping it leaves the terminal on the page (the page lives as long).
 pub struct Console {
@@ -73,6 +86,25 @@ impl Console {
     pub fn host_status(&self, text: &str) {
         self.term
             .writeln(&format!("\x1b[38;5;215malpenglow:\x1b[0m {text}"));
+    }
+
+    /// Kernel console output, UTF-8 (xterm decodes sequences split across writes). xterm
+    /// parses later, so it gets its own copy of the bytes.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn write_bytes(&self, bytes: &[u8]) {
+        if let Err(e) = self
+            .term
+            .unchecked_ref::<ByteTerminal>()
+            .write_data(&Uint8Array::from(bytes))
+        {
+            web_sys::console::error_2(&"alpenglow: terminal write failed".into(), &e);
+        }
+    }
+
+    /// Clears the screen and the scrollback (before a reboot).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn reset(&self) {
+        self.term.reset();
     }
 
     pub fn fit(&self) {

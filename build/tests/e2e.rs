@@ -8,6 +8,7 @@
 //! Timeouts only bound how long a test waits for the page to reach a state; nothing is timed.
 
 use alpenglow_build::serve::Server;
+use fantoccini::actions::{WheelAction, WheelActions};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -178,7 +179,8 @@ async fn js(c: &Client, script: &str) -> Value {
         .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
 }
 
-/// The page root's `data-state`: checking, not-isolated, loading, failed or compiled.
+/// The page root's `data-state`: checking, not-isolated, loading, failed, compiled (only
+/// until the machine starts), then the machine's booting, running, halted or crashed.
 async fn page_state(c: &Client) -> String {
     let v = js(
         c,
@@ -204,7 +206,7 @@ async fn wait_for_state(c: &Client, want: &str) {
         if state == want {
             return;
         }
-        let settled = matches!(state.as_str(), "failed" | "compiled" | "not-isolated");
+        let settled = matches!(state.as_str(), "failed" | "not-isolated") || started(&state);
         if settled || Instant::now() > deadline {
             panic!(
                 "expected the page to reach {want:?}, it is {state:?}. It shows:\n{}",
@@ -212,6 +214,29 @@ async fn wait_for_state(c: &Client, want: &str) {
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The kernel is compiled and the machine was started.
+fn started(state: &str) -> bool {
+    matches!(state, "booting" | "running" | "halted" | "crashed")
+}
+
+/// Waits until the kernel is compiled and the page has started the machine; returns the state.
+async fn wait_until_started(c: &Client) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = page_state(c).await;
+        if started(&state) {
+            return state;
+        }
+        if matches!(state.as_str(), "failed" | "not-isolated") || Instant::now() > deadline {
+            panic!(
+                "expected the page to start the kernel, it is {state:?}. It shows:\n{}",
+                body_text(c).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -245,16 +270,106 @@ async fn terminal_text(c: &Client) -> String {
     v.as_str().unwrap_or_default().replace('\u{a0}', " ")
 }
 
-async fn wait_for_terminal(c: &Client, needle: &str) -> String {
-    let deadline = Instant::now() + WAIT;
+/// Scrolls the terminal by `delta_y` pixels with the mouse wheel, as a person would, and
+/// returns what it then shows.
+async fn scroll_terminal(c: &Client, delta_y: i64) -> Option<String> {
+    let at = js(
+        c,
+        "const e = document.querySelector('#terminal .xterm-screen'); if (!e) return [null]; \
+         e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect(); \
+         return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];",
+    )
+    .await;
+    let (x, y) = (at[0].as_i64()?, at[1].as_i64()?);
+    let mut wheel = WheelActions::new("wheel".into());
+    wheel.push(WheelAction::Scroll {
+        duration: None,
+        x,
+        y,
+        delta_x: 0,
+        delta_y,
+    });
+    c.perform_actions(wheel).await.expect("scroll the terminal");
+    Some(settled_terminal(c).await)
+}
+
+/// The terminal's text once it has stopped changing from one animation frame to the next
+/// (xterm renders, and may animate a scroll, on animation frames).
+async fn settled_terminal(c: &Client) -> String {
+    let mut text = terminal_text(c).await;
+    for _ in 0..100 {
+        js(
+            c,
+            "return await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));",
+        )
+        .await;
+        let again = terminal_text(c).await;
+        if again == text {
+            break;
+        }
+        text = again;
+    }
+    text
+}
+
+/// Scrolls the terminal up until it shows its first line.
+async fn scroll_to_top(c: &Client) -> Option<String> {
+    let mut screen = scroll_terminal(c, -1_000_000).await?;
+    for _ in 0..50 {
+        let next = scroll_terminal(c, -1_000_000).await?;
+        if next == screen {
+            break;
+        }
+        screen = next;
+    }
+    Some(screen)
+}
+
+/// Everything the terminal holds, read screen by screen from the top of its scrollback
+/// (screens overlap, so a line may appear twice).
+async fn terminal_transcript(c: &Client) -> String {
+    let Some(mut screen) = scroll_to_top(c).await else {
+        return terminal_text(c).await;
+    };
+    let height = js(
+        c,
+        "const e = document.querySelector('#terminal .xterm-screen'); \
+         return e ? e.getBoundingClientRect().height : 0;",
+    )
+    .await
+    .as_f64()
+    .unwrap_or(0.0);
+    let step = ((height * 0.75) as i64).max(20);
+    let mut all = screen.clone();
+    for _ in 0..500 {
+        let Some(next) = scroll_terminal(c, step).await else {
+            break;
+        };
+        if next == screen {
+            break;
+        }
+        all.push('\n');
+        all.push_str(&next);
+        screen = next;
+    }
+    all
+}
+
+async fn wait_for_terminal(c: &Client, needle: &str, from_top: bool, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
     loop {
-        let text = terminal_text(c).await;
+        let text = if from_top {
+            terminal_transcript(c).await
+        } else {
+            terminal_text(c).await
+        };
         if text.contains(needle) {
             return text;
         }
         assert!(
             Instant::now() < deadline,
-            "the terminal never showed {needle:?}; it shows:\n{text}"
+            "the terminal never showed {needle:?}; it shows:\n{text}\nThe page shows:\n{}",
+            body_text(c).await
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -280,7 +395,7 @@ fn import_export_counts(wasm: &[u8]) -> (u32, u32) {
     (imports, exports)
 }
 
-/// Everything the page shows once the kernel is compiled.
+/// Everything the page shows once the kernel is compiled (and the machine started).
 async fn assert_compiled(c: &Client, site: &Path) {
     let m = manifest(site);
     assert_eq!(
@@ -288,7 +403,11 @@ async fn assert_compiled(c: &Client, site: &Path) {
         Value::Bool(true),
         "the page must be cross-origin isolated"
     );
-    assert_eq!(text_of(c, ".compiled-head h1").await, "Kernel compiled");
+    let headline = text_of(c, ".compiled-head h1").await;
+    assert!(
+        ["Booting", "Running", "Halted", "Crashed"].contains(&headline.as_str()),
+        "machine headline: {headline:?}"
+    );
 
     for (name, info) in m["artifacts"].as_object().expect("artifacts") {
         let size = info["size"].as_u64().expect("size");
@@ -308,10 +427,21 @@ async fn assert_compiled(c: &Client, site: &Path) {
         format!("{imports} imports · {exports} exports")
     );
 
-    let term = wait_for_terminal(c, "the kernel is compiled").await;
+    // The host's own lines, before the kernel's (xterm renders writes a little later).
+    let term = wait_for_terminal(
+        c,
+        "alpenglow: booting vmlinux.wasm: 128 MiB of RAM",
+        true,
+        WAIT,
+    )
+    .await;
     assert!(
-        term.contains("booting lands with the boot issue"),
-        "terminal: {term}"
+        term.contains("alpenglow: the kernel is compiled"),
+        "terminal:\n{term}"
+    );
+    assert!(
+        !term.contains("not started"),
+        "the terminal still says the kernel is not started:\n{term}"
     );
 
     let status = text_of(c, ".statusbar").await;
@@ -411,7 +541,7 @@ async fn page_reaches_kernel_compiled() {
     let url = server.url();
     with_browser(move |c| async move {
         c.goto(&url).await.expect("open the page");
-        wait_for_state(&c, "compiled").await;
+        wait_until_started(&c).await;
         assert_compiled(&c, &site).await;
         screenshot(&c, "compiled.png").await;
     })
@@ -461,7 +591,7 @@ async fn corrupted_kernel_is_refused_and_retry_recovers() {
         std::fs::write(site_copy.join("dist/vmlinux.wasm"), &good).expect("restore vmlinux.wasm");
         retry.click().await.expect("click Retry");
         wait_to_leave(&c, "failed").await;
-        wait_for_state(&c, "compiled").await;
+        wait_until_started(&c).await;
         assert_compiled(&c, &site_copy).await;
     })
     .await;
@@ -494,7 +624,7 @@ async fn downloads_show_progress() {
             if now > 0.0 && now < vmlinux_size as f64 {
                 break now as u64;
             }
-            if page_state(&c).await == "compiled" || Instant::now() > deadline {
+            if started(&page_state(&c).await) || Instant::now() > deadline {
                 panic!("never saw vmlinux.wasm part-way downloaded (the artifact may be too small to see progress)");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -505,7 +635,7 @@ async fn downloads_show_progress() {
             "progress text: {text:?} (at {shown} bytes)"
         );
         screenshot(&c, "loading.png").await;
-        wait_for_state(&c, "compiled").await;
+        wait_until_started(&c).await;
         assert_compiled(&c, &site2).await;
     })
     .await;
@@ -534,6 +664,165 @@ async fn page_without_isolation_says_what_to_do() {
             );
         }
         screenshot(&c, "not-isolated.png").await;
+    })
+    .await;
+}
+
+/// How long the kernel may take to get to a line on a busy machine.
+const BOOT_WAIT: Duration = Duration::from_secs(120);
+
+async fn attr(c: &Client, css: &str, name: &str) -> Option<String> {
+    let script = format!(
+        "const e = document.querySelector({css:?}); return e ? e.getAttribute({name:?}) : null;"
+    );
+    js(c, &script).await.as_str().map(str::to_string)
+}
+
+/// Clicks the status bar's About toggle and waits for the page to react: the panel opens (or
+/// closes) and the button says so.
+async fn toggle_about(c: &Client, open: bool) {
+    c.find(Locator::Css("button.about-toggle"))
+        .await
+        .expect("an About button in the status bar")
+        .click()
+        .await
+        .expect("click About");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let expanded = attr(c, "button.about-toggle", "aria-expanded").await;
+        let panel = js(c, "return document.querySelector('#about') !== null").await;
+        if expanded.as_deref() == Some(if open { "true" } else { "false" })
+            && panel == Value::Bool(open)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page did not react to About (aria-expanded {expanded:?}, panel {panel})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the kernel reliably prints, whatever it reaches later: its banner, the command line
+/// the host put in the device tree, the RAM the device tree describes, the initramfs the host
+/// placed (found, unpacked and freed), and init being run — by kernel_init, the first task,
+/// which runs in a worker of its own (spawn_task → wasm_task_entry).
+async fn assert_kernel_started(c: &Client) -> String {
+    let term = wait_for_terminal(c, "Linux version 6.12", true, BOOT_WAIT).await;
+    let last = "Run /init as init process";
+    let term = if term.contains(last) {
+        term
+    } else {
+        wait_for_terminal(c, last, true, BOOT_WAIT).await
+    };
+    for line in [
+        "Kernel command line: console=hvc0 loglevel=8",
+        "/131072K available",
+        "Unpacking initramfs...",
+        "Freeing initrd memory: ",
+    ] {
+        assert!(term.contains(line), "terminal lacks {line:?}:\n{term}");
+    }
+    term
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn kernel_boots_and_the_page_stays_responsive() {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        let state = wait_until_started(&c).await;
+        // The main thread never blocks: the page reacts while the kernel's workers run.
+        toggle_about(&c, true).await;
+        eprintln!("About opened while the machine was {state:?}");
+        screenshot(&c, "about-while-booting.png").await;
+        toggle_about(&c, false).await;
+
+        let term = assert_kernel_started(&c).await;
+        let mut seen = std::collections::HashSet::new();
+        let lines: Vec<&str> = term.lines().filter(|l| seen.insert(*l)).collect();
+        eprintln!("terminal, from the top:\n{}", lines.join("\n"));
+        screenshot(&c, "kernel-booted.png").await;
+
+        // The terminal's last lines; the page's account of the machine agrees with them.
+        let state = page_state(&c).await;
+        let headline = text_of(&c, ".compiled-head h1").await;
+        assert!(started(&state), "state {state:?}");
+        if state == "crashed" {
+            let message = text_of(&c, ".crash-message").await;
+            assert!(!message.is_empty(), "a crash without a message");
+            // Long lines wrap in the terminal: compare the start, across the wrap.
+            let start: String = message.chars().take(24).collect();
+            let shown = terminal_text(&c).await.replace('\n', "");
+            assert!(
+                shown.contains(&format!("alpenglow: the machine stopped: {start}")),
+                "the terminal does not say why the machine stopped ({message:?}):\n{shown}"
+            );
+            assert!(c.find(Locator::Css("button.reboot")).await.is_ok());
+        }
+        eprintln!("the page says {headline:?} ({state})");
+        // kernel_init ran in a worker of its own: the boot worker and at least that one.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let stats = text_of(&c, ".machine-stats").await;
+            let busy = stats
+                .split(": ")
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|n| n.parse::<u32>().ok());
+            if busy.is_some_and(|b| b >= 2) {
+                eprintln!("workers: {stats}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "workers: {stats:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn reboot_starts_the_kernel_again() {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_until_started(&c).await;
+        assert_kernel_started(&c).await;
+        c.find(Locator::Css("button.reboot"))
+            .await
+            .expect("a Reboot button")
+            .click()
+            .await
+            .expect("click Reboot");
+        // Reboot clears the terminal: the compile-time lines are gone, the boot line is new.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let term = scroll_to_top(&c).await.unwrap_or_default();
+            if !term.contains("alpenglow: the kernel is compiled") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Reboot did not reset the terminal:\n{term}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_kernel_started(&c).await;
+        let top = scroll_to_top(&c).await.unwrap_or_default();
+        assert!(
+            top.trim_start()
+                .starts_with("alpenglow: booting vmlinux.wasm"),
+            "after the reboot the terminal starts with the new boot:\n{top}"
+        );
+        assert!(started(&page_state(&c).await));
+        screenshot(&c, "rebooted.png").await;
     })
     .await;
 }

@@ -58,21 +58,64 @@ pub const IMPORTS: &[Func] = &[
 pub const MEMORY_MODULE: &str = "env";
 pub const MEMORY_NAME: &str = "memory";
 
+/// The boot entry: `wasm_boot(fdt)`.
+pub const BOOT_EXPORT: &str = "wasm_boot";
+/// A new task's entry: `wasm_task_entry(task)`.
+pub const TASK_ENTRY_EXPORT: &str = "wasm_task_entry";
+
 /// Functions the host calls in the kernel.
 pub const EXPORTS: &[Func] = &[
     // wasm_boot(fdt): the boot task; runs start_kernel on init_task.
     Func {
-        name: "wasm_boot",
+        name: BOOT_EXPORT,
         params: &[Val::I32],
         results: &[],
     },
     // wasm_task_entry(task): first thing a new task's worker runs.
     Func {
-        name: "wasm_task_entry",
+        name: TASK_ENTRY_EXPORT,
         params: &[Val::I32],
         results: &[],
     },
 ];
+
+/// Globals the kernel exports. `wasm_irq_pending` holds the address (in kernel memory) of the
+/// CPU's pending-interrupt word: a device sets its line's bit with an atomic or and notifies
+/// the word (`arch/wasm/kernel/irq.c`).
+pub const GLOBAL_EXPORTS: &[&str] = &[IRQ_PENDING_EXPORT];
+pub const IRQ_PENDING_EXPORT: &str = "wasm_irq_pending";
+
+/// Interrupt lines are the bits of the pending word (`arch/wasm/include/asm/irq.h`): bit n is
+/// Linux interrupt n + 1. Bit 0 is the timer, raised once when `timer_set`'s delay has passed.
+pub const IRQ_LINES: u32 = 32;
+pub const IRQ_BIT_TIMER: u32 = 0;
+
+/// `shutdown(how)` (`arch/wasm/include/asm/wasm_imports.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    Halt,
+    PowerOff,
+    Restart,
+}
+
+impl Shutdown {
+    pub fn from_code(how: i32) -> Option<Shutdown> {
+        match how {
+            0 => Some(Shutdown::Halt),
+            1 => Some(Shutdown::PowerOff),
+            2 => Some(Shutdown::Restart),
+            _ => None,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Shutdown::Halt => "halted",
+            Shutdown::PowerOff => "powered off",
+            Shutdown::Restart => "restarting",
+        }
+    }
+}
 
 pub fn import(name: &str) -> Option<&'static Func> {
     IMPORTS.iter().find(|f| f.name == name)

@@ -23,6 +23,7 @@ fn vmlinux_imports_and_exports_match_the_host() {
     let mut func_types: Vec<u32> = Vec::new();
     let mut imports = Vec::new();
     let mut exports = Vec::new();
+    let mut global_exports = Vec::new();
     let mut memory = None;
     for payload in Parser::new(0).parse_all(&wasm) {
         match payload.unwrap() {
@@ -61,8 +62,10 @@ fn vmlinux_imports_and_exports_match_the_host() {
             Payload::ExportSection(r) => {
                 for e in r {
                     let e = e.unwrap();
-                    if e.kind == ExternalKind::Func {
-                        exports.push((e.name.to_string(), e.index));
+                    match e.kind {
+                        ExternalKind::Func => exports.push((e.name.to_string(), e.index)),
+                        ExternalKind::Global => global_exports.push(e.name.to_string()),
+                        _ => panic!("unexpected export {}: {:?}", e.name, e.kind),
                     }
                 }
             }
@@ -107,6 +110,18 @@ fn vmlinux_imports_and_exports_match_the_host() {
         assert!(
             abi::export(name).is_some(),
             "the kernel exports {name}, which the host does not know"
+        );
+    }
+    for name in &global_exports {
+        assert!(
+            abi::GLOBAL_EXPORTS.contains(&name.as_str()),
+            "the kernel exports global {name}, which the host does not know"
+        );
+    }
+    for name in abi::GLOBAL_EXPORTS {
+        assert!(
+            global_exports.iter().any(|n| n == name),
+            "the host reads the global {name}, which the kernel does not export"
         );
     }
     for f in abi::EXPORTS {

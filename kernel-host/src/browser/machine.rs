@@ -1,0 +1,521 @@
+//! The machine on the main thread: puts the boot data into kernel memory, starts the boot
+//! worker, keeps warm workers for new tasks, and turns the workers' requests into actions —
+//! console bytes to the page, `spawn_task` to a pool worker, `timer_set` to a `setTimeout`
+//! that raises the timer interrupt, `shutdown` and traps to the page.
+//!
+//! The main thread never blocks: it only posts messages, sets timeouts and, to raise an
+//! interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
+
+use super::js_error_message;
+use super::protocol::{self, FromWorker, Role, ToWorker};
+use crate::abi::{self, Shutdown};
+use crate::boot::{self, BootRequest};
+use crate::console::ConsoleLog;
+use js_sys::{Atomics, Int32Array, SharedArrayBuffer, Uint8Array, WebAssembly};
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineOptions {
+    pub bootargs: String,
+    /// Workers kept instantiated and idle, so a new task starts without a cold worker start.
+    pub spare_workers: usize,
+    /// The worker script: trunk's loader shim for the `worker` binary.
+    pub worker_url: String,
+    /// Console lines kept for the crash report.
+    pub console_lines: usize,
+}
+
+impl Default for MachineOptions {
+    fn default() -> Self {
+        MachineOptions {
+            bootargs: boot::DEFAULT_BOOTARGS.to_string(),
+            spare_workers: 2,
+            worker_url: "./worker_loader.js".to_string(),
+            console_lines: 40,
+        }
+    }
+}
+
+/// What the machine tells the page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Bytes the kernel wrote to its console (UTF-8, `\n` line ends).
+    Console(Vec<u8>),
+    /// `start_kernel` is done: the kernel has started its first task.
+    Running,
+    /// The kernel asked to halt, power off or restart; the workers are stopped.
+    Shutdown(Shutdown),
+    /// The machine stopped on an error: a trap in a worker, a worker that failed, or a kernel
+    /// panic (which otherwise spins forever).
+    Crashed {
+        message: String,
+        detail: Option<String>,
+        last_lines: Vec<String>,
+    },
+}
+
+/// Counters for the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Workers started for this machine (including stopped ones).
+    pub workers: usize,
+    /// Workers running the boot CPU or a task.
+    pub busy: usize,
+    /// Timer interrupts raised.
+    pub timer_irqs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The worker script is loading.
+    Loading,
+    /// `Init` sent: the worker instantiates vmlinux.
+    Instantiating,
+    /// Instantiated, waiting for a role.
+    Idle,
+    /// Running its role: it never becomes free again.
+    Running,
+}
+
+struct Slot {
+    id: u32,
+    worker: Worker,
+    phase: Phase,
+    role: Option<Role>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+}
+
+struct State {
+    stopped: bool,
+    next_id: u32,
+    slots: Vec<Slot>,
+    irq_pending: Option<u32>,
+    timer: Option<i32>,
+    timer_irqs: u64,
+    running: bool,
+    log: ConsoleLog,
+}
+
+struct Inner {
+    module: WebAssembly::Module,
+    memory: WebAssembly::Memory,
+    clock: SharedArrayBuffer,
+    epoch_ms: f64,
+    options: MachineOptions,
+    state: RefCell<State>,
+    on_event: RefCell<Box<dyn FnMut(Event)>>,
+    on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+}
+
+/// A running machine. Dropping it stops every worker.
+pub struct Machine {
+    inner: Rc<Inner>,
+}
+
+fn window() -> Result<web_sys::Window, String> {
+    web_sys::window().ok_or_else(|| "the machine must be started from a window".to_string())
+}
+
+fn ctx(what: &str) -> impl Fn(JsValue) -> String + '_ {
+    move |e| format!("{what}: {}", js_error_message(&e))
+}
+
+impl Machine {
+    /// Boots `module` over `memory`: copies the initramfs and the device tree to the top of
+    /// the memory, then starts the boot worker and the spare workers. `image_end` is where the
+    /// kernel image ends (its memory import's minimum size in bytes). Events arrive through
+    /// `on_event`, always from a fresh task of the main thread's event loop.
+    pub fn boot(
+        module: &WebAssembly::Module,
+        memory: &WebAssembly::Memory,
+        image_end: u32,
+        initramfs: &[u8],
+        options: MachineOptions,
+        on_event: impl FnMut(Event) + 'static,
+    ) -> Result<Machine, String> {
+        let window = window()?;
+        let buffer = memory.buffer();
+        let ram_bytes = buffer
+            .dyn_ref::<SharedArrayBuffer>()
+            .ok_or("the kernel memory is not shared")?
+            .byte_length();
+
+        let mut rng_seed = vec![0u8; boot::RNG_SEED_BYTES];
+        window
+            .crypto()
+            .map_err(ctx("no crypto for the RNG seed"))?
+            .get_random_values_with_u8_array(&mut rng_seed)
+            .map_err(ctx("crypto.getRandomValues"))?;
+        let plan = boot::plan(&BootRequest {
+            ram_bytes,
+            image_end,
+            initramfs_len: initramfs.len(),
+            bootargs: &options.bootargs,
+            cpus: 1,
+            rng_seed,
+        })
+        .map_err(|e| e.to_string())?;
+        let ram = Uint8Array::new(&buffer);
+        let put = |start: u32, bytes: &[u8]| {
+            // plan() keeps both regions inside RAM; the length fits u32 by construction.
+            ram.subarray(start, start + bytes.len() as u32)
+                .copy_from(bytes);
+        };
+        if !initramfs.is_empty() {
+            put(plan.layout.initrd.start, initramfs);
+        }
+        put(plan.layout.fdt.start, &plan.fdt);
+
+        let performance = window.performance().ok_or("no performance clock")?;
+        let epoch_ms = performance.time_origin() + performance.now();
+        let spare = options.spare_workers;
+        let inner = Rc::new(Inner {
+            module: module.clone(),
+            memory: memory.clone(),
+            clock: SharedArrayBuffer::new(8),
+            epoch_ms,
+            state: RefCell::new(State {
+                stopped: false,
+                next_id: 0,
+                slots: Vec::new(),
+                irq_pending: None,
+                timer: None,
+                timer_irqs: 0,
+                running: false,
+                log: ConsoleLog::new(options.console_lines),
+            }),
+            options,
+            on_event: RefCell::new(Box::new(on_event)),
+            on_timer: RefCell::new(None),
+        });
+        let weak = Rc::downgrade(&inner);
+        *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Inner::timer_fired(&inner);
+            }
+        }));
+
+        {
+            let mut st = inner.state.borrow_mut();
+            Inner::spawn(
+                &inner,
+                &mut st,
+                Some(Role::Boot {
+                    fdt_addr: plan.layout.fdt.start,
+                }),
+            )?;
+            for _ in 0..spare {
+                Inner::spawn(&inner, &mut st, None)?;
+            }
+        }
+        Ok(Machine { inner })
+    }
+
+    /// Stops every worker and the timer. Idempotent; no events follow.
+    pub fn stop(&self) {
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            st.stop();
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        match self.inner.state.try_borrow() {
+            Ok(st) => Stats {
+                workers: st.slots.len(),
+                busy: st.slots.iter().filter(|s| s.role.is_some()).count(),
+                timer_irqs: st.timer_irqs,
+            },
+            Err(_) => Stats::default(),
+        }
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl State {
+    fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        if let (Some(handle), Some(w)) = (self.timer.take(), web_sys::window()) {
+            w.clear_timeout_with_handle(handle);
+        }
+        for slot in &self.slots {
+            slot.worker.set_onmessage(None);
+            slot.worker.set_onerror(None);
+            slot.worker.terminate();
+        }
+    }
+
+    fn crash(&mut self, message: String, detail: Option<String>) -> Event {
+        self.stop();
+        Event::Crashed {
+            message,
+            detail,
+            last_lines: self.log.last_lines(),
+        }
+    }
+}
+
+impl Inner {
+    fn emit(&self, events: Vec<Event>) {
+        for e in events {
+            match self.on_event.try_borrow_mut() {
+                Ok(mut f) => f(e),
+                Err(_) => web_sys::console::error_1(
+                    &"alpenglow: machine event dropped (re-entered the event callback)".into(),
+                ),
+            }
+        }
+    }
+
+    fn spawn(inner: &Rc<Inner>, st: &mut State, role: Option<Role>) -> Result<(), String> {
+        let id = st.next_id;
+        st.next_id += 1;
+        let opts = WorkerOptions::new();
+        opts.set_type(WorkerType::Classic);
+        opts.set_name(&match role {
+            Some(Role::Boot { .. }) => "alpenglow boot".to_string(),
+            _ => format!("alpenglow task worker {id}"),
+        });
+        let worker =
+            Worker::new_with_options(&inner.options.worker_url, &opts).map_err(ctx(&format!(
+                "cannot start a kernel worker ({})",
+                inner.options.worker_url
+            )))?;
+
+        let weak: Weak<Inner> = Rc::downgrade(inner);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            if let Some(inner) = weak.upgrade() {
+                Inner::message(&inner, id, ev.data());
+            }
+        });
+        let weak: Weak<Inner> = Rc::downgrade(inner);
+        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
+            ev.prevent_default();
+            if let Some(inner) = weak.upgrade() {
+                let message = match ev.message() {
+                    m if m.is_empty() => "the worker failed to load or run".to_string(),
+                    m => m,
+                };
+                let at = match ev.filename() {
+                    f if f.is_empty() => None,
+                    f => Some(format!("at {f}:{}:{}", ev.lineno(), ev.colno())),
+                };
+                let event = inner
+                    .state
+                    .borrow_mut()
+                    .crash(format!("kernel worker {id}: {message}"), at);
+                inner.emit(vec![event]);
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        st.slots.push(Slot {
+            id,
+            worker,
+            phase: Phase::Loading,
+            role,
+            _on_message: on_message,
+            _on_error: on_error,
+        });
+        Ok(())
+    }
+
+    fn post(slot: &Slot, msg: &ToWorker) -> Result<(), String> {
+        let value = protocol::encode(msg)?;
+        slot.worker
+            .post_message(&value)
+            .map_err(ctx(&format!("cannot post to kernel worker {}", slot.id)))
+    }
+
+    fn run(slot: &mut Slot, role: Role) -> Result<(), String> {
+        slot.role = Some(role);
+        slot.phase = Phase::Running;
+        Inner::post(slot, &ToWorker::Run(role))
+    }
+
+    /// Gives `role` to a warm worker, or to one still starting, or to a new one; then tops
+    /// the pool up again.
+    fn assign(inner: &Rc<Inner>, st: &mut State, role: Role) -> Result<(), String> {
+        if let Some(slot) = st
+            .slots
+            .iter_mut()
+            .find(|s| s.role.is_none() && s.phase == Phase::Idle)
+        {
+            Inner::run(slot, role)?;
+        } else if let Some(slot) = st.slots.iter_mut().find(|s| s.role.is_none()) {
+            slot.role = Some(role);
+        } else {
+            Inner::spawn(inner, st, Some(role))?;
+        }
+        let spare = st.slots.iter().filter(|s| s.role.is_none()).count();
+        for _ in spare..inner.options.spare_workers {
+            Inner::spawn(inner, st, None)?;
+        }
+        Ok(())
+    }
+
+    fn message(inner: &Rc<Inner>, id: u32, data: JsValue) {
+        let mut events = Vec::new();
+        {
+            let mut st = inner.state.borrow_mut();
+            if st.stopped {
+                return;
+            }
+            if let Err(e) = Inner::handle(inner, &mut st, id, data, &mut events) {
+                events.push(st.crash(e, None));
+            }
+        }
+        inner.emit(events);
+    }
+
+    fn handle(
+        inner: &Rc<Inner>,
+        st: &mut State,
+        id: u32,
+        data: JsValue,
+        events: &mut Vec<Event>,
+    ) -> Result<(), String> {
+        let msg: FromWorker = protocol::decode(data)?;
+        let slot = |st: &mut State| -> Result<usize, String> {
+            st.slots
+                .iter()
+                .position(|s| s.id == id)
+                .ok_or_else(|| format!("a message from unknown worker {id}"))
+        };
+        match msg {
+            FromWorker::Loaded => {
+                let i = slot(st)?;
+                let s = &mut st.slots[i];
+                s.phase = Phase::Instantiating;
+                Inner::post(
+                    s,
+                    &ToWorker::Init {
+                        module: inner.module.clone(),
+                        memory: inner.memory.clone(),
+                        clock: inner.clock.clone(),
+                        epoch_ms: inner.epoch_ms,
+                    },
+                )?;
+            }
+            FromWorker::Ready { irq_pending } => {
+                match st.irq_pending {
+                    Some(a) if a != irq_pending => {
+                        return Err(format!(
+                            "workers disagree on wasm_irq_pending ({a:#x} and {irq_pending:#x})"
+                        ))
+                    }
+                    _ => st.irq_pending = Some(irq_pending),
+                }
+                let i = slot(st)?;
+                let s = &mut st.slots[i];
+                s.phase = Phase::Idle;
+                if let Some(role) = s.role {
+                    Inner::run(s, role)?;
+                }
+            }
+            FromWorker::Console { bytes } => {
+                let bytes = bytes.to_vec();
+                let panic = st.log.push(&bytes);
+                events.push(Event::Console(bytes));
+                if let Some(message) = panic {
+                    events.push(st.crash(message, None));
+                }
+            }
+            FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
+            FromWorker::SpawnTask { task } => {
+                Inner::assign(inner, st, Role::Task { task })?;
+                if !st.running {
+                    st.running = true;
+                    events.push(Event::Running);
+                }
+            }
+            FromWorker::Shutdown { how } => match Shutdown::from_code(how) {
+                Some(kind) => {
+                    st.stop();
+                    events.push(Event::Shutdown(kind));
+                }
+                None => {
+                    return Err(format!(
+                        "the kernel called shutdown({how}), an unknown code"
+                    ))
+                }
+            },
+            FromWorker::Trap { message, stack } => {
+                let role = st
+                    .slots
+                    .iter()
+                    .find(|s| s.id == id)
+                    .and_then(|s| s.role)
+                    .map(|r| match r {
+                        Role::Boot { .. } => "the boot CPU".to_string(),
+                        Role::Task { task } => format!("task {task:#x}"),
+                    })
+                    .unwrap_or_else(|| format!("worker {id}"));
+                events.push(st.crash(format!("{message} (in {role})"), stack));
+            }
+        }
+        Ok(())
+    }
+
+    /// `timer_set(delta_ns)`: replaces the pending timer; a negative delta only cancels it.
+    fn set_timer(inner: &Rc<Inner>, st: &mut State, delta_ns: i64) -> Result<(), String> {
+        let window = window()?;
+        if let Some(handle) = st.timer.take() {
+            window.clear_timeout_with_handle(handle);
+        }
+        let Some(ms) = boot::timer_delay_ms(delta_ns) else {
+            return Ok(());
+        };
+        let cb = inner.on_timer.borrow();
+        let cb = cb.as_ref().ok_or("the timer callback is gone")?;
+        let handle = window
+            .set_timeout_with_callback_and_timeout_and_arguments_0(cb.as_ref().unchecked_ref(), ms)
+            .map_err(ctx("setTimeout"))?;
+        st.timer = Some(handle);
+        Ok(())
+    }
+
+    fn timer_fired(inner: &Rc<Inner>) {
+        let mut events = Vec::new();
+        {
+            let mut st = inner.state.borrow_mut();
+            if st.stopped {
+                return;
+            }
+            st.timer = None;
+            match Inner::raise(inner, &st, abi::IRQ_BIT_TIMER) {
+                Ok(()) => st.timer_irqs += 1,
+                Err(e) => events.push(st.crash(e, None)),
+            }
+        }
+        inner.emit(events);
+    }
+
+    /// Sets interrupt line `bit` in the kernel's pending word and wakes a CPU sleeping on it.
+    fn raise(inner: &Inner, st: &State, bit: u32) -> Result<(), String> {
+        let addr = st
+            .irq_pending
+            .ok_or("an interrupt before any worker reported wasm_irq_pending")?;
+        let words = Int32Array::new(&inner.memory.buffer());
+        if addr % 4 != 0 || addr / 4 >= words.length() || bit >= abi::IRQ_LINES {
+            return Err(format!(
+                "cannot raise interrupt line {bit}: wasm_irq_pending is {addr:#x}"
+            ));
+        }
+        Atomics::or(&words, addr / 4, (1u32 << bit) as i32).map_err(ctx("Atomics.or"))?;
+        Atomics::notify(&words, addr / 4).map_err(ctx("Atomics.notify"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! Messages between the main thread and a kernel worker, carried by `postMessage` and encoded
+//! with serde-wasm-bindgen. The kernel's `Module` and shared `Memory` (and the shared clock
+//! cell) travel as themselves, through `serde_wasm_bindgen::preserve`: structured clone shares
+//! the memory, it is never copied.
+//!
+//! ```text
+//! worker                                   main thread
+//!   Loaded  ───────────────────────────►   (the worker's message handler is installed)
+//!           ◄───────────────────────────   Init { module, memory, clock, epoch_ms }
+//!   (instantiates vmlinux over the memory)
+//!   Ready { irq_pending } ─────────────►   (a warm worker; the address of the IRQ word)
+//!           ◄───────────────────────────   Run(Boot { fdt_addr } | Task { task })
+//!   (calls wasm_boot / wasm_task_entry: does not return)
+//!   Console { bytes } / TimerSet { delta_ns } / SpawnTask { task } / Shutdown { how }
+//!   Trap { message, stack }  (the kernel call threw: a trap, e.g. `unreachable`)
+//! ```
+
+use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+/// What a worker runs once it is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// The boot CPU: `wasm_boot(fdt_addr)`.
+    Boot { fdt_addr: u32 },
+    /// A new kernel task: `wasm_task_entry(task)`.
+    Task { task: u32 },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToWorker {
+    Init {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        module: WebAssembly::Module,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        memory: WebAssembly::Memory,
+        /// 8 bytes: the largest `clock_ns` any worker has returned, so the clock never goes
+        /// backwards when the kernel moves from one worker to another.
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        clock: SharedArrayBuffer,
+        /// `performance.timeOrigin + performance.now()` on the main thread at boot.
+        epoch_ms: f64,
+    },
+    Run(Role),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromWorker {
+    Loaded,
+    Ready {
+        irq_pending: u32,
+    },
+    Console {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        bytes: Uint8Array,
+    },
+    TimerSet {
+        delta_ns: i64,
+    },
+    SpawnTask {
+        task: u32,
+    },
+    Shutdown {
+        how: i32,
+    },
+    /// The worker could not start (`Init`) or the kernel call threw.
+    Trap {
+        message: String,
+        stack: Option<String>,
+    },
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Result<JsValue, String> {
+    serde_wasm_bindgen::to_value(msg).map_err(|e| format!("cannot encode a worker message: {e}"))
+}
+
+pub fn decode<T: DeserializeOwned>(v: JsValue) -> Result<T, String> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| format!("malformed worker message: {e}"))
+}
