@@ -59,6 +59,8 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     if built.is_empty() {
         step.skipped("sources and musl unchanged");
     } else {
+        let elapsed = step.elapsed();
+        ctx.record_duration("guest", elapsed);
         step.done(&built.join(", "));
     }
     Ok(())
