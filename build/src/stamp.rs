@@ -26,7 +26,9 @@ impl InputHash {
     pub fn add_file(&mut self, path: &Path) -> Result<&mut Self> {
         let bytes =
             std::fs::read(path).with_context(|| format!("reading input {}", path.display()))?;
-        Ok(self.add(&path.to_string_lossy(), &bytes))
+        // Labelled by name, not full path, so another clone of the repo hits the same stamps.
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        Ok(self.add(&name, &bytes))
     }
     pub fn finish(self) -> String {
         hex::encode(self.0.finalize())
