@@ -96,7 +96,7 @@ const APT_TOOLS: &[AptTool] = &[
         probe: Probe::Command("chromedriver"),
     },
     AptTool {
-        package: "nodejs",
+        package: "npm",
         probe: Probe::Command("npm"),
     },
 ];
