@@ -52,7 +52,72 @@ pub const IMPORTS: &[Func] = &[
         params: &[Val::I32],
         results: &[],
     },
+    // user_create(image, len, pages_out) -> handle | -ENOEXEC | -ENOMEM: compile a program
+    // module and create its process memory; the initial size in pages goes to pages_out.
+    Func {
+        name: "user_create",
+        params: &[Val::I32, Val::I32, Val::I32],
+        results: &[Val::I32],
+    },
+    // user_select(handle): this worker's process memory for the copy and grow imports.
+    Func {
+        name: "user_select",
+        params: &[Val::I32],
+        results: &[],
+    },
+    // user_release(handle): the kernel no longer refers to the handle.
+    Func {
+        name: "user_release",
+        params: &[Val::I32],
+        results: &[],
+    },
+    // user_enter(handle, p): never returns; the worker's top level calls _start(p).
+    Func {
+        name: "user_enter",
+        params: &[Val::I32, Val::I32],
+        results: &[],
+    },
+    // user_read(kdst, usrc, n) -> bytes not copied.
+    Func {
+        name: "user_read",
+        params: &[Val::I32, Val::I32, Val::I32],
+        results: &[Val::I32],
+    },
+    // user_write(udst, ksrc, n) -> bytes not copied.
+    Func {
+        name: "user_write",
+        params: &[Val::I32, Val::I32, Val::I32],
+        results: &[Val::I32],
+    },
+    // user_clear(udst, n) -> bytes not zeroed.
+    Func {
+        name: "user_clear",
+        params: &[Val::I32, Val::I32],
+        results: &[Val::I32],
+    },
+    // user_strnlen(s, n) -> length with the NUL, n + 1 if none in n bytes, 0 past the end.
+    Func {
+        name: "user_strnlen",
+        params: &[Val::I32, Val::I32],
+        results: &[Val::I32],
+    },
+    // user_grow(pages) -> old size in pages | -ENOMEM.
+    Func {
+        name: "user_grow",
+        params: &[Val::I32],
+        results: &[Val::I32],
+    },
+    // task_exit(): never returns; the task is dead, its worker ends.
+    Func {
+        name: "task_exit",
+        params: &[],
+        results: &[],
+    },
 ];
+
+/// `user_create`'s errors (negated errno).
+pub const ENOEXEC: i32 = 8;
+pub const ENOMEM: i32 = 12;
 
 /// The kernel's memory: imported, shared between all task instances.
 pub const MEMORY_MODULE: &str = "env";
@@ -62,6 +127,10 @@ pub const MEMORY_NAME: &str = "memory";
 pub const BOOT_EXPORT: &str = "wasm_boot";
 /// A new task's entry: `wasm_task_entry(task)`.
 pub const TASK_ENTRY_EXPORT: &str = "wasm_task_entry";
+/// The system call entry, given to user programs as their `linux.syscall` import.
+pub const SYSCALL_EXPORT: &str = "wasm_syscall";
+/// `wasm_user_trap(kind)`: user code trapped (0) or `_start` returned (1).
+pub const USER_TRAP_EXPORT: &str = "wasm_user_trap";
 
 /// Functions the host calls in the kernel.
 pub const EXPORTS: &[Func] = &[
@@ -74,6 +143,18 @@ pub const EXPORTS: &[Func] = &[
     // wasm_task_entry(task): first thing a new task's worker runs.
     Func {
         name: TASK_ENTRY_EXPORT,
+        params: &[Val::I32],
+        results: &[],
+    },
+    // wasm_syscall(nr, a0..a5) -> result: only user code calls it, as linux.syscall.
+    Func {
+        name: SYSCALL_EXPORT,
+        params: &[Val::I32; 7],
+        results: &[Val::I32],
+    },
+    // wasm_user_trap(kind): from the worker's top level; ends the task with SIGSEGV.
+    Func {
+        name: USER_TRAP_EXPORT,
         params: &[Val::I32],
         results: &[],
     },

@@ -7,6 +7,7 @@ pub mod boot;
 pub mod console;
 pub mod fdt;
 pub mod layout;
+pub mod user;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;

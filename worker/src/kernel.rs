@@ -1,25 +1,59 @@
 //! The worker's side of the protocol and the kernel's host imports.
 
-use js_sys::{Array, BigInt64Array, Function, Object, Reflect, Uint8Array, WebAssembly};
-use kernel_host::abi;
+use js_sys::{
+    Array, Atomics, BigInt64Array, DataView, Function, Int32Array, Object, Reflect, Uint8Array,
+    WebAssembly,
+};
 use kernel_host::boot::clock_ns;
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
 use kernel_host::browser::{js_error_message, js_error_stack};
+use kernel_host::{abi, user};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-/// The instantiated kernel: its two entry points.
+/// The instantiated kernel: its entry points, and the tag of the host-private exceptions its
+/// `user_enter` and `task_exit` imports throw to the top level.
 struct Kernel {
     boot: Function,
     task_entry: Function,
+    /// `wasm_syscall` itself: every program instance's `linux.syscall`.
+    syscall: JsValue,
+    user_trap: Function,
+    tag: JsValue,
+}
+
+/// A process memory this worker knows (ARCHITECTURE.md, "User programs: kernel ↔ host"),
+/// with its instance in this worker once entered.
+struct UserMemory {
+    module: WebAssembly::Module,
+    memory: WebAssembly::Memory,
+    instance: Option<Function>,
+}
+
+/// What the top level calls next.
+enum Entry {
+    Boot(u32),
+    Task(u32),
+    /// A program's `_start(p)`.
+    Start(Function, u32),
+    /// `wasm_user_trap(kind)`.
+    UserTrap(i32),
+    /// Nothing until the main thread answers `WantUser`.
+    Wait,
 }
 
 thread_local! {
     static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
     /// Set once the kernel asked to shut down: the trap that follows is expected.
     static SHUTTING_DOWN: Cell<bool> = const { Cell::new(false) };
+    static USERS: RefCell<HashMap<u32, UserMemory>> = RefCell::new(HashMap::new());
+    /// `user_select`'s handle (0 = none).
+    static SELECTED: Cell<u32> = const { Cell::new(0) };
+    /// A `user_enter(handle, p)` waiting for the main thread to send the handle.
+    static WAITING: Cell<Option<(u32, u32)>> = const { Cell::new(None) };
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -56,14 +90,45 @@ pub fn start() {
                 memory,
                 clock,
                 epoch_ms,
-            }) => match instantiate(&module, &memory, &BigInt64Array::new(&clock), epoch_ms) {
+                handles,
+            }) => match instantiate(
+                &module,
+                &memory,
+                &BigInt64Array::new(&clock),
+                epoch_ms,
+                Int32Array::new(&handles),
+            ) {
                 Ok((kernel, irq_pending)) => {
                     KERNEL.with(|k| *k.borrow_mut() = Some(kernel));
                     post(&FromWorker::Ready { irq_pending });
                 }
                 Err(e) => trap(e, None),
             },
-            Ok(ToWorker::Run(role)) => run(role),
+            Ok(ToWorker::User {
+                handle,
+                module,
+                memory,
+            }) => {
+                USERS.with(|u| {
+                    u.borrow_mut().entry(handle).or_insert(UserMemory {
+                        module,
+                        memory,
+                        instance: None,
+                    });
+                });
+                if let Some((h, p)) = WAITING.get() {
+                    if h == handle {
+                        WAITING.set(None);
+                        drive(enter(handle, p));
+                    }
+                }
+            }
+            Ok(ToWorker::NoUser { handle }) => trap(
+                format!("user_enter({handle}): no such process memory in the registry"),
+                None,
+            ),
+            Ok(ToWorker::Run(Role::Boot { fdt_addr })) => drive(Entry::Boot(fdt_addr)),
+            Ok(ToWorker::Run(Role::Task { task })) => drive(Entry::Task(task)),
             Err(e) => trap(e, None),
         }
     });
@@ -73,22 +138,150 @@ pub fn start() {
     post(&FromWorker::Loaded);
 }
 
-/// Calls the kernel; returns only if the kernel returned or trapped.
-fn run(role: Role) {
-    let entry = KERNEL.with(|k| {
-        k.borrow().as_ref().map(|k| match role {
-            Role::Boot { fdt_addr } => (abi::BOOT_EXPORT, k.boot.clone(), fdt_addr),
-            Role::Task { task } => (abi::TASK_ENTRY_EXPORT, k.task_entry.clone(), task),
-        })
-    });
-    let Some((name, f, arg)) = entry else {
-        trap("told to run before vmlinux was instantiated".into(), None);
-        return;
+/// What the next step is after `user_enter(handle, p)` reached the top level: the program's
+/// `_start`, instantiated in this worker if it was not yet.
+fn enter(handle: u32, p: u32) -> Entry {
+    let Some(syscall) = KERNEL.with(|k| k.borrow().as_ref().map(|k| k.syscall.clone())) else {
+        trap("user_enter before vmlinux was instantiated".into(), None);
+        return Entry::UserTrap(0);
     };
-    match f.call1(&JsValue::NULL, &JsValue::from(arg)) {
-        Ok(_) => trap(format!("{name}({arg:#x}) returned"), None),
-        Err(_) if SHUTTING_DOWN.with(Cell::get) => {}
-        Err(e) => trap(js_error_message(&e), js_error_stack(&e)),
+    let known = USERS.with(|u| {
+        u.borrow()
+            .get(&handle)
+            .map(|u| (u.module.clone(), u.memory.clone(), u.instance.clone()))
+    });
+    let Some((module, memory, instance)) = known else {
+        WAITING.set(Some((handle, p)));
+        post(&FromWorker::WantUser { handle });
+        return Entry::Wait;
+    };
+    if let Some(start) = instance {
+        return Entry::Start(start, p);
+    }
+    match instantiate_program(&module, &memory, &syscall) {
+        Ok(start) => {
+            USERS.with(|u| {
+                if let Some(u) = u.borrow_mut().get_mut(&handle) {
+                    u.instance = Some(start.clone());
+                }
+            });
+            Entry::Start(start, p)
+        }
+        Err(e) => {
+            web_sys::console::error_1(&format!("kernel worker: user_enter({handle}): {e}").into());
+            Entry::UserTrap(0)
+        }
+    }
+}
+
+fn instantiate_program(
+    module: &WebAssembly::Module,
+    memory: &WebAssembly::Memory,
+    syscall: &JsValue,
+) -> Result<Function, String> {
+    let env = Object::new();
+    set(&env, "memory", memory)?;
+    let linux = Object::new();
+    // The exported function object itself: a syscall is a wasm-to-wasm call.
+    set(&linux, "syscall", syscall)?;
+    let imports = Object::new();
+    set(&imports, "env", &env)?;
+    set(&imports, "linux", &linux)?;
+    let instance = WebAssembly::Instance::new(module, &imports)
+        .map_err(|e| format!("cannot instantiate the program: {}", js_error_message(&e)))?;
+    Reflect::get(&instance.exports(), &"_start".into())
+        .ok()
+        .and_then(|f| f.dyn_into().ok())
+        .ok_or_else(|| "the program has no _start".to_string())
+}
+
+/// The worker's top level: calls the kernel (or a program), and catches what unwinds to here
+/// — `user_enter` (call `_start`), `task_exit` (the worker is done), a trap in user code
+/// (`wasm_user_trap(0)`), `_start` returning (`wasm_user_trap(1)`). Returns when the worker
+/// has nothing more to run, or waits for a process memory from the main thread.
+fn drive(mut entry: Entry) {
+    loop {
+        let kernel = KERNEL.with(|k| {
+            k.borrow().as_ref().map(|k| {
+                (
+                    k.boot.clone(),
+                    k.task_entry.clone(),
+                    k.user_trap.clone(),
+                    k.tag.clone(),
+                )
+            })
+        });
+        let Some((boot, task_entry, user_trap, tag)) = kernel else {
+            trap("told to run before vmlinux was instantiated".into(), None);
+            return;
+        };
+        let (name, result) = match &entry {
+            Entry::Boot(a) => (abi::BOOT_EXPORT, boot.call1(&JsValue::NULL, &(*a).into())),
+            Entry::Task(t) => (
+                abi::TASK_ENTRY_EXPORT,
+                task_entry.call1(&JsValue::NULL, &(*t).into()),
+            ),
+            Entry::Start(start, p) => ("_start", start.call1(&JsValue::NULL, &(*p).into())),
+            Entry::Wait => return,
+            Entry::UserTrap(kind) => (
+                abi::USER_TRAP_EXPORT,
+                user_trap.call1(&JsValue::NULL, &(*kind).into()),
+            ),
+        };
+        let in_user = matches!(entry, Entry::Start(..));
+        let e = match result {
+            Ok(_) if in_user => {
+                entry = Entry::UserTrap(1);
+                continue;
+            }
+            Ok(_) => {
+                trap(format!("{name} returned"), None);
+                return;
+            }
+            Err(e) => e,
+        };
+        if SHUTTING_DOWN.with(Cell::get) {
+            return;
+        }
+        let ours = Reflect::get(&e, &"tag".into()).is_ok_and(|t| Object::is(&t, &tag));
+        if ours {
+            let field = |k: &str| {
+                Reflect::get(&e, &k.into())
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0) as u32
+            };
+            match Reflect::get(&e, &"kind".into())
+                .ok()
+                .and_then(|k| k.as_string())
+                .as_deref()
+            {
+                Some("enter") => {
+                    entry = enter(field("handle"), field("p"));
+                    continue;
+                }
+                _ => {
+                    USERS.with(|u| u.borrow_mut().clear());
+                    SELECTED.set(0);
+                    post(&FromWorker::TaskExit);
+                    return;
+                }
+            }
+        }
+        if in_user && e.is_instance_of::<WebAssembly::RuntimeError>() {
+            web_sys::console::warn_1(
+                &format!(
+                    "kernel worker: user program trapped: {}\n{}",
+                    js_error_message(&e),
+                    js_error_stack(&e).unwrap_or_default()
+                )
+                .into(),
+            );
+            entry = Entry::UserTrap(0);
+            continue;
+        }
+        trap(js_error_message(&e), js_error_stack(&e));
+        return;
     }
 }
 
@@ -105,6 +298,7 @@ fn instantiate(
     memory: &WebAssembly::Memory,
     clock: &BigInt64Array,
     epoch_ms: f64,
+    handles: Int32Array,
 ) -> Result<(Kernel, u32), String> {
     let host = Object::new();
     // into_js_value(): each import is owned by the JS function object, which the instance
@@ -156,6 +350,22 @@ fn instantiate(
         .into_js_value(),
     )?;
 
+    add_user_imports(&add, memory, handles)?;
+    // user_enter and task_exit never return: they throw a host-private exception (marked
+    // with `tag`, an object only this worker holds) through every wasm frame to the top
+    // level. Plain JS functions, so no Rust frame is abandoned.
+    let tag: JsValue = Object::new().into();
+    let throwers: Array = Function::new_with_args(
+        "tag",
+        "return [function user_enter(handle, p) { throw { tag, kind: 'enter', handle: handle >>> 0, p: p >>> 0 }; }, \
+         function task_exit() { throw { tag, kind: 'exit' }; }];",
+    )
+    .call1(&JsValue::NULL, &tag)
+    .map_err(|e| format!("building the imports: {}", js_error_message(&e)))?
+    .unchecked_into();
+    add("user_enter", throwers.get(0))?;
+    add("task_exit", throwers.get(1))?;
+
     let env = Object::new();
     set(&env, abi::MEMORY_NAME, memory)?;
     let imports = Object::new();
@@ -189,9 +399,221 @@ fn instantiate(
         Kernel {
             boot: function(abi::BOOT_EXPORT)?,
             task_entry: function(abi::TASK_ENTRY_EXPORT)?,
+            syscall: function(abi::SYSCALL_EXPORT)?.into(),
+            user_trap: function(abi::USER_TRAP_EXPORT)?,
+            tag,
         },
         irq_pending,
     ))
+}
+
+/// The selected process memory's bytes, as they are now (the memory may have grown, also in
+/// another worker).
+fn selected() -> Option<Uint8Array> {
+    let handle = SELECTED.get();
+    if handle == 0 {
+        return None;
+    }
+    USERS.with(|u| {
+        u.borrow()
+            .get(&handle)
+            .map(|u| Uint8Array::new(&u.memory.buffer()))
+    })
+}
+
+/// How many of `n` bytes at `at` lie inside `len` bytes.
+fn inside(at: u32, n: u32, len: u32) -> u32 {
+    len.saturating_sub(at).min(n)
+}
+
+/// The process-memory imports (ARCHITECTURE.md, "New kernel imports").
+fn add_user_imports(
+    add: &dyn Fn(&str, JsValue) -> Result<(), String>,
+    kmem: &WebAssembly::Memory,
+    handles: Int32Array,
+) -> Result<(), String> {
+    let mem = kmem.clone();
+    add(
+        "user_create",
+        Closure::<dyn FnMut(u32, u32, u32) -> i32>::new(
+            move |image: u32, len: u32, pages_out: u32| {
+                user_create(&mem, &handles, image, len, pages_out)
+            },
+        )
+        .into_js_value(),
+    )?;
+    add(
+        "user_select",
+        Closure::<dyn FnMut(u32)>::new(|handle: u32| SELECTED.set(handle)).into_js_value(),
+    )?;
+    add(
+        "user_release",
+        Closure::<dyn FnMut(u32)>::new(|handle: u32| {
+            // Only references are dropped: the instance may still have frames on this stack.
+            USERS.with(|u| u.borrow_mut().remove(&handle));
+            post(&FromWorker::UserReleased { handle });
+        })
+        .into_js_value(),
+    )?;
+    let mem = kmem.clone();
+    add(
+        "user_read",
+        Closure::<dyn FnMut(u32, u32, u32) -> u32>::new(move |kdst: u32, usrc: u32, n: u32| {
+            let Some(u) = selected() else { return n };
+            let ok = inside(usrc, n, u.length());
+            if ok > 0 {
+                Uint8Array::new(&mem.buffer()).set(&u.subarray(usrc, usrc + ok), kdst);
+            }
+            n - ok
+        })
+        .into_js_value(),
+    )?;
+    let mem = kmem.clone();
+    add(
+        "user_write",
+        Closure::<dyn FnMut(u32, u32, u32) -> u32>::new(move |udst: u32, ksrc: u32, n: u32| {
+            let Some(u) = selected() else { return n };
+            let ok = inside(udst, n, u.length());
+            if ok > 0 {
+                u.set(
+                    &Uint8Array::new(&mem.buffer()).subarray(ksrc, ksrc + ok),
+                    udst,
+                );
+            }
+            n - ok
+        })
+        .into_js_value(),
+    )?;
+    add(
+        "user_clear",
+        Closure::<dyn FnMut(u32, u32) -> u32>::new(|udst: u32, n: u32| {
+            let Some(u) = selected() else { return n };
+            let ok = inside(udst, n, u.length());
+            if ok > 0 {
+                u.fill(0, udst, udst + ok);
+            }
+            n - ok
+        })
+        .into_js_value(),
+    )?;
+    add(
+        "user_strnlen",
+        Closure::<dyn FnMut(u32, u32) -> u32>::new(|s: u32, n: u32| {
+            let Some(u) = selected() else { return 0 };
+            strnlen(&u, s, n)
+        })
+        .into_js_value(),
+    )?;
+    add(
+        "user_grow",
+        Closure::<dyn FnMut(u32) -> i32>::new(|pages: u32| {
+            let handle = SELECTED.get();
+            let memory = USERS.with(|u| u.borrow().get(&handle).map(|u| u.memory.clone()));
+            let Some(memory) = memory else {
+                return -abi::ENOMEM;
+            };
+            // Memory.grow throws a RangeError when it cannot grow: call it through Reflect.
+            Reflect::get(&memory, &"grow".into())
+                .ok()
+                .and_then(|g| g.dyn_into::<Function>().ok())
+                .and_then(|g| g.call1(&memory, &pages.into()).ok())
+                .and_then(|old| old.as_f64())
+                .map_or(-abi::ENOMEM, |old| old as i32)
+        })
+        .into_js_value(),
+    )?;
+    Ok(())
+}
+
+/// `user_strnlen(s, n)`: the length including the NUL, `n + 1` if none in the first `n` bytes,
+/// 0 if the memory ends first.
+fn strnlen(u: &Uint8Array, s: u32, n: u32) -> u32 {
+    const CHUNK: u32 = 256;
+    let len = u.length();
+    let mut i = 0u32;
+    while i < n {
+        let at = u64::from(s) + u64::from(i);
+        if at >= u64::from(len) {
+            return 0;
+        }
+        let at = at as u32;
+        let take = (n - i).min(CHUNK).min(len - at);
+        let chunk = u.subarray(at, at + take).to_vec();
+        if let Some(z) = chunk.iter().position(|b| *b == 0) {
+            return i + z as u32 + 1;
+        }
+        i += take;
+    }
+    n.wrapping_add(1)
+}
+
+/// `user_create(image, len, pages_out)`: compiles the program file at kernel `image`, creates
+/// its process memory and registers both under a new handle.
+fn user_create(
+    kmem: &WebAssembly::Memory,
+    handles: &Int32Array,
+    image: u32,
+    len: u32,
+    pages_out: u32,
+) -> i32 {
+    let ram = Uint8Array::new(&kmem.buffer());
+    if u64::from(image) + u64::from(len) > u64::from(ram.length())
+        || u64::from(pages_out) + 4 > u64::from(ram.length())
+    {
+        return -abi::ENOEXEC;
+    }
+    // slice(): an unshared copy, which the compiler accepts.
+    let bytes = ram.slice(image, image + len);
+    let limits = match user::check_program(&bytes.to_vec()) {
+        Ok(l) => l,
+        Err(e) => {
+            web_sys::console::warn_1(&format!("user_create: not a program module: {e}").into());
+            return -abi::ENOEXEC;
+        }
+    };
+    let module = match WebAssembly::Module::new(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            web_sys::console::warn_1(&format!("user_create: {}", js_error_message(&e)).into());
+            return -abi::ENOEXEC;
+        }
+    };
+    let desc = Object::new();
+    let ok = Reflect::set(&desc, &"initial".into(), &limits.initial.into()).is_ok()
+        && Reflect::set(&desc, &"maximum".into(), &limits.maximum.into()).is_ok()
+        && Reflect::set(&desc, &"shared".into(), &true.into()).is_ok();
+    if !ok {
+        return -abi::ENOMEM;
+    }
+    let Ok(memory) = WebAssembly::Memory::new(&desc) else {
+        return -abi::ENOMEM;
+    };
+    let Ok(last) = Atomics::add(handles, 0, 1) else {
+        return -abi::ENOMEM;
+    };
+    let handle = (last + 1) as u32;
+    USERS.with(|u| {
+        u.borrow_mut().insert(
+            handle,
+            UserMemory {
+                module: module.clone(),
+                memory: memory.clone(),
+                instance: None,
+            },
+        )
+    });
+    post(&FromWorker::UserCreated {
+        handle,
+        module,
+        memory,
+    });
+    DataView::new_with_shared_array_buffer(
+        &kmem.buffer().unchecked_into(),
+        0,
+        ram.length() as usize,
+    )
+    .set_uint32_endian(pages_out as usize, limits.initial, true);
+    handle as i32
 }
 
 /// `console_write(buf, len)`: copies the bytes out of the shared memory (TextDecoder and

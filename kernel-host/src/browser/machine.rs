@@ -13,6 +13,7 @@ use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
 use js_sys::{Atomics, Int32Array, SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -61,7 +62,7 @@ pub enum Event {
 /// Counters for the page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Workers started for this machine (including stopped ones).
+    /// Workers of this machine (not counting those whose task exited).
     pub workers: usize,
     /// Workers running the boot CPU or a task.
     pub busy: usize,
@@ -79,6 +80,15 @@ enum Phase {
     Idle,
     /// Running its role: it never becomes free again.
     Running,
+    /// Its task called `task_exit`: the worker is terminated.
+    Exited,
+}
+
+/// A process memory registered by `user_create` (ARCHITECTURE.md, "User programs: kernel ↔
+/// host"): every worker can get it from here.
+struct UserMemory {
+    module: WebAssembly::Module,
+    memory: WebAssembly::Memory,
 }
 
 struct Slot {
@@ -99,12 +109,16 @@ struct State {
     timer_irqs: u64,
     running: bool,
     log: ConsoleLog,
+    /// The live process memories, by handle.
+    users: BTreeMap<u32, UserMemory>,
 }
 
 struct Inner {
     module: WebAssembly::Module,
     memory: WebAssembly::Memory,
     clock: SharedArrayBuffer,
+    /// The process-memory handle counter the workers share.
+    handles: SharedArrayBuffer,
     epoch_ms: f64,
     options: MachineOptions,
     state: RefCell<State>,
@@ -178,6 +192,7 @@ impl Machine {
             module: module.clone(),
             memory: memory.clone(),
             clock: SharedArrayBuffer::new(8),
+            handles: SharedArrayBuffer::new(4),
             epoch_ms,
             state: RefCell::new(State {
                 stopped: false,
@@ -188,6 +203,7 @@ impl Machine {
                 timer_irqs: 0,
                 running: false,
                 log: ConsoleLog::new(options.console_lines),
+                users: BTreeMap::new(),
             }),
             options,
             on_event: RefCell::new(Box::new(on_event)),
@@ -226,8 +242,12 @@ impl Machine {
     pub fn stats(&self) -> Stats {
         match self.inner.state.try_borrow() {
             Ok(st) => Stats {
-                workers: st.slots.len(),
-                busy: st.slots.iter().filter(|s| s.role.is_some()).count(),
+                workers: st.slots.iter().filter(|s| s.phase != Phase::Exited).count(),
+                busy: st
+                    .slots
+                    .iter()
+                    .filter(|s| s.role.is_some() && s.phase != Phase::Exited)
+                    .count(),
                 timer_irqs: st.timer_irqs,
             },
             Err(_) => Stats::default(),
@@ -339,10 +359,25 @@ impl Inner {
             .map_err(ctx(&format!("cannot post to kernel worker {}", slot.id)))
     }
 
-    fn run(slot: &mut Slot, role: Role) -> Result<(), String> {
+    /// Starts `role` on an idle worker. A task may be a user task whose process memory was
+    /// made on another worker: the worker gets every live one first.
+    fn run(slot: &mut Slot, role: Role, users: &BTreeMap<u32, UserMemory>) -> Result<(), String> {
         slot.role = Some(role);
         slot.phase = Phase::Running;
+        if let Role::Task { .. } = role {
+            for (handle, u) in users {
+                Inner::post(slot, &Inner::user_message(*handle, u))?;
+            }
+        }
         Inner::post(slot, &ToWorker::Run(role))
+    }
+
+    fn user_message(handle: u32, u: &UserMemory) -> ToWorker {
+        ToWorker::User {
+            handle,
+            module: u.module.clone(),
+            memory: u.memory.clone(),
+        }
     }
 
     /// Gives `role` to a warm worker, or to one still starting, or to a new one; then tops
@@ -353,13 +388,21 @@ impl Inner {
             .iter_mut()
             .find(|s| s.role.is_none() && s.phase == Phase::Idle)
         {
-            Inner::run(slot, role)?;
-        } else if let Some(slot) = st.slots.iter_mut().find(|s| s.role.is_none()) {
+            Inner::run(slot, role, &st.users)?;
+        } else if let Some(slot) = st
+            .slots
+            .iter_mut()
+            .find(|s| s.role.is_none() && s.phase != Phase::Exited)
+        {
             slot.role = Some(role);
         } else {
             Inner::spawn(inner, st, Some(role))?;
         }
-        let spare = st.slots.iter().filter(|s| s.role.is_none()).count();
+        let spare = st
+            .slots
+            .iter()
+            .filter(|s| s.role.is_none() && s.phase != Phase::Exited)
+            .count();
         for _ in spare..inner.options.spare_workers {
             Inner::spawn(inner, st, None)?;
         }
@@ -406,6 +449,7 @@ impl Inner {
                         memory: inner.memory.clone(),
                         clock: inner.clock.clone(),
                         epoch_ms: inner.epoch_ms,
+                        handles: inner.handles.clone(),
                     },
                 )?;
             }
@@ -422,7 +466,7 @@ impl Inner {
                 let s = &mut st.slots[i];
                 s.phase = Phase::Idle;
                 if let Some(role) = s.role {
-                    Inner::run(s, role)?;
+                    Inner::run(s, role, &st.users)?;
                 }
             }
             FromWorker::Console { bytes } => {
@@ -434,6 +478,32 @@ impl Inner {
                 }
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
+            FromWorker::UserCreated {
+                handle,
+                module,
+                memory,
+            } => {
+                st.users.insert(handle, UserMemory { module, memory });
+            }
+            FromWorker::UserReleased { handle } => {
+                st.users.remove(&handle);
+            }
+            FromWorker::WantUser { handle } => {
+                let i = slot(st)?;
+                let msg = match st.users.get(&handle) {
+                    Some(u) => Inner::user_message(handle, u),
+                    None => ToWorker::NoUser { handle },
+                };
+                Inner::post(&st.slots[i], &msg)?;
+            }
+            FromWorker::TaskExit => {
+                let i = slot(st)?;
+                let s = &mut st.slots[i];
+                s.phase = Phase::Exited;
+                s.worker.set_onmessage(None);
+                s.worker.set_onerror(None);
+                s.worker.terminate();
+            }
             FromWorker::SpawnTask { task } => {
                 Inner::assign(inner, st, Role::Task { task })?;
                 if !st.running {

@@ -13,7 +13,13 @@
 //!   (calls wasm_boot / wasm_task_entry: does not return)
 //!   Console { bytes } / TimerSet { delta_ns } / SpawnTask { task } / Shutdown { how }
 //!   Trap { message, stack }  (the kernel call threw: a trap, e.g. `unreachable`)
+//!   UserCreated { handle, module, memory } / UserReleased { handle }   (the registry)
+//!   WantUser { handle } ───────────────►   User { handle, module, memory } | NoUser { handle }
+//!   TaskExit  (task_exit: the worker is done, the main thread terminates it)
 //! ```
+//!
+//! Before `Run(Task)` the main thread sends `User` for every live handle, so a vfork child's
+//! worker can copy to and enter a process memory made on another worker.
 
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -41,6 +47,23 @@ pub enum ToWorker {
         clock: SharedArrayBuffer,
         /// `performance.timeOrigin + performance.now()` on the main thread at boot.
         epoch_ms: f64,
+        /// 4 bytes: the last process-memory handle given out (`Atomics.add`), so handles are
+        /// unique across workers.
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        handles: SharedArrayBuffer,
+    },
+    /// A live process memory from the registry: sent before `Run(Task)` for every live
+    /// handle, and in answer to `WantUser`.
+    User {
+        handle: u32,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        module: WebAssembly::Module,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        memory: WebAssembly::Memory,
+    },
+    /// The answer to `WantUser` for a handle the registry does not hold.
+    NoUser {
+        handle: u32,
     },
     Run(Role),
 }
@@ -64,6 +87,25 @@ pub enum FromWorker {
     Shutdown {
         how: i32,
     },
+    /// `user_create` made a process memory: register it (before any later message of this
+    /// worker, e.g. the `SpawnTask` of a vfork child that will enter it).
+    UserCreated {
+        handle: u32,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        module: WebAssembly::Module,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        memory: WebAssembly::Memory,
+    },
+    /// `user_release`: drop the registry entry.
+    UserReleased {
+        handle: u32,
+    },
+    /// `user_enter` for a handle this worker does not know: answer with `User` or `NoUser`.
+    WantUser {
+        handle: u32,
+    },
+    /// `task_exit`: the task is dead; the worker is done and may be terminated.
+    TaskExit,
     /// The worker could not start (`Init`) or the kernel call threw.
     Trap {
         message: String,

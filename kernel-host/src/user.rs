@@ -1,0 +1,259 @@
+//! User programs: the check `user_create` makes on a program module before it creates the
+//! process memory (ARCHITECTURE.md, "What a program module must look like"). Pure parsing of
+//! the module's type, import and export sections, so it is tested natively.
+
+/// Pages when the memory import has no maximum (4 GiB).
+pub const DEFAULT_MAX_PAGES: u32 = 65536;
+
+/// The process memory a program module asks for, in 64 KiB pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramMemory {
+    pub initial: u32,
+    pub maximum: u32,
+}
+
+/// Checks that `bytes` is a program module: it imports exactly a shared `env.memory` and
+/// `linux.syscall: (i32 x 7) -> i32`, and exports `_start: (i32) -> ()`, `__stack_pointer`,
+/// `__wasm_init_tls`, `__tls_size` and `__tls_align`. Returns its memory's limits.
+pub fn check_program(bytes: &[u8]) -> Result<ProgramMemory, String> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(8)? != b"\0asm\x01\0\0\0" {
+        return Err("not a wasm module (version 1)".into());
+    }
+    let mut types: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut func_types: Vec<u32> = Vec::new();
+    let mut memory = None;
+    let mut syscall = false;
+    let mut exports: Vec<(String, u8, u32)> = Vec::new();
+    while r.pos < bytes.len() {
+        let id = r.byte()?;
+        let size = r.u32()? as usize;
+        let body = r.take(size)?;
+        let mut s = Reader {
+            bytes: body,
+            pos: 0,
+        };
+        match id {
+            1 => {
+                for _ in 0..s.u32()? {
+                    if s.byte()? != 0x60 {
+                        return Err("a type that is not a function".into());
+                    }
+                    let n = s.u32()? as usize;
+                    let params = s.take(n)?.to_vec();
+                    let n = s.u32()? as usize;
+                    let results = s.take(n)?.to_vec();
+                    types.push((params, results));
+                }
+            }
+            2 => {
+                for _ in 0..s.u32()? {
+                    let module = s.name()?;
+                    let field = s.name()?;
+                    match (s.byte()?, module.as_str(), field.as_str()) {
+                        (0, "linux", "syscall") => {
+                            let t = s.u32()?;
+                            let ok = types
+                                .get(t as usize)
+                                .is_some_and(|(p, r)| p == &[0x7f; 7] && r == &[0x7f]);
+                            if !ok {
+                                return Err("linux.syscall is not (i32 x 7) -> i32".into());
+                            }
+                            func_types.push(t);
+                            syscall = true;
+                        }
+                        (2, "env", "memory") => {
+                            let flags = s.byte()?;
+                            let initial = s.u32()?;
+                            let maximum = if flags & 1 != 0 {
+                                s.u32()?
+                            } else {
+                                DEFAULT_MAX_PAGES
+                            };
+                            if flags & 2 == 0 {
+                                return Err("env.memory is not shared".into());
+                            }
+                            if flags & !3 != 0 {
+                                return Err("env.memory is not a 32-bit memory".into());
+                            }
+                            memory = Some(ProgramMemory { initial, maximum });
+                        }
+                        _ => return Err(format!("imports {module}.{field}")),
+                    }
+                }
+            }
+            3 => {
+                for _ in 0..s.u32()? {
+                    func_types.push(s.u32()?);
+                }
+            }
+            7 => {
+                for _ in 0..s.u32()? {
+                    let name = s.name()?;
+                    let kind = s.byte()?;
+                    let index = s.u32()?;
+                    exports.push((name, kind, index));
+                }
+            }
+            _ => {}
+        }
+    }
+    let memory = memory.ok_or("does not import env.memory")?;
+    if !syscall {
+        return Err("does not import linux.syscall".into());
+    }
+    let start = exports
+        .iter()
+        .find(|(n, k, _)| n == "_start" && *k == 0)
+        .ok_or("does not export the function _start")?;
+    let ok = func_types
+        .get(start.2 as usize)
+        .and_then(|t| types.get(*t as usize))
+        .is_some_and(|(p, r)| p == &[0x7f] && r.is_empty());
+    if !ok {
+        return Err("_start is not (i32) -> ()".into());
+    }
+    for name in [
+        "__stack_pointer",
+        "__wasm_init_tls",
+        "__tls_size",
+        "__tls_align",
+    ] {
+        if !exports.iter().any(|(n, _, _)| n == name) {
+            return Err(format!("does not export {name}"));
+        }
+    }
+    if memory.initial > memory.maximum {
+        return Err("env.memory's minimum is above its maximum".into());
+    }
+    Ok(memory)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or("truncated module")?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let mut v: u64 = 0;
+        for shift in (0..35).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(v).map_err(|_| "LEB128 value too large".into());
+            }
+        }
+        Err("LEB128 value too long".into())
+    }
+
+    fn name(&mut self) -> Result<String, String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "a name that is not UTF-8".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(id: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![id, body.len() as u8];
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn name(s: &str) -> Vec<u8> {
+        let mut v = vec![s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    /// A minimal program module; `memory_flags` 3 = shared with a maximum.
+    fn program(memory_flags: u8, extra_import: bool) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        let mut types = vec![2, 0x60, 7];
+        types.extend_from_slice(&[0x7f; 7]);
+        types.extend_from_slice(&[1, 0x7f, 0x60, 1, 0x7f, 0]);
+        m.extend(section(1, &types));
+        let mut imports = vec![if extra_import { 3 } else { 2 }];
+        imports.extend(name("env"));
+        imports.extend(name("memory"));
+        imports.extend_from_slice(&[2, memory_flags, 2]);
+        if memory_flags & 1 != 0 {
+            imports.push(16);
+        }
+        imports.extend(name("linux"));
+        imports.extend(name("syscall"));
+        imports.extend_from_slice(&[0, 0]);
+        if extra_import {
+            imports.extend(name("env"));
+            imports.extend(name("other"));
+            imports.extend_from_slice(&[0, 1]);
+        }
+        m.extend(section(2, &imports));
+        m.extend(section(3, &[1, 1]));
+        let mut exports = vec![5];
+        let first_own = if extra_import { 2 } else { 1 };
+        for (n, kind, idx) in [
+            ("_start", 0, first_own),
+            ("__stack_pointer", 3, 0),
+            ("__wasm_init_tls", 0, first_own),
+            ("__tls_size", 3, 1),
+            ("__tls_align", 3, 2),
+        ] {
+            exports.extend(name(n));
+            exports.extend_from_slice(&[kind, idx]);
+        }
+        m.extend(section(7, &exports));
+        m
+    }
+
+    #[test]
+    fn accepts_a_program_module() {
+        assert_eq!(
+            check_program(&program(3, false)),
+            Ok(ProgramMemory {
+                initial: 2,
+                maximum: 16
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_other_modules() {
+        assert!(check_program(&program(1, false))
+            .unwrap_err()
+            .contains("not shared"));
+        assert!(check_program(&program(3, true))
+            .unwrap_err()
+            .contains("env.other"));
+        assert!(check_program(b"\x7fELF").is_err());
+        let mut truncated = program(3, false);
+        truncated.truncate(30);
+        assert!(check_program(&truncated).is_err());
+    }
+
+    #[test]
+    fn a_shared_memory_without_maximum_gets_the_default() {
+        assert_eq!(
+            check_program(&program(2, false)).map(|m| m.maximum),
+            Ok(DEFAULT_MAX_PAGES)
+        );
+    }
+}
