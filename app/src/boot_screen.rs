@@ -5,6 +5,7 @@
 
 use crate::artifacts::{LoadError, Manifest};
 use crate::kernel::{describe_memory, grouped, human_bytes, KernelSummary};
+use crate::offline::Offline;
 use crate::terminal::Console;
 use crate::{machine, start, AppState, Crash, Phase, Row, RowState, RunState, MACHINE};
 use leptos::prelude::*;
@@ -51,7 +52,8 @@ fn stage(s: AppState) -> AnyView {
         Phase::NotIsolated {
             isolated,
             shared_memory,
-        } => not_isolated(isolated, shared_memory).into_any(),
+            why,
+        } => not_isolated(isolated, shared_memory, why).into_any(),
         Phase::Loading => view! {
             <section class="card" aria-live="polite" aria-busy="true">
                 <h1>"Loading the kernel"</h1>
@@ -114,7 +116,7 @@ fn artifact_row(r: Row) -> impl IntoView {
     }
 }
 
-fn not_isolated(isolated: bool, shared_memory: bool) -> impl IntoView {
+fn not_isolated(isolated: bool, shared_memory: bool, why: String) -> impl IntoView {
     let what = match (isolated, shared_memory) {
         (false, _) => "This page is not cross-origin isolated, so the browser does not allow the shared memory the kernel runs in.",
         (true, _) => "This page is cross-origin isolated, but this browser does not provide SharedArrayBuffer, which the kernel's memory needs.",
@@ -130,14 +132,15 @@ fn not_isolated(isolated: bool, shared_memory: bool) -> impl IntoView {
                     <code>"Cross-Origin-Opener-Policy: same-origin"</code> " and "
                     <code>"Cross-Origin-Embedder-Policy: require-corp"</code>
                     " — " <code>"cargo x up"</code> " and " <code>"trunk serve"</code>
-                    " both do."
+                    " both do — or serve "<code>"sw.js"</code>" next to "<code>"index.html"</code>
+                    " in a browser with service workers, which adds them."
                 </li>
                 <li>"Open it over http://localhost or https:// (a secure context), not from a file."</li>
                 <li>"Use a current Chrome, Edge, Firefox or Safari."</li>
             </ul>
             <p class="muted small">
                 {format!(
-                    "crossOriginIsolated: {isolated} · SharedArrayBuffer: {}",
+                    "crossOriginIsolated: {isolated} · SharedArrayBuffer: {} · service worker: {why}",
                     if shared_memory { "available" } else { "missing" },
                 )}
             </p>
@@ -363,6 +366,20 @@ fn StatusBar(s: AppState) -> impl IntoView {
                 }}
             </ul>
             <span class="spacer"></span>
+            <span
+                class="offline"
+                data-offline=move || s.offline.with(Offline::name)
+                title=move || s.offline.with(|o| match o {
+                    Offline::Unavailable(why) => format!("Not available offline: {why}"),
+                    _ => String::new(),
+                })
+            >
+                {move || s.offline.with(|o| match o {
+                    Offline::Ready => "available offline",
+                    Offline::Saving => "saving for offline use…",
+                    _ => "",
+                })}
+            </span>
             <button
                 class="about-toggle"
                 aria-expanded=move || s.about.get().to_string()

@@ -7,6 +7,7 @@ mod artifacts;
 mod boot_screen;
 mod kernel;
 mod machine;
+mod offline;
 mod terminal;
 mod wasm_imports;
 
@@ -19,7 +20,12 @@ use std::cell::RefCell;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Phase {
     Checking,
-    NotIsolated { isolated: bool, shared_memory: bool },
+    /// The page cannot have shared memory; `why` the service worker could not help.
+    NotIsolated {
+        isolated: bool,
+        shared_memory: bool,
+        why: String,
+    },
     Loading,
     Failed(LoadError),
     Compiled(KernelSummary),
@@ -110,6 +116,8 @@ pub struct AppState {
     pub stats: RwSignal<MachineStats>,
     /// The status bar's "about" panel is open.
     pub about: RwSignal<bool>,
+    /// Whether a reload would work offline (`offline.rs`).
+    pub offline: RwSignal<offline::Offline>,
 }
 
 impl AppState {
@@ -149,6 +157,7 @@ pub fn start(s: AppState) {
             Ok(summary) => {
                 s.run.set(RunState::NotStarted);
                 s.phase.set(Phase::Compiled(summary));
+                offline::save(s).await;
             }
             Err(e) => {
                 web_sys::console::error_1(&e.to_string().into());
@@ -227,16 +236,36 @@ fn App() -> impl IntoView {
         run: RwSignal::new(RunState::NotStarted),
         stats: RwSignal::new(MachineStats::default()),
         about: RwSignal::new(false),
+        offline: RwSignal::new(offline::Offline::Unknown),
     };
     let (isolated, shared_memory) = isolation();
-    if isolated && shared_memory {
-        start(s);
-    } else {
+    leptos::task::spawn_local(async move {
+        if isolated && shared_memory {
+            offline::isolated_now();
+            // On a first visit, let the service worker take over first so that the downloads
+            // go through it and are cached; it never takes long, and the page works without.
+            if !offline::take_control(5000).await {
+                s.offline.set(offline::Offline::Unavailable(
+                    "no service worker controls the page".into(),
+                ));
+            }
+            start(s);
+            return;
+        }
+        let why = match isolated {
+            // Isolated but no SharedArrayBuffer: headers cannot help.
+            true => "the page is isolated already".to_string(),
+            false => match offline::isolate().await {
+                Ok(()) => return, // reloading through the service worker
+                Err(why) => why,
+            },
+        };
         s.phase.set(Phase::NotIsolated {
             isolated,
             shared_memory,
+            why,
         });
-    }
+    });
     view! { <boot_screen::Page s=s /> }
 }
 

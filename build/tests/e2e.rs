@@ -641,10 +641,227 @@ async fn downloads_show_progress() {
     .await;
 }
 
+/// A static server that can be shut down for real (its listening socket closed: connections
+/// are refused), unlike `Server`, whose kept-alive connections would leave the browser's
+/// requests hanging. Answers like `plain_server`, with the isolation headers.
+struct StoppableServer {
+    url: String,
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StoppableServer {
+    fn start(root: &Path) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let addr = listener.local_addr().expect("address");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (root, flag) = (root.to_path_buf(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let root = root.clone();
+                        std::thread::spawn(move || {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = answer(conn, &root, true, None);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        StoppableServer {
+            url: format!("http://{addr}/"),
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the listening socket; returns once connections are refused.
+    fn shut_down(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        assert!(
+            TcpStream::connect(self.addr).is_err(),
+            "the server still accepts connections"
+        );
+    }
+}
+
+impl Drop for StoppableServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Waits until the service worker controls the page and says it has cached everything a
+/// reload needs (the status bar's offline note).
+async fn wait_until_offline_ready(c: &Client) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = attr(c, ".statusbar .offline", "data-offline").await;
+        let controlled = js(c, "return !!navigator.serviceWorker.controller").await;
+        if state.as_deref() == Some("ready") && controlled == Value::Bool(true) {
+            return;
+        }
+        if state.as_deref() == Some("unavailable") || Instant::now() > deadline {
+            panic!(
+                "the page never became available offline ({state:?}, controlled: {controlled}): {:?}",
+                attr(c, ".statusbar .offline", "title").await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// After one visit the service worker has everything: with the server gone, a reload boots the
+/// kernel from the cache, verified and cross-origin isolated as online.
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "needs the built site: run by cargo x test"]
-async fn page_without_isolation_says_what_to_do() {
+async fn page_boots_offline_after_one_visit() {
+    let site = site();
+    let mut server = StoppableServer::start(&site);
+    let url = server.url.clone();
+    let site2 = site.clone();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_until_started(&c).await;
+        assert_kernel_started(&c).await;
+        wait_until_offline_ready(&c).await;
+        screenshot(&c, "offline-ready.png").await;
+
+        server.shut_down();
+        c.refresh().await.expect("reload the page");
+        let state = wait_until_started(&c).await;
+        eprintln!("offline reload: the page is {state:?}");
+        assert_compiled(&c, &site2).await;
+        let term = assert_kernel_started(&c).await;
+        assert!(term.contains("Linux version 6.12"), "terminal:\n{term}");
+        // The machine gets as far as online: running, or stopped with a reason.
+        let deadline = Instant::now() + BOOT_WAIT;
+        while page_state(&c).await == "booting" {
+            assert!(Instant::now() < deadline, "the machine stayed booting");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let state = page_state(&c).await;
+        assert!(
+            matches!(state.as_str(), "running" | "crashed" | "halted"),
+            "state {state:?}"
+        );
+        screenshot(&c, "offline-boot.png").await;
+    })
+    .await;
+}
+
+async fn cache_names(c: &Client) -> Vec<String> {
+    let v = js(
+        c,
+        "return (await caches.keys()).filter(n => n.startsWith('alpenglow-'));",
+    )
+    .await;
+    let names = v.as_array().expect("cache names").iter();
+    names
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect()
+}
+
+/// A new build (another vmlinux.wasm, so another manifest) is picked up online at the next
+/// load: a new cache replaces the old one, and the new kernel is what boots offline afterwards.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn a_new_manifest_rolls_the_offline_cache() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("site");
+    copy_dir(&site(), &copy);
+    let mut server = StoppableServer::start(&copy);
+    let url = server.url.clone();
+    let site_copy = copy.clone();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_until_started(&c).await;
+        wait_until_offline_ready(&c).await;
+        let before = cache_names(&c).await;
+        assert_eq!(before.len(), 1, "caches: {before:?}");
+
+        // "Rebuild" the kernel: the same module with one more custom section, and its manifest.
+        let kernel = site_copy.join("dist/vmlinux.wasm");
+        let mut wasm = std::fs::read(&kernel).expect("read vmlinux.wasm");
+        let (name, payload) = (b"alpenglow.test", [0x5a_u8; 16]);
+        wasm.extend([0, (1 + name.len() + payload.len()) as u8, name.len() as u8]);
+        wasm.extend(name);
+        wasm.extend(payload);
+        std::fs::write(&kernel, &wasm).expect("write vmlinux.wasm");
+        let mut m = manifest(&site_copy);
+        m["artifacts"]["vmlinux.wasm"]["sha256"] = json!(sha256_hex(&wasm));
+        m["artifacts"]["vmlinux.wasm"]["size"] = json!(wasm.len());
+        let text = serde_json::to_string_pretty(&m).expect("manifest JSON");
+        std::fs::write(site_copy.join("dist/manifest.json"), text).expect("write manifest");
+
+        c.refresh().await.expect("reload the page");
+        wait_until_started(&c).await;
+        assert_compiled(&c, &site_copy).await;
+        wait_until_offline_ready(&c).await;
+        let after = cache_names(&c).await;
+        assert!(
+            after.len() == 1 && after != before,
+            "expected one new cache instead of {before:?}, there are {after:?}"
+        );
+
+        server.shut_down();
+        c.refresh().await.expect("reload the page offline");
+        wait_until_started(&c).await;
+        assert_compiled(&c, &site_copy).await;
+        assert_eq!(cache_names(&c).await, after);
+    })
+    .await;
+    drop(dir);
+}
+
+/// A host that cannot send the isolation headers: the service worker adds them after one
+/// reload, and the kernel boots.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn page_without_isolation_headers_gets_them_from_the_service_worker() {
     let url = plain_server(&site(), false, None);
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_until_started(&c).await;
+        assert_eq!(
+            js(&c, "return self.crossOriginIsolated").await,
+            Value::Bool(true),
+            "the page must be isolated after the service worker's reload"
+        );
+        assert_eq!(
+            js(&c, "return !!navigator.serviceWorker.controller").await,
+            Value::Bool(true)
+        );
+        assert_kernel_started(&c).await;
+        screenshot(&c, "isolated-by-service-worker.png").await;
+    })
+    .await;
+}
+
+/// Neither the headers nor the service worker (a host that serves no sw.js; the same for a
+/// browser without service workers): the page says what the host must do, and does not loop.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn page_without_isolation_or_service_worker_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("site");
+    copy_dir(&site(), &copy);
+    std::fs::remove_file(copy.join("sw.js")).expect("remove sw.js");
+    let url = plain_server(&copy, false, None);
     with_browser(move |c| async move {
         c.goto(&url).await.expect("open the page");
         wait_for_state(&c, "not-isolated").await;
@@ -657,6 +874,8 @@ async fn page_without_isolation_says_what_to_do() {
             "Cross-Origin-Opener-Policy: same-origin",
             "Cross-Origin-Embedder-Policy: require-corp",
             "cargo x up",
+            "sw.js",
+            "registering ./sw.js failed",
         ] {
             assert!(
                 text.contains(needed),
@@ -666,6 +885,7 @@ async fn page_without_isolation_says_what_to_do() {
         screenshot(&c, "not-isolated.png").await;
     })
     .await;
+    drop(dir);
 }
 
 /// How long the kernel may take to get to a line on a busy machine.
@@ -742,45 +962,78 @@ async fn kernel_boots_and_the_page_stays_responsive() {
         screenshot(&c, "about-while-booting.png").await;
         toggle_about(&c, false).await;
 
-        let term = assert_kernel_started(&c).await;
+        assert_kernel_started(&c).await;
+        // /init, a wasm program (build/guest/init.c), runs in kernel_init's worker, lists the
+        // processes, sleeps a second and powers the machine off.
+        let term = wait_for_terminal(&c, "reboot: Power down", true, BOOT_WAIT).await;
         let mut seen = std::collections::HashSet::new();
         let lines: Vec<&str> = term.lines().filter(|l| seen.insert(*l)).collect();
         eprintln!("terminal, from the top:\n{}", lines.join("\n"));
         screenshot(&c, "kernel-booted.png").await;
-
-        // The terminal's last lines; the page's account of the machine agrees with them.
-        let state = page_state(&c).await;
-        let headline = text_of(&c, ".compiled-head h1").await;
-        assert!(started(&state), "state {state:?}");
-        if state == "crashed" {
-            let message = text_of(&c, ".crash-message").await;
-            assert!(!message.is_empty(), "a crash without a message");
-            // Long lines wrap in the terminal: compare the start, across the wrap.
-            let start: String = message.chars().take(24).collect();
-            let shown = terminal_text(&c).await.replace('\n', "");
-            assert!(
-                shown.contains(&format!("alpenglow: the machine stopped: {start}")),
-                "the terminal does not say why the machine stopped ({message:?}):\n{shown}"
-            );
-            assert!(c.find(Locator::Css("button.reboot")).await.is_ok());
+        for line in [
+            "init: hello from /init, a wasm program under Linux",
+            "init: pid 1 init",
+            "init: pid 2 kthreadd",
+            "processes in /proc",
+            "init: slept, monotonic clock advanced",
+            "init: powering off",
+        ] {
+            assert!(term.contains(line), "terminal lacks {line:?}:\n{term}");
         }
-        eprintln!("the page says {headline:?} ({state})");
-        // kernel_init ran in a worker of its own: the boot worker and at least that one.
+        let slept = lines
+            .iter()
+            .find(|l| l.contains("init: slept"))
+            .expect("the sleep line");
+        assert!(slept.contains("(ok)"), "{slept:?}");
+        let count = lines
+            .iter()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("init: ")?
+                    .strip_suffix(" processes in /proc")
+            })
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .expect("the process count");
+        let listed: std::collections::HashSet<&str> = lines
+            .iter()
+            .filter(|l| l.trim().starts_with("init: pid "))
+            .map(|l| l.trim())
+            .collect();
+        assert!(
+            count >= 2 && count == listed.len(),
+            "/init counted {count} processes and listed {listed:?}"
+        );
+        assert!(
+            !term.contains("No working init found") && !term.contains("Kernel panic"),
+            "terminal:\n{term}"
+        );
+
+        // The power-off stops the machine: the page says so.
         let deadline = Instant::now() + WAIT;
         loop {
-            let stats = text_of(&c, ".machine-stats").await;
-            let busy = stats
-                .split(": ")
-                .nth(1)
-                .and_then(|t| t.split(' ').next())
-                .and_then(|n| n.parse::<u32>().ok());
-            if busy.is_some_and(|b| b >= 2) {
-                eprintln!("workers: {stats}");
+            let state = page_state(&c).await;
+            if state == "halted" {
                 break;
             }
-            assert!(Instant::now() < deadline, "workers: {stats:?}");
+            assert!(
+                state != "crashed" && Instant::now() < deadline,
+                "expected the page to reach \"halted\", it is {state:?}. It shows:\n{}",
+                body_text(&c).await
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        assert_eq!(text_of(&c, ".compiled-head h1").await, "Halted");
+        wait_for_terminal(&c, "alpenglow: the kernel powered off", false, WAIT).await;
+        assert!(c.find(Locator::Css("button.reboot")).await.is_ok());
+        // kernel_init ran in a worker of its own: the boot worker and at least that one.
+        let stats = text_of(&c, ".machine-stats").await;
+        let busy = stats
+            .split(": ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse::<u32>().ok());
+        assert!(busy.is_some_and(|b| b >= 2), "workers: {stats:?}");
+        eprintln!("workers: {stats}");
     })
     .await;
 }
