@@ -18,15 +18,8 @@ pub fn output_dir(ctx: &Ctx) -> PathBuf {
 pub fn build(ctx: &mut Ctx) -> Result<()> {
     let fetched = ctx.fetched("busybox")?;
     let step = ctx.ui.step(&format!("busybox {}", fetched.version));
-    let src = ctx.paths.src("busybox");
-    let tree = tree::prepare(
-        &ctx.ui,
-        "busybox",
-        &fetched.path(&ctx.paths),
-        &fetched.sha256,
-        &src,
-        &ctx.paths.patches("busybox"),
-    )?;
+    let tree = ctx.tree("busybox")?;
+    let src = tree.dir.clone();
     let out = output_dir(ctx);
     let bin = out.join("busybox");
     let links = out.join("busybox.links");

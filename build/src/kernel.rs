@@ -34,15 +34,8 @@ pub fn vmlinux_wasm(ctx: &Ctx) -> PathBuf {
 pub fn build(ctx: &mut Ctx) -> Result<()> {
     let fetched = ctx.fetched("linux")?;
     let step = ctx.ui.step(&format!("kernel: Linux {}", fetched.version));
-    let src = ctx.paths.src("linux");
-    let tree = tree::prepare(
-        &ctx.ui,
-        "linux",
-        &fetched.path(&ctx.paths),
-        &fetched.sha256,
-        &src,
-        &ctx.paths.patches("linux"),
-    )?;
+    let tree = ctx.tree("linux")?;
+    let src = tree.dir.clone();
     let out = ctx.paths.out("linux");
     let dest = vmlinux_wasm(ctx);
 

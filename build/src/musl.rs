@@ -24,15 +24,8 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let step = ctx
         .ui
         .step(&format!("musl {} + kernel headers", fetched.version));
-    let src = ctx.paths.src("musl");
-    let tree = tree::prepare(
-        &ctx.ui,
-        "musl",
-        &fetched.path(&ctx.paths),
-        &fetched.sha256,
-        &src,
-        &ctx.paths.patches("musl"),
-    )?;
+    let tree = ctx.tree("musl")?;
+    let src = tree.dir.clone();
     let linux = ctx.paths.src("linux");
     let cc = format!("{} --target=wasm32-unknown-unknown", toolchain::CC);
     let mut key = InputHash::new("musl");

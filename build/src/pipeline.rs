@@ -4,6 +4,7 @@ use crate::fetch::{Fetched, Fetcher};
 use crate::paths::Paths;
 use crate::sources::SourcesFile;
 use crate::stamp::Stamps;
+use crate::tree::{self, Tree};
 use crate::ui::Ui;
 use crate::{busybox, guest, initramfs, kernel, manifest, musl};
 use anyhow::{Context, Result};
@@ -62,6 +63,19 @@ impl Ctx {
             .get(component)
             .cloned()
             .with_context(|| format!("no component `{component}` in sources.toml"))
+    }
+
+    /// The component's source tree with its patch series applied (fetched first if needed).
+    pub fn tree(&mut self, component: &str) -> Result<Tree> {
+        let f = self.fetched(component)?;
+        tree::prepare(
+            &self.ui,
+            component,
+            &f.path(&self.paths),
+            &f.sha256,
+            &self.paths.src(component),
+            &self.paths.patches(component),
+        )
     }
 
     pub fn fetch_all(&mut self) -> Result<Vec<Fetched>> {
