@@ -1003,8 +1003,16 @@ async fn kernel_boots_and_the_page_stays_responsive() {
             count >= 2 && count == listed.len(),
             "/init counted {count} processes and listed {listed:?}"
         );
+        for kind in ["kworker/", "ksoftirqd/"] {
+            assert!(
+                listed.iter().any(|l| l.contains(kind)),
+                "/init listed no {kind} thread: {listed:?}"
+            );
+        }
         assert!(
-            !term.contains("No working init found") && !term.contains("Kernel panic"),
+            !term.contains("No working init found")
+                && !term.contains("Kernel panic")
+                && !term.contains("Oops"),
             "terminal:\n{term}"
         );
 
