@@ -800,7 +800,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let bb = out.path().join("busybox");
         std::fs::create_dir(&bb).unwrap();
-        std::fs::write(bb.join("busybox"), b"\0asm fake busybox").unwrap();
+        std::fs::write(bb.join("busybox"), b"\0asm rootfs test input").unwrap();
         std::fs::write(
             bb.join("busybox.links"),
             "/bin/ls\n/bin/sh\n/sbin/init\n/usr/bin/awk\n/bin/busybox\n\n# comment\nash\n/bin/ls\n",
@@ -830,7 +830,7 @@ mod tests {
         let dir = extract(gz, "bin/busybox");
         assert_eq!(
             std::fs::read(dir.path().join("bin/busybox")).unwrap(),
-            b"\0asm fake busybox"
+            b"\0asm rootfs test input"
         );
     }
 
