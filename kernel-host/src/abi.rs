@@ -107,6 +107,18 @@ pub const IMPORTS: &[Func] = &[
         params: &[Val::I32],
         results: &[Val::I32],
     },
+    // mmio_read(addr, size) -> value: a device register read in the MMIO window (virtio).
+    Func {
+        name: "mmio_read",
+        params: &[Val::I32, Val::I32],
+        results: &[Val::I32],
+    },
+    // mmio_write(addr, size, value): a device register write (virtio; may notify a queue).
+    Func {
+        name: "mmio_write",
+        params: &[Val::I32, Val::I32, Val::I32],
+        results: &[],
+    },
     // task_exit(): never returns; the task is dead, its worker ends.
     Func {
         name: "task_exit",
@@ -166,8 +178,9 @@ pub const EXPORTS: &[Func] = &[
 pub const GLOBAL_EXPORTS: &[&str] = &[IRQ_PENDING_EXPORT];
 pub const IRQ_PENDING_EXPORT: &str = "wasm_irq_pending";
 
-/// Interrupt lines are the bits of the pending word (`arch/wasm/include/asm/irq.h`): bit n is
-/// Linux interrupt n + 1. Bit 0 is the timer, raised once when `timer_set`'s delay has passed.
+/// Interrupt lines are the bits of the pending word (`arch/wasm/include/asm/irq.h`), an irq
+/// domain on the device tree's interrupt controller. Line 0 is the timer, raised once when
+/// `timer_set`'s delay has passed; the devices' lines are in `virtio::DEVICES`.
 pub const IRQ_LINES: u32 = 32;
 pub const IRQ_BIT_TIMER: u32 = 0;
 

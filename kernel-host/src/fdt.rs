@@ -1,7 +1,12 @@
 //! The flattened device tree the kernel boots from: memory, CPUs, command line, initramfs
-//! location and an RNG seed (DESIGN decision 5).
+//! location, an RNG seed (DESIGN decision 5), the interrupt controller and the virtio-mmio
+//! devices.
 
+use crate::virtio;
 use vm_fdt::{FdtWriter, FdtWriterResult};
+
+/// The interrupt controller's phandle.
+const INTC_PHANDLE: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineConfig {
@@ -22,6 +27,7 @@ pub fn build(cfg: &MachineConfig) -> FdtWriterResult<Vec<u8>> {
     fdt.property_string("model", "Alpenglow WebAssembly machine")?;
     fdt.property_u32("#address-cells", 1)?;
     fdt.property_u32("#size-cells", 1)?;
+    fdt.property_u32("interrupt-parent", INTC_PHANDLE)?;
 
     let chosen = fdt.begin_node("chosen")?;
     fdt.property_string("bootargs", &cfg.bootargs)?;
@@ -50,6 +56,23 @@ pub fn build(cfg: &MachineConfig) -> FdtWriterResult<Vec<u8>> {
         fdt.end_node(cpu)?;
     }
     fdt.end_node(cpus)?;
+
+    // The pending-IRQ word's lines (arch/wasm/kernel/irq.c); one cell: the line.
+    let intc = fdt.begin_node("interrupt-controller")?;
+    fdt.property_string("compatible", "alpenglow,wasm-intc")?;
+    fdt.property_null("interrupt-controller")?;
+    fdt.property_u32("#interrupt-cells", 1)?;
+    fdt.property_phandle(INTC_PHANDLE)?;
+    fdt.end_node(intc)?;
+
+    for (i, device) in virtio::DEVICES.iter().enumerate() {
+        let base = virtio::mmio_address(i);
+        let node = fdt.begin_node(&format!("virtio@{base:x}"))?;
+        fdt.property_string("compatible", "virtio,mmio")?;
+        fdt.property_array_u32("reg", &[base, virtio::MMIO_STRIDE])?;
+        fdt.property_u32("interrupts", device.irq_line)?;
+        fdt.end_node(node)?;
+    }
 
     fdt.end_node(root)?;
     fdt.finish()
@@ -90,5 +113,37 @@ mod tests {
             .unwrap();
         assert_eq!((start, end), (0x07f0_0000, 0x07f8_1234));
         assert_eq!(chosen.property("rng-seed").unwrap().value, &[7; 32][..]);
+    }
+
+    #[test]
+    fn every_virtio_device_is_described_with_its_registers_and_line() {
+        let cfg = MachineConfig {
+            ram_bytes: 64 << 20,
+            cpus: 1,
+            bootargs: String::new(),
+            initrd: None,
+            rng_seed: Vec::new(),
+        };
+        let blob = build(&cfg).unwrap();
+        let tree = ::fdt::Fdt::new(&blob).unwrap();
+        let intc = tree.find_compatible(&["alpenglow,wasm-intc"]).unwrap();
+        assert!(intc.property("interrupt-controller").is_some());
+        let devices: Vec<_> = tree
+            .all_nodes()
+            .filter(|n| n.compatible().is_some_and(|c| c.first() == "virtio,mmio"))
+            .collect();
+        assert_eq!(devices.len(), virtio::DEVICES.len());
+        for (node, (i, device)) in devices.iter().zip(virtio::DEVICES.iter().enumerate()) {
+            let reg = node.reg().unwrap().next().unwrap();
+            assert_eq!(
+                reg.starting_address as usize,
+                virtio::mmio_address(i) as usize
+            );
+            assert_eq!(reg.size, Some(virtio::MMIO_STRIDE as usize));
+            let line = node.property("interrupts").unwrap().as_usize().unwrap();
+            assert_eq!(line, device.irq_line as usize);
+            // Nothing else is on a device's line, and the timer keeps line 0.
+            assert_ne!(line, crate::abi::IRQ_BIT_TIMER as usize);
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod console;
 pub mod fdt;
 pub mod layout;
 pub mod user;
+pub mod virtio;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;

@@ -5,8 +5,10 @@ use js_sys::{
     WebAssembly,
 };
 use kernel_host::boot::clock_ns;
+use kernel_host::browser::devices::{self, BrowserEntropy, KernelMemory, SharedCells};
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
 use kernel_host::browser::{js_error_message, js_error_stack};
+use kernel_host::virtio::{Bus, Effect};
 use kernel_host::{abi, user};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -52,6 +54,8 @@ thread_local! {
     static USERS: RefCell<HashMap<u32, UserMemory>> = RefCell::new(HashMap::new());
     /// `user_select`'s handle (0 = none).
     static SELECTED: Cell<u32> = const { Cell::new(0) };
+    /// The address of the kernel's pending-IRQ word, once instantiated.
+    static IRQ_WORD: Cell<Option<u32>> = const { Cell::new(None) };
     /// A `user_enter(handle, p)` waiting for the main thread to send the handle.
     static WAITING: Cell<Option<(u32, u32)>> = const { Cell::new(None) };
 }
@@ -91,15 +95,18 @@ pub fn start() {
                 clock,
                 epoch_ms,
                 handles,
+                devices,
             }) => match instantiate(
                 &module,
                 &memory,
                 &BigInt64Array::new(&clock),
                 epoch_ms,
                 Int32Array::new(&handles),
+                SharedCells::new(&devices),
             ) {
                 Ok((kernel, irq_pending)) => {
                     KERNEL.with(|k| *k.borrow_mut() = Some(kernel));
+                    IRQ_WORD.set(Some(irq_pending));
                     post(&FromWorker::Ready { irq_pending });
                 }
                 Err(e) => trap(e, None),
@@ -299,6 +306,7 @@ fn instantiate(
     clock: &BigInt64Array,
     epoch_ms: f64,
     handles: Int32Array,
+    cells: SharedCells,
 ) -> Result<(Kernel, u32), String> {
     let host = Object::new();
     // into_js_value(): each import is owned by the JS function object, which the instance
@@ -351,6 +359,7 @@ fn instantiate(
     )?;
 
     add_user_imports(&add, memory, handles)?;
+    add_device_imports(&add, memory, cells)?;
     // user_enter and task_exit never return: they throw a host-private exception (marked
     // with `tag`, an object only this worker holds) through every wasm frame to the top
     // level. Plain JS functions, so no Rust frame is abandoned.
@@ -614,6 +623,69 @@ fn user_create(
     )
     .set_uint32_endian(pages_out as usize, limits.initial, true);
     handle as i32
+}
+
+/// `mmio_read`/`mmio_write`: the virtio devices' registers (`kernel_host::virtio`). A write
+/// may notify a queue: console output goes to the page, an RNG request is served here.
+fn add_device_imports(
+    add: &dyn Fn(&str, JsValue) -> Result<(), String>,
+    kmem: &WebAssembly::Memory,
+    cells: SharedCells,
+) -> Result<(), String> {
+    let cells = std::rc::Rc::new(cells);
+    let memory = std::rc::Rc::new(KernelMemory(kmem.clone()));
+    let (c, m) = (cells.clone(), memory.clone());
+    add(
+        "mmio_read",
+        Closure::<dyn FnMut(u32, u32) -> u32>::new(move |addr: u32, size: u32| {
+            Bus {
+                memory: &*m,
+                cells: &*c,
+            }
+            .read(addr, size)
+        })
+        .into_js_value(),
+    )?;
+    let kmem = kmem.clone();
+    add(
+        "mmio_write",
+        Closure::<dyn FnMut(u32, u32, u32)>::new(move |addr: u32, size: u32, value: u32| {
+            let bus = Bus {
+                memory: &*memory,
+                cells: &*cells,
+            };
+            for effect in bus.write(addr, size, value, &mut BrowserEntropy) {
+                device_effect(&kmem, effect);
+            }
+        })
+        .into_js_value(),
+    )?;
+    Ok(())
+}
+
+fn device_effect(kmem: &WebAssembly::Memory, effect: Effect) {
+    match effect {
+        Effect::Output(bytes) => {
+            let bytes = Uint8Array::from(&bytes[..]);
+            let buffer = bytes.buffer();
+            post_with(&FromWorker::Console { bytes }, Some(&buffer));
+        }
+        Effect::ReceiveBuffers { device } => post(&FromWorker::ReceiveBuffers {
+            device: device as u32,
+        }),
+        Effect::Interrupt { line } => {
+            let raised = IRQ_WORD
+                .get()
+                .ok_or_else(|| "an interrupt before instantiation".to_string())
+                .and_then(|word| devices::raise_irq(kmem, word, line));
+            if let Err(e) = raised {
+                trap(e, None);
+            }
+        }
+        Effect::Broken { device, message } => web_sys::console::error_1(
+            &format!("virtio device {device} needs a reset: {message}").into(),
+        ),
+    }
 }
 
 /// `console_write(buf, len)`: copies the bytes out of the shared memory (TextDecoder and

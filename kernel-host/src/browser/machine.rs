@@ -3,17 +3,23 @@
 //! console bytes to the page, `spawn_task` to a pool worker, `timer_set` to a `setTimeout`
 //! that raises the timer interrupt, `shutdown` and traps to the page.
 //!
-//! The main thread never blocks: it only posts messages, sets timeouts and, to raise an
-//! interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
+//! Console input and terminal resizes go to the virtio console from here (`input`,
+//! `resize`): typed bytes wait until the driver has posted receive buffers.
+//!
+//! The main thread never blocks: it only posts messages, sets timeouts, fills virtqueue
+//! buffers and, to raise an interrupt, does an atomic or and a notify on the kernel's
+//! pending-IRQ word.
 
+use super::devices::{self, KernelMemory, SharedCells};
 use super::js_error_message;
 use super::protocol::{self, FromWorker, Role, ToWorker};
 use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
-use js_sys::{Atomics, Int32Array, SharedArrayBuffer, Uint8Array, WebAssembly};
+use crate::virtio::{self, Effect};
+use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -111,6 +117,12 @@ struct State {
     log: ConsoleLog,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
+    /// Typed bytes the console driver has no receive buffer for yet.
+    console_input: VecDeque<u8>,
+    /// The terminal's size, told again once the console driver runs.
+    console_size: Option<(u16, u16)>,
+    /// The console driver has posted receive buffers at least once (so it runs).
+    console_live: bool,
 }
 
 struct Inner {
@@ -119,6 +131,8 @@ struct Inner {
     clock: SharedArrayBuffer,
     /// The process-memory handle counter the workers share.
     handles: SharedArrayBuffer,
+    /// The virtio devices' register cells.
+    devices: SharedArrayBuffer,
     epoch_ms: f64,
     options: MachineOptions,
     state: RefCell<State>,
@@ -193,6 +207,7 @@ impl Machine {
             memory: memory.clone(),
             clock: SharedArrayBuffer::new(8),
             handles: SharedArrayBuffer::new(4),
+            devices: SharedArrayBuffer::new(virtio::cells_bytes()),
             epoch_ms,
             state: RefCell::new(State {
                 stopped: false,
@@ -204,6 +219,9 @@ impl Machine {
                 running: false,
                 log: ConsoleLog::new(options.console_lines),
                 users: BTreeMap::new(),
+                console_input: VecDeque::new(),
+                console_size: None,
+                console_live: false,
             }),
             options,
             on_event: RefCell::new(Box::new(on_event)),
@@ -237,6 +255,40 @@ impl Machine {
         if let Ok(mut st) = self.inner.state.try_borrow_mut() {
             st.stop();
         }
+    }
+
+    /// Bytes the user typed (or pasted) for the guest's console, hvc0. They wait, in order,
+    /// until the driver has buffers for them; nothing is dropped.
+    pub fn input(&self, bytes: &[u8]) {
+        let mut events = Vec::new();
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            if st.stopped {
+                return;
+            }
+            st.console_input.extend(bytes);
+            if let Err(e) = Inner::deliver_input(&self.inner, &mut st) {
+                events.push(st.crash(e, None));
+            }
+        }
+        self.inner.emit(events);
+    }
+
+    /// The terminal is `cols` x `rows` characters: the guest's console gets the size (and its
+    /// foreground programs SIGWINCH).
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let mut events = Vec::new();
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            if st.stopped {
+                return;
+            }
+            st.console_size = Some((cols, rows));
+            let cells = SharedCells::new(&self.inner.devices);
+            let effects = virtio::console::resize(&cells, virtio::CONSOLE, cols, rows);
+            if let Err(e) = Inner::apply(&self.inner, &st, effects) {
+                events.push(st.crash(e, None));
+            }
+        }
+        self.inner.emit(events);
     }
 
     pub fn stats(&self) -> Stats {
@@ -450,6 +502,7 @@ impl Inner {
                         clock: inner.clock.clone(),
                         epoch_ms: inner.epoch_ms,
                         handles: inner.handles.clone(),
+                        devices: inner.devices.clone(),
                     },
                 )?;
             }
@@ -478,6 +531,23 @@ impl Inner {
                 }
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
+            FromWorker::ReceiveBuffers { device } => {
+                if device as usize != virtio::CONSOLE {
+                    return Err(format!(
+                        "receive buffers for virtio device {device}, not the console"
+                    ));
+                }
+                if !st.console_live {
+                    // The driver runs now: tell it the size it may have missed.
+                    st.console_live = true;
+                    if let Some((cols, rows)) = st.console_size {
+                        let cells = SharedCells::new(&inner.devices);
+                        let effects = virtio::console::resize(&cells, virtio::CONSOLE, cols, rows);
+                        Inner::apply(inner, st, effects)?;
+                    }
+                }
+                Inner::deliver_input(inner, st)?;
+            }
             FromWorker::UserCreated {
                 handle,
                 module,
@@ -578,14 +648,33 @@ impl Inner {
         let addr = st
             .irq_pending
             .ok_or("an interrupt before any worker reported wasm_irq_pending")?;
-        let words = Int32Array::new(&inner.memory.buffer());
-        if addr % 4 != 0 || addr / 4 >= words.length() || bit >= abi::IRQ_LINES {
-            return Err(format!(
-                "cannot raise interrupt line {bit}: wasm_irq_pending is {addr:#x}"
-            ));
+        devices::raise_irq(&inner.memory, addr, bit)
+    }
+
+    /// Moves waiting console input into the driver's receive buffers.
+    fn deliver_input(inner: &Inner, st: &mut State) -> Result<(), String> {
+        if st.console_input.is_empty() {
+            return Ok(());
         }
-        Atomics::or(&words, addr / 4, (1u32 << bit) as i32).map_err(ctx("Atomics.or"))?;
-        Atomics::notify(&words, addr / 4).map_err(ctx("Atomics.notify"))?;
+        let memory = KernelMemory(inner.memory.clone());
+        let cells = SharedCells::new(&inner.devices);
+        let effects =
+            virtio::console::receive(&memory, &cells, virtio::CONSOLE, &mut st.console_input);
+        Inner::apply(inner, st, effects)
+    }
+
+    /// Carries out what the device side asked for on the main thread.
+    fn apply(inner: &Inner, st: &State, effects: Vec<Effect>) -> Result<(), String> {
+        for e in effects {
+            match e {
+                Effect::Interrupt { line } => Inner::raise(inner, st, line)?,
+                Effect::Broken { device, message } => web_sys::console::error_1(
+                    &format!("virtio device {device} needs a reset: {message}").into(),
+                ),
+                // Only register writes from the kernel produce these.
+                Effect::Output(_) | Effect::ReceiveBuffers { .. } => {}
+            }
+        }
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The browser side of the machine (wasm32 only): the message protocol between the main
 //! thread and the kernel's workers, and the `Machine` that runs on the main thread.
 
+pub mod devices;
 pub mod machine;
 pub mod protocol;
 

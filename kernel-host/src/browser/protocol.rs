@@ -12,6 +12,7 @@
 //!           ◄───────────────────────────   Run(Boot { fdt_addr } | Task { task })
 //!   (calls wasm_boot / wasm_task_entry: does not return)
 //!   Console { bytes } / TimerSet { delta_ns } / SpawnTask { task } / Shutdown { how }
+//!   ReceiveBuffers { device }  (the driver posted console receive buffers: send input)
 //!   Trap { message, stack }  (the kernel call threw: a trap, e.g. `unreachable`)
 //!   UserCreated { handle, module, memory } / UserReleased { handle }   (the registry)
 //!   WantUser { handle } ───────────────►   User { handle, module, memory } | NoUser { handle }
@@ -51,6 +52,9 @@ pub enum ToWorker {
         /// unique across workers.
         #[serde(with = "serde_wasm_bindgen::preserve")]
         handles: SharedArrayBuffer,
+        /// The virtio devices' register cells (`virtio::cells_bytes()` bytes).
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        devices: SharedArrayBuffer,
     },
     /// A live process memory from the registry: sent before `Run(Task)` for every live
     /// handle, and in answer to `WantUser`.
@@ -80,6 +84,11 @@ pub enum FromWorker {
     },
     TimerSet {
         delta_ns: i64,
+    },
+    /// The driver of virtio device `device` (the console) posted receive buffers: waiting
+    /// input can go in.
+    ReceiveBuffers {
+        device: u32,
     },
     SpawnTask {
         task: u32,
