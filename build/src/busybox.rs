@@ -1,5 +1,6 @@
 //! `cargo x busybox`: BusyBox with `patches/busybox/` (whose `configs/alpenglow_defconfig`
-//! is the committed configuration: static, NOMMU, wasm flags), linked against the sysroot.
+//! is the committed configuration: Alpine's applets, static, NOMMU, wasm flags), linked
+//! against the sysroot; also the testsuite tarball the image carries (see `bbtest`).
 
 use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::stamp::InputHash;
@@ -8,7 +9,7 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-const STEP_VERSION: &str = "2";
+const STEP_VERSION: &str = "3";
 pub const DEFCONFIG: &str = "alpenglow_defconfig";
 
 pub fn output_dir(ctx: &Ctx) -> PathBuf {
@@ -23,6 +24,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let out = output_dir(ctx);
     let bin = out.join("busybox");
     let links = out.join("busybox.links");
+    let testsuite = out.join(crate::bbtest::TARBALL);
     let resource_dir = toolchain::resource_dir(&ctx.paths.cache)?;
     let cc = toolchain::userland_cc(&ctx.paths.sysroot(), &resource_dir);
     let mut key = InputHash::new("busybox");
@@ -33,7 +35,10 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .add("cc", cc.as_bytes());
     key.add_file(&musl::libc_a(ctx))?;
     let key = key.finish();
-    if ctx.stamps.is_fresh("busybox", &key, &[&bin, &links]) {
+    if ctx
+        .stamps
+        .is_fresh("busybox", &key, &[&bin, &links, &testsuite])
+    {
         step.skipped("sources, patches, musl and toolchain unchanged");
         return Ok(());
     }
@@ -61,6 +66,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         &mut make(&[&jobs, "busybox", "busybox.links"]),
         &log,
     )?;
+    crate::bbtest::pack_testsuite(&src, &out.join(".config"), &testsuite)?;
     ctx.stamps.record("busybox", &key)?;
     let elapsed = step.elapsed();
     ctx.record_duration("busybox", elapsed);

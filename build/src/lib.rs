@@ -1,6 +1,7 @@
 //! The Alpenglow build: pinned sources → patched trees → kernel, musl, BusyBox, initramfs.
 
 pub mod apt;
+pub mod bbtest;
 pub mod busybox;
 pub mod cpio;
 pub mod debian;

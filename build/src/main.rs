@@ -3,7 +3,8 @@
 use alpenglow_build::pipeline::{self, Ctx};
 use alpenglow_build::ui::Ui;
 use alpenglow_build::{
-    busybox, doctor, guest, initramfs, kernel, manifest, musl, paths::Paths, serve, site, tree,
+    bbtest, busybox, doctor, guest, initramfs, kernel, manifest, musl, paths::Paths, serve, site,
+    tree,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -37,6 +38,12 @@ enum Cmd {
     Busybox,
     /// Build our own guest programs (build/guest/*.c).
     Guest,
+    /// BusyBox's own testsuite: `native` runs it against a native build of the same
+    /// BusyBox; `compare LOG` compares a guest run with it.
+    Bbtest {
+        #[command(subcommand)]
+        what: Bbtest,
+    },
     /// Build dist/initramfs.cpio.gz.
     Initramfs,
     /// Build every artifact (each step skipped when its inputs are unchanged).
@@ -61,6 +68,15 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum Bbtest {
+    /// Build BusyBox with the image's configuration for this machine and run the testsuite
+    /// (results in $CACHE/out/busybox-native/testsuite-results.txt).
+    Native,
+    /// Compare the output of `busybox-testsuite` in the guest (saved to LOG) with the native run.
+    Compare { log: std::path::PathBuf },
+}
+
 fn main() {
     let cli = Cli::parse();
     let ui = Ui {
@@ -80,6 +96,10 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         Cmd::Musl => musl::build(&mut Ctx::new(ui)?),
         Cmd::Busybox => busybox::build(&mut Ctx::new(ui)?),
         Cmd::Guest => guest::build(&mut Ctx::new(ui)?),
+        Cmd::Bbtest { what } => match what {
+            Bbtest::Native => bbtest::native(&mut Ctx::new(ui)?).map(drop),
+            Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
+        },
         Cmd::Initramfs => {
             let mut ctx = Ctx::new(ui)?;
             initramfs::build(&mut ctx)?;
