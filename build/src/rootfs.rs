@@ -735,13 +735,16 @@ mod tests {
             [
                 "/bin/busybox",
                 "/init",
+                "/usr/share/busybox/testsuite.tar.gz",
                 "applets from `busybox:busybox.links`"
             ]
         );
         assert!(image.skipped[0]
             .reason
             .contains("build output `busybox` is not available"));
-        assert!(image.inputs.is_empty());
+        // Only the files in the repository itself were read.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
+        assert_eq!(image.inputs, [script]);
 
         let gz = &image.cpio_gz;
         let all = names(gz);
@@ -768,6 +771,12 @@ mod tests {
         check("root", "drwx------", "0", "0");
         check("etc/shadow", "-rw-r-----", "0", "42");
         check("etc/passwd", "-rw-r--r--", "0", "0");
+        check("etc/inittab", "-rw-r--r--", "0", "0");
+        check("usr/bin/busybox-testsuite", "-rwxr-xr-x", "0", "0");
+        let hvc = check("dev/hvc0", "crw--w----", "0", "5");
+        assert_eq!(hvc[4..6], ["229,", "0"]);
+        let ptmx = check("dev/ptmx", "crw-rw-rw-", "0", "5");
+        assert_eq!(ptmx[4..6], ["5,", "2"]);
         let console = check("dev/console", "crw-------", "0", "0");
         assert_eq!(console[4..6], ["5,", "1"]);
         let null = check("dev/null", "crw-rw-rw-", "0", "0");
@@ -793,6 +802,36 @@ mod tests {
         assert!(read("etc/profile").contains(r"PS1='\h:\w\$ '"));
         assert!(read("etc/passwd").starts_with("root:x:0:0:root:/root:/bin/sh\n"));
         assert!(read("etc/group").contains("shadow:x:42:"));
+        // A console login: getty on the virtio console, root's empty password
+        // accepted there, the virtual file systems mounted before it.
+        let inittab = read("etc/inittab");
+        assert!(inittab
+            .lines()
+            .any(|l| l.starts_with("hvc0::respawn:/sbin/getty ") && l.contains(" hvc0")));
+        for fs in ["devtmpfs /dev", "mount -a", "hostname -F /etc/hostname"] {
+            assert!(
+                inittab
+                    .lines()
+                    .any(|l| l.starts_with("::sysinit:") && l.contains(fs)),
+                "{fs} not in {inittab}"
+            );
+        }
+        assert!(inittab.contains("::shutdown:/bin/umount -a -r"));
+        let fstab = read("etc/fstab");
+        for mp in ["/proc", "/sys", "/dev/pts", "/dev/shm", "/tmp", "/run"] {
+            assert!(
+                fstab
+                    .lines()
+                    .any(|l| l.split_whitespace().nth(1) == Some(mp)),
+                "{mp} not in {fstab}"
+            );
+        }
+        assert!(read("etc/securetty").lines().any(|l| l == "hvc0"));
+        assert!(read("etc/shadow").starts_with("root:::"));
+        assert!(read("etc/shells").lines().any(|l| l == "/bin/sh"));
+        assert!(read("etc/issue").contains("Kernel \\r on an \\m"));
+        assert!(read("etc/motd").contains("poweroff"));
+        assert!(read("etc/profile.d/locale.sh").contains("LANG="));
     }
 
     #[test]
@@ -801,6 +840,7 @@ mod tests {
         let bb = out.path().join("busybox");
         std::fs::create_dir(&bb).unwrap();
         std::fs::write(bb.join("busybox"), b"\0asm rootfs test input").unwrap();
+        std::fs::write(bb.join("testsuite.tar.gz"), b"testsuite").unwrap();
         std::fs::write(
             bb.join("busybox.links"),
             "/bin/ls\n/bin/sh\n/sbin/init\n/usr/bin/awk\n/bin/busybox\n\n# comment\nash\n/bin/ls\n",
@@ -813,9 +853,16 @@ mod tests {
             .with_output("init", &init);
         let image = shipped().build(&sources).unwrap();
         assert!(image.skipped.is_empty(), "{:?}", image.skipped);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
         assert_eq!(
             image.inputs,
-            [bb.join("busybox"), init.clone(), bb.join("busybox.links")]
+            [
+                bb.join("busybox"),
+                init.clone(),
+                bb.join("testsuite.tar.gz"),
+                script,
+                bb.join("busybox.links")
+            ]
         );
 
         let gz = &image.cpio_gz;
