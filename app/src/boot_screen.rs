@@ -6,8 +6,11 @@
 use crate::artifacts::{LoadError, Manifest};
 use crate::kernel::{describe_memory, grouped, human_bytes, KernelSummary};
 use crate::offline::Offline;
-use crate::terminal::Console;
-use crate::{machine, start, AppState, Crash, Phase, Row, RowState, RunState, MACHINE};
+use crate::panel::SettingsPanel;
+use crate::terminal::{Console, Look};
+use crate::{
+    machine, start, uptime_text, AppState, Crash, Phase, Row, RowState, RunState, MACHINE,
+};
 use leptos::prelude::*;
 use std::cell::RefCell;
 
@@ -25,17 +28,46 @@ pub fn with_console(f: impl FnOnce(&Console)) {
     });
 }
 
+/// How the terminal should look now.
+fn look(s: AppState) -> Look {
+    s.settings.with(|c| Look {
+        theme: c.theme,
+        font_size: c.font_size,
+    })
+}
+
+/// The terminal's size in characters, if it is open.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn console_size() -> Option<(u16, u16)> {
+    CONSOLE.with(|c| c.borrow().as_ref().map(Console::size))
+}
+
 #[component]
 pub fn Page(s: AppState) -> impl IntoView {
+    // Theme and font size apply at once.
+    Effect::new(move |_| {
+        let l = look(s);
+        with_console(|c| c.set_look(l));
+    });
     view! {
-        <div class="app" data-state=move || s.state_name()>
-            <header class="topbar">
-                <span class="logo" aria-hidden="true"></span>
-                <span class="title">"Alpenglow"</span>
-                <span class="tagline">"Linux and BusyBox, compiled to WebAssembly, in this tab"</span>
-            </header>
+        <div
+            class="app"
+            data-state=move || s.state_name()
+            data-theme=move || s.settings.with(|c| c.theme.name())
+            data-embed=s.embed.then_some("")
+            data-refused-messages=move || s.refused.get().to_string()
+        >
+            <Show when=move || !s.embed>
+                <header class="topbar">
+                    <span class="logo" aria-hidden="true"></span>
+                    <span class="title">"Alpenglow"</span>
+                    <span class="tagline">"Linux and BusyBox, compiled to WebAssembly, in this tab"</span>
+                </header>
+            </Show>
             <main class="stage">{move || stage(s)}</main>
-            <StatusBar s=s />
+            <Show when=move || !s.embed>
+                <StatusBar s=s />
+            </Show>
         </div>
     }
 }
@@ -206,11 +238,27 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
     let term_ref = NodeRef::<leptos::html::Div>::new();
     let lines = status_lines(s, &k);
     term_ref.on_load(move |el| {
-        let console = Console::open(el.into());
+        let mut console = Console::open(el.into(), look(s));
+        // What the person types or pastes goes to the guest's console, and so does the
+        // terminal's size whenever it is refitted.
+        console.on_input(|bytes| {
+            if let Err(e) = machine::input(bytes) {
+                web_sys::console::warn_1(&format!("alpenglow: input not delivered: {e}").into());
+            }
+        });
+        console.on_resize(machine::resize);
         for l in &lines {
             console.host_status(l);
         }
+        for n in s.notices.get_untracked() {
+            console.host_status(&n);
+        }
         console.fit();
+        // The terminal is what the page is for: it gets the keyboard, unless the person is
+        // busy in the settings.
+        if !s.panel.get_untracked() {
+            console.focus();
+        }
         CONSOLE.with(|c| *c.borrow_mut() = Some(console));
         // The terminal is open: nothing the kernel prints can be lost. Boot.
         if s.run.with_untracked(|r| *r == RunState::NotStarted) {
@@ -218,7 +266,16 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
         }
     });
     let memory = format!("{} ({})", k.memory_name, describe_memory(&k.memory));
-    let ram = human_bytes(k.ram_bytes);
+    let ram = move || {
+        s.booted.with(|b| match b {
+            Some(b) => format!(
+                "{} · command line \"{}\"",
+                human_bytes(b.ram_bytes),
+                b.bootargs
+            ),
+            None => "not booted".to_string(),
+        })
+    };
     view! {
         <section class="card compact" aria-live="polite">
             <div class="compiled-head">
@@ -260,7 +317,7 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
             })}
             <Artifacts s=s />
         </section>
-        <section class="terminal-wrap" aria-label="Terminal">
+        <section class="terminal-wrap" aria-label="Terminal" on:click=move |_| with_console(|c| c.focus())>
             <div class="terminal" id="terminal" node_ref=term_ref></div>
         </section>
     }
@@ -346,8 +403,9 @@ fn StatusBar(s: AppState) -> impl IntoView {
         })
     };
     view! {
-        <footer class="statusbar" aria-label="Component versions">
+        <footer class="statusbar" aria-label="Status">
             <span class="phase">{move || s.state_name()}</span>
+            <MachineFacts s=s />
             <ul class="versions">
                 {move || {
                     versions()
@@ -381,6 +439,20 @@ fn StatusBar(s: AppState) -> impl IntoView {
                 })}
             </span>
             <button
+                class="settings-toggle"
+                aria-expanded=move || s.panel.get().to_string()
+                aria-controls="settings"
+                on:click=move |_| {
+                    let open = !s.panel.get_untracked();
+                    s.panel.set(open);
+                    if !open {
+                        with_console(|c| c.focus());
+                    }
+                }
+            >
+                "Settings"
+            </button>
+            <button
                 class="about-toggle"
                 aria-expanded=move || s.about.get().to_string()
                 aria-controls="about"
@@ -389,6 +461,9 @@ fn StatusBar(s: AppState) -> impl IntoView {
                 "About"
             </button>
         </footer>
+        <Show when=move || s.panel.get()>
+            <SettingsPanel s=s />
+        </Show>
         <Show when=move || s.about.get()>
             <aside class="about" id="about" aria-label="About Alpenglow">
                 <p>
@@ -399,6 +474,33 @@ fn StatusBar(s: AppState) -> impl IntoView {
                 </p>
             </aside>
         </Show>
+    }
+}
+
+/// The machine at a glance: uptime, memory, CPUs, workers.
+#[component]
+fn MachineFacts(s: AppState) -> impl IntoView {
+    move || {
+        s.booted.get().map(|b| {
+            let up = uptime_text(b.uptime_s(s.now.get()));
+            let workers = s.stats.with(|st| st.workers);
+            view! {
+                <ul class="machine-facts" aria-label="Machine">
+                    <li class="uptime" title="Time since the machine booted">
+                        <span class="k">"up"</span> " " <span class="v">{up}</span>
+                    </li>
+                    <li class="ram" title="Kernel memory">
+                        <span class="k">"memory"</span> " " <span class="v">{human_bytes(b.ram_bytes)}</span>
+                    </li>
+                    <li class="cpus">
+                        <span class="k">"CPUs"</span> " " <span class="v">{b.cpus}</span>
+                    </li>
+                    <li class="workers" title="Web Workers of this machine: one per kernel task, plus warm spares">
+                        <span class="k">"workers"</span> " " <span class="v">{workers}</span>
+                    </li>
+                </ul>
+            }
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Compiling `vmlinux.wasm` (once, off the main thread's critical path via
 //! `WebAssembly.compile`) and creating the shared kernel memory it imports, sized to the
-//! machine's RAM. The kernel is instantiated in the workers (`machine.rs`).
+//! machine's RAM (the settings' kernel memory), afresh for every boot. The kernel is
+//! instantiated in the workers (`machine.rs`).
 
 use crate::artifacts::js_error;
 use crate::wasm_imports::{self, MemoryType};
@@ -10,10 +11,6 @@ use wasm_bindgen_futures::JsFuture;
 
 pub const PAGE: u64 = 64 * 1024;
 
-/// The machine's RAM: the size the kernel memory is created with (never less than the
-/// module's minimum, never more than its maximum).
-pub const RAM_BYTES: u64 = 128 << 20;
-
 /// What the page knows about the compiled kernel, for display.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelSummary {
@@ -22,8 +19,6 @@ pub struct KernelSummary {
     /// `module.name` of the memory import, e.g. `env.memory`.
     pub memory_name: String,
     pub memory: MemoryType,
-    /// Size of the kernel memory as created: the machine's RAM.
-    pub ram_bytes: u64,
 }
 
 impl KernelSummary {
@@ -33,15 +28,13 @@ impl KernelSummary {
     }
 }
 
-/// The compiled module and the memory created for it, kept for the boot step.
+/// The compiled module, kept for every boot (each boot creates its own memory).
 pub struct CompiledKernel {
     pub module: WebAssembly::Module,
-    /// The memory for the first boot (taken by it).
-    pub memory: Option<WebAssembly::Memory>,
     pub summary: KernelSummary,
 }
 
-/// Compiles the verified kernel bytes and creates its memory.
+/// Compiles the verified kernel bytes.
 pub async fn compile(bytes: &[u8]) -> Result<CompiledKernel, String> {
     // Read the memory limits first: a module without a usable memory import is not a kernel
     // this host can run, whatever else it contains.
@@ -69,35 +62,49 @@ pub async fn compile(bytes: &[u8]) -> Result<CompiledKernel, String> {
     let imports = WebAssembly::Module::imports(&module).length();
     let exports = WebAssembly::Module::exports(&module).length();
 
-    let memory = create_memory(&mem)?;
-    let ram_bytes = ram_pages(&mem) * PAGE;
     Ok(CompiledKernel {
         module,
-        memory: Some(memory),
         summary: KernelSummary {
             imports,
             exports,
             memory_name: format!("{module_name}.{field}"),
             memory: mem,
-            ram_bytes,
         },
     })
 }
 
-/// Pages the kernel memory is created with: `RAM_BYTES` within the module's limits.
-pub fn ram_pages(mem: &MemoryType) -> u64 {
-    let want = RAM_BYTES / PAGE;
-    let want = want.max(mem.initial);
-    mem.maximum.map_or(want, |max| want.min(max))
+/// Pages of a `ram_bytes` kernel memory; an error says why the module cannot have that much.
+/// A size the person chose is never silently changed.
+pub fn ram_pages(mem: &MemoryType, ram_bytes: u64) -> Result<u64, String> {
+    let want = ram_bytes.div_ceil(PAGE);
+    if want < mem.initial {
+        return Err(format!(
+            "the kernel memory is set to {}, but vmlinux.wasm needs at least {}; change it in \
+             Settings",
+            human_bytes(ram_bytes),
+            human_bytes(mem.initial * PAGE)
+        ));
+    }
+    if let Some(max) = mem.maximum.filter(|max| want > *max) {
+        return Err(format!(
+            "the kernel memory is set to {}, but vmlinux.wasm's memory can grow to {} at \
+             most; change it in Settings",
+            human_bytes(ram_bytes),
+            human_bytes(max * PAGE)
+        ));
+    }
+    Ok(want)
 }
 
-/// Creates a kernel memory for `mem`'s limits, `ram_pages(mem)` large. Every boot needs a
-/// fresh one: the kernel's data segments are initialised once per memory.
-pub fn create_memory(mem: &MemoryType) -> Result<WebAssembly::Memory, String> {
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+/// Creates a kernel memory for `mem`'s limits, `ram_bytes` large. Every boot needs a fresh
+/// one: the kernel's data segments are initialised once per memory.
+pub fn create_memory(mem: &MemoryType, ram_bytes: u64) -> Result<WebAssembly::Memory, String> {
+    let pages = ram_pages(mem, ram_bytes)?;
     let desc = Object::new();
     let set = |k: &str, v: JsValue| Reflect::set(&desc, &k.into(), &v).map(|_| ());
     let fill = || -> Result<(), JsValue> {
-        set("initial", JsValue::from_f64(ram_pages(mem) as f64))?;
+        set("initial", JsValue::from_f64(pages as f64))?;
         if let Some(max) = mem.maximum {
             set("maximum", JsValue::from_f64(max as f64))?;
         }
@@ -194,8 +201,13 @@ mod tests {
             shared: true,
             memory64: false,
         };
-        assert_eq!(ram_pages(&mem(9, Some(16384))), RAM_BYTES / PAGE);
-        assert_eq!(ram_pages(&mem(9, Some(100))), 100);
-        assert_eq!(ram_pages(&mem(5000, None)), 5000);
+        assert_eq!(ram_pages(&mem(9, Some(16384)), 128 << 20), Ok(2048));
+        let e = ram_pages(&mem(9, Some(100)), 128 << 20).unwrap_err();
+        assert!(
+            e.contains("128 MiB") && e.contains("6.2 MiB at most"),
+            "{e}"
+        );
+        let e = ram_pages(&mem(5000, None), 128 << 20).unwrap_err();
+        assert!(e.contains("needs at least 312 MiB"), "{e}");
     }
 }

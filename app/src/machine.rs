@@ -7,12 +7,12 @@ use leptos::prelude::Set;
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::*;
-    use crate::boot_screen::with_console;
+    use crate::boot_screen::{console_size, with_console};
     use crate::kernel::{self, human_bytes};
-    use crate::{Crash, MachineStats, MACHINE};
+    use crate::{embed, now_ms, Booted, Crash, MachineStats, MACHINE};
     use kernel_host::abi::Shutdown;
     use kernel_host::browser::{Event, Machine, MachineOptions};
-    use leptos::prelude::GetUntracked;
+    use leptos::prelude::{GetUntracked, Update, WithUntracked};
     use std::cell::RefCell;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
@@ -38,6 +38,21 @@ mod imp {
                 s.stats.set(stats);
             }
         }
+        // The uptime moves only while a machine runs.
+        if s.booted
+            .with_untracked(|b| b.as_ref().is_some_and(|b| b.stopped_ms.is_none()))
+        {
+            s.now.set(now_ms());
+        }
+    }
+
+    /// The machine stopped: its uptime stops too.
+    fn stopped(s: AppState) {
+        s.booted.update(|b| {
+            if let Some(b) = b.as_mut().filter(|b| b.stopped_ms.is_none()) {
+                b.stopped_ms = Some(now_ms());
+            }
+        });
     }
 
     /// Refreshes the counters twice a second (once per page).
@@ -61,6 +76,7 @@ mod imp {
 
     fn crashed(s: AppState, message: String) {
         with_console(|c| c.host_status(&format!("the machine did not start: {message}")));
+        stopped(s);
         s.run.set(RunState::Crashed(Crash {
             message,
             detail: None,
@@ -73,22 +89,36 @@ mod imp {
         if let Some(old) = RUNNING.with(|r| r.borrow_mut().take()) {
             old.stop();
         }
+        let settings = s.settings.get_untracked();
         let started = MACHINE.with(|m| {
-            let mut m = m.borrow_mut();
-            let loaded = m.as_mut().ok_or("the kernel is not loaded")?;
-            let k = &mut loaded.kernel;
-            // The memory made at compile time serves the first boot; every later boot gets a
-            // fresh one (the kernel's data is initialised once per memory).
-            let memory = match (reboot, k.memory.take()) {
-                (false, Some(memory)) => memory,
-                _ => kernel::create_memory(&k.summary.memory)?,
+            let m = m.borrow();
+            let loaded = m.as_ref().ok_or("the kernel is not loaded")?;
+            let k = &loaded.kernel;
+            if let Some((_, why)) = settings.problems().into_iter().next() {
+                return Err(format!("{why}; change it in Settings"));
+            }
+            // A fresh memory for every boot: the kernel's data is initialised once per memory.
+            let memory = kernel::create_memory(&k.summary.memory, settings.ram_bytes())?;
+            let options = MachineOptions {
+                bootargs: settings.bootargs(),
+                ..MachineOptions::default()
             };
-            let options = MachineOptions::default();
+            let ram_bytes = memory
+                .buffer()
+                .unchecked_into::<js_sys::SharedArrayBuffer>()
+                .byte_length();
             let line = format!(
                 "booting vmlinux.wasm: {} of RAM, command line \"{}\"",
-                human_bytes(k.summary.ram_bytes),
+                human_bytes(ram_bytes.into()),
                 options.bootargs
             );
+            let booted = Booted {
+                ram_bytes: ram_bytes.into(),
+                bootargs: options.bootargs.clone(),
+                cpus: 1,
+                at_ms: now_ms(),
+                stopped_ms: None,
+            };
             let machine = Machine::boot(
                 &k.module,
                 &memory,
@@ -97,17 +127,23 @@ mod imp {
                 options,
                 move |ev| on_event(s, ev),
             )?;
-            Ok::<_, String>((machine, line))
+            Ok::<_, String>((machine, line, booted))
         });
         match started {
-            Ok((machine, line)) => {
+            Ok((machine, line, booted)) => {
                 with_console(|c| {
                     if reboot {
                         c.reset();
                     }
                     c.host_status(&line);
                 });
+                // The console knows the terminal's size before the kernel first asks.
+                if let Some((cols, rows)) = console_size() {
+                    machine.resize(cols, rows);
+                }
                 RUNNING.with(|r| *r.borrow_mut() = Some(machine));
+                s.now.set(booted.at_ms);
+                s.booted.set(Some(booted));
                 s.stats.set(MachineStats::default());
                 s.run.set(RunState::Booting);
                 watch_stats(s);
@@ -116,9 +152,33 @@ mod imp {
         }
     }
 
+    /// Bytes typed into the terminal (or sent by an embedding page) for the guest's console
+    /// (hvc0). The machine keeps them, in order, until the kernel's driver takes them.
+    pub fn input(bytes: &[u8]) -> Result<(), String> {
+        RUNNING.with(|r| match r.borrow().as_ref() {
+            Some(m) => {
+                m.input(bytes);
+                Ok(())
+            }
+            None => Err("no machine is running".to_string()),
+        })
+    }
+
+    /// The terminal's size in characters, for the guest's console (`stty size`, SIGWINCH).
+    pub fn resize(cols: u16, rows: u16) {
+        RUNNING.with(|r| {
+            if let Some(m) = r.borrow().as_ref() {
+                m.resize(cols, rows);
+            }
+        });
+    }
+
     fn on_event(s: AppState, ev: Event) {
         match ev {
-            Event::Console(bytes) => with_console(|c| c.write_bytes(&bytes)),
+            Event::Console(bytes) => {
+                with_console(|c| c.write_bytes(&bytes));
+                embed::output(&bytes);
+            }
             Event::Running => s.run.set(RunState::Running),
             Event::Shutdown(Shutdown::Restart) => {
                 with_console(|c| c.host_status("the kernel asked to restart"));
@@ -127,6 +187,7 @@ mod imp {
             }
             Event::Shutdown(kind) => {
                 with_console(|c| c.host_status(&format!("the kernel {}", kind.describe())));
+                stopped(s);
                 s.run.set(RunState::Halted(kind.describe().to_string()));
             }
             Event::Crashed {
@@ -135,6 +196,7 @@ mod imp {
                 last_lines,
             } => {
                 with_console(|c| c.host_status(&format!("the machine stopped: {message}")));
+                stopped(s);
                 web_sys::console::error_1(
                     &format!(
                         "alpenglow: the machine stopped: {message}{}",
@@ -156,7 +218,16 @@ mod imp {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use imp::boot;
+pub use imp::{boot, input, resize};
+
+/// Bytes typed into the terminal (or sent by an embedding page) for the guest's console.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn input(_bytes: &[u8]) -> Result<(), String> {
+    Err("the machine runs only in a browser".into())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn resize(_cols: u16, _rows: u16) {}
 
 /// The machine runs only in a browser; natively (unit tests) there is nothing to start.
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,9 +5,12 @@
 
 mod artifacts;
 mod boot_screen;
+mod embed;
 mod kernel;
 mod machine;
 mod offline;
+mod panel;
+mod settings;
 mod terminal;
 mod wasm_imports;
 
@@ -67,6 +70,43 @@ pub struct MachineStats {
     pub timer_irqs: u64,
 }
 
+/// What the running (or last) machine was booted with, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Booted {
+    pub ram_bytes: u64,
+    pub bootargs: String,
+    pub cpus: u32,
+    /// `performance.now()` at boot, in ms.
+    pub at_ms: f64,
+    /// `performance.now()` when it stopped (halted or crashed).
+    pub stopped_ms: Option<f64>,
+}
+
+impl Booted {
+    /// Whole seconds the machine has been up at `now_ms` (or was, until it stopped).
+    pub fn uptime_s(&self, now_ms: f64) -> u64 {
+        let end = self.stopped_ms.unwrap_or(now_ms);
+        ((end - self.at_ms).max(0.0) / 1000.0) as u64
+    }
+}
+
+/// `3725` → `1:02:05`, `65` → `1:05`.
+pub fn uptime_text(s: u64) -> String {
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// `performance.now()` in ms (0 where there is no clock, as in unit tests).
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or(0.0, |p| p.now())
+}
+
 /// What the page shows about a crash.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Crash {
@@ -118,6 +158,23 @@ pub struct AppState {
     pub about: RwSignal<bool>,
     /// Whether a reload would work offline (`offline.rs`).
     pub offline: RwSignal<offline::Offline>,
+    /// The settings the next boot uses (saved ones, overridden by the URL, then as saved
+    /// from the panel).
+    pub settings: RwSignal<settings::Settings>,
+    /// The settings the URL sets for this visit.
+    pub url_fields: StoredValue<Vec<settings::Field>>,
+    /// Problems with the URL, the saved settings or the embedding config, for the person.
+    pub notices: RwSignal<Vec<String>>,
+    /// The settings panel is open.
+    pub panel: RwSignal<bool>,
+    /// The current (or last) machine's boot, for the status bar.
+    pub booted: RwSignal<Option<Booted>>,
+    /// `performance.now()`, ticking while a machine runs (drives the uptime).
+    pub now: RwSignal<f64>,
+    /// `?embed`: the terminal only.
+    pub embed: bool,
+    /// Messages refused because their origin is not allowed (`embed.rs`).
+    pub refused: RwSignal<u32>,
 }
 
 impl AppState {
@@ -228,6 +285,16 @@ async fn load(s: AppState) -> Result<KernelSummary, LoadError> {
 
 #[component]
 fn App() -> impl IntoView {
+    let query = settings::query_pairs();
+    let pairs = || query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let (saved, saved_problem) = settings::load();
+    let (overrides, mut notices) = settings::Overrides::from_query(pairs());
+    notices.extend(saved_problem);
+    let embed_config = embed::config(pairs(), embed::page_origins().as_deref());
+    notices.extend(embed_config.errors.iter().cloned());
+    for n in &notices {
+        web_sys::console::warn_1(&format!("alpenglow: {n}").into());
+    }
     let s = AppState {
         phase: RwSignal::new(Phase::Checking),
         step: RwSignal::new(String::new()),
@@ -237,7 +304,16 @@ fn App() -> impl IntoView {
         stats: RwSignal::new(MachineStats::default()),
         about: RwSignal::new(false),
         offline: RwSignal::new(offline::Offline::Unknown),
+        settings: RwSignal::new(overrides.apply(&saved)),
+        url_fields: StoredValue::new(overrides.fields()),
+        notices: RwSignal::new(notices),
+        panel: RwSignal::new(false),
+        booted: RwSignal::new(None),
+        now: RwSignal::new(now_ms()),
+        embed: embed_config.embed,
+        refused: RwSignal::new(0),
     };
+    embed::install(s, embed_config);
     let (isolated, shared_memory) = isolation();
     leptos::task::spawn_local(async move {
         if isolated && shared_memory {
@@ -272,4 +348,29 @@ fn App() -> impl IntoView {
 fn main() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_reads_like_a_clock() {
+        assert_eq!(uptime_text(0), "0:00");
+        assert_eq!(uptime_text(65), "1:05");
+        assert_eq!(uptime_text(3725), "1:02:05");
+        let b = Booted {
+            ram_bytes: 0,
+            bootargs: String::new(),
+            cpus: 1,
+            at_ms: 1000.0,
+            stopped_ms: None,
+        };
+        assert_eq!(b.uptime_s(62_999.0), 61);
+        let stopped = Booted {
+            stopped_ms: Some(11_000.0),
+            ..b
+        };
+        assert_eq!(stopped.uptime_s(99_999.0), 10);
+    }
 }

@@ -3,24 +3,39 @@
 //! end-to-end tests. The kernel's console bytes are written as they come (`convertEol` turns
 //! its `\n` into CR LF); the host writes only plain status lines about itself, marked
 //! `alpenglow:` — never anything that looks like kernel output.
+//!
+//! Keys: Ctrl-Shift-C (Cmd-C on a Mac, Ctrl-Insert) copies the selection; Ctrl-Shift-V
+//! (Cmd-V, Shift-Insert), the browser's Paste and a paste into the terminal give the clipboard
+//! to xterm, which hands it on like typed text. The terminal fits its box whenever the box
+//! changes size (window, panels, font).
 
-use js_sys::Uint8Array;
+use crate::settings::Theme as ThemeName;
+use js_sys::{Object, Reflect, Uint8Array};
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::HtmlElement;
+use web_sys::{HtmlElement, KeyboardEvent, ResizeObserver};
 use xterm_js_rs::addons::fit::FitAddon;
-use xterm_js_rs::{Terminal, TerminalAddon, TerminalOptions, Theme};
+use xterm_js_rs::{Terminal, TerminalAddon, TerminalOptions};
 
 #[wasm_bindgen]
 extern "C" {
-    /// The xterm `Terminal`, seen for `write(data: string | Uint8Array)`: xterm 5/6 take
-    /// UTF-8 bytes through `write` (xterm-js-rs's `write_utf8` names the xterm 4 method,
-    /// which is gone).
-    type ByteTerminal;
+    /// The xterm `Terminal`, seen for what xterm 5/6 have and xterm-js-rs (written for
+    /// xterm 4) lacks or names differently: `write(Uint8Array)` (xterm 4's `writeUtf8` is
+    /// gone) and the live `options` object (`setOption` is gone).
+    type ModernTerminal;
     #[wasm_bindgen(method, catch, js_name = write)]
-    fn write_data(this: &ByteTerminal, data: &Uint8Array) -> Result<(), JsValue>;
+    fn write_data(this: &ModernTerminal, data: &Uint8Array) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, getter)]
+    fn options(this: &ModernTerminal) -> Object;
+}
+
+/// How the terminal looks: the settings that apply without a reboot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Look {
+    pub theme: ThemeName,
+    pub font_size: u32,
 }
 
 /// An open terminal; dropping it leaves the terminal on the page (the page lives as long).
@@ -28,58 +43,167 @@ pub struct Console {
     term: Terminal,
     fit: Rc<FitAddon>,
     _on_resize: Closure<dyn FnMut()>,
+    _observer: Option<ResizeObserver>,
+    _on_key: Closure<dyn FnMut(KeyboardEvent) -> bool>,
+    _callbacks: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
-fn theme() -> Theme {
-    let t = Theme::new();
-    t.set_background("#0d1117");
-    t.set_foreground("#d6dde6");
-    t.set_cursor("#f0a868");
-    t.set_selection("#3a4a63");
-    t.set_black("#1b2230");
-    t.set_red("#ff7b72");
-    t.set_green("#7ee787");
-    t.set_yellow("#f2cc60");
-    t.set_blue("#79c0ff");
-    t.set_magenta("#d2a8ff");
-    t.set_cyan("#76e3ea");
-    t.set_white("#d6dde6");
-    t.set_bright_black("#6e7681");
-    t
+/// xterm's theme object (xterm 5+ names: `selectionBackground`).
+fn theme(name: ThemeName) -> JsValue {
+    let colors: &[(&str, &str)] = match name {
+        ThemeName::Dark => &[
+            ("background", "#0d1117"),
+            ("foreground", "#d6dde6"),
+            ("cursor", "#f0a868"),
+            ("cursorAccent", "#0d1117"),
+            ("selectionBackground", "#3a4a63"),
+            ("black", "#1b2230"),
+            ("red", "#ff7b72"),
+            ("green", "#7ee787"),
+            ("yellow", "#f2cc60"),
+            ("blue", "#79c0ff"),
+            ("magenta", "#d2a8ff"),
+            ("cyan", "#76e3ea"),
+            ("white", "#d6dde6"),
+            ("brightBlack", "#6e7681"),
+        ],
+        ThemeName::Light => &[
+            ("background", "#fbfaf7"),
+            ("foreground", "#1f2328"),
+            ("cursor", "#c4551c"),
+            ("cursorAccent", "#fbfaf7"),
+            ("selectionBackground", "#c9dcf5"),
+            ("black", "#1f2328"),
+            ("red", "#c2261c"),
+            ("green", "#1a7f37"),
+            ("yellow", "#8a6100"),
+            ("blue", "#0b5cc2"),
+            ("magenta", "#8239c2"),
+            ("cyan", "#0f7380"),
+            ("white", "#6e7781"),
+            ("brightBlack", "#57606a"),
+            ("brightWhite", "#8c959f"),
+        ],
+    };
+    let t = Object::new();
+    for (k, v) in colors {
+        let _ = Reflect::set(&t, &(*k).into(), &(*v).into());
+    }
+    t.into()
+}
+
+fn set(obj: &Object, key: &str, value: JsValue) {
+    let _ = Reflect::set(obj, &key.into(), &value);
+}
+
+/// Puts `text` on the clipboard (a user gesture: the key press).
+fn copy_to_clipboard(text: String) {
+    let Some(w) = web_sys::window() else { return };
+    let clipboard = w.navigator().clipboard();
+    let promise = clipboard.write_text(&text);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
+            web_sys::console::warn_2(&"alpenglow: copying to the clipboard failed".into(), &e);
+        }
+    });
+}
+
+/// Which clipboard shortcut a key press is, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortcut {
+    Copy,
+    Paste,
+}
+
+/// Ctrl-Shift-C/V (Linux, Windows terminals), Cmd-C/V (Mac), Ctrl-Insert/Shift-Insert. Plain
+/// Ctrl-C and Ctrl-V stay the terminal's (interrupt, literal next).
+pub fn shortcut(key: &str, ctrl: bool, shift: bool, meta: bool, alt: bool) -> Option<Shortcut> {
+    if alt {
+        return None;
+    }
+    let k = key.to_ascii_lowercase();
+    match (k.as_str(), ctrl, shift, meta) {
+        ("c", true, true, false) | ("c", false, false, true) | ("insert", true, false, false) => {
+            Some(Shortcut::Copy)
+        }
+        ("v", true, true, false) | ("v", false, false, true) | ("insert", false, true, false) => {
+            Some(Shortcut::Paste)
+        }
+        _ => None,
+    }
 }
 
 impl Console {
     /// Opens a terminal inside `parent`, sized to fit it.
-    pub fn open(parent: HtmlElement) -> Console {
+    pub fn open(parent: HtmlElement, look: Look) -> Console {
         let opts = TerminalOptions::new();
-        opts.set_font_size(14);
+        opts.set_font_size(look.font_size);
         opts.set_font_family("ui-monospace, 'DejaVu Sans Mono', 'Cascadia Mono', Menlo, monospace");
         opts.set_cursor_blink(false);
         opts.set_convert_eol(true);
         opts.set_screen_reader_mode(true);
         opts.set_scrollback(5000);
-        // Nothing reads keyboard input until the kernel's console is connected.
-        opts.set_disable_stdin(true);
-        opts.set_theme(&theme());
+        set(opts.unchecked_ref(), "theme", theme(look.theme));
 
         let term = Terminal::new(&opts);
         let fit = Rc::new(FitAddon::new());
         let addon: &JsValue = &fit;
         term.load_addon(addon.clone().unchecked_into::<TerminalAddon>());
-        term.open(parent);
+        term.open(parent.clone());
         fit.fit();
 
+        // The box changes size with the window, the card above it and the font: refit.
         let refit = fit.clone();
         let on_resize = Closure::<dyn FnMut()>::new(move || refit.fit());
-        if let Some(w) = web_sys::window() {
+        let observer = ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok();
+        if let Some(o) = &observer {
+            o.observe(&parent);
+        } else if let Some(w) = web_sys::window() {
             let _ =
                 w.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
         }
+
+        let for_keys: Terminal = JsValue::clone(&term).unchecked_into();
+        let on_key = Closure::<dyn FnMut(KeyboardEvent) -> bool>::new(move |ev: KeyboardEvent| {
+            let Some(cut) = shortcut(
+                &ev.key(),
+                ev.ctrl_key(),
+                ev.shift_key(),
+                ev.meta_key(),
+                ev.alt_key(),
+            ) else {
+                return true;
+            };
+            match cut {
+                Shortcut::Copy => {
+                    if ev.type_() == "keydown" && for_keys.has_selection() {
+                        copy_to_clipboard(for_keys.get_selection());
+                        ev.prevent_default();
+                    }
+                }
+                // Not handled by xterm: the browser then pastes into xterm's text area,
+                // and xterm hands the text on (bracketed if the program asked for that).
+                Shortcut::Paste => {}
+            }
+            false
+        });
+        term.attach_custom_key_event_handler(on_key.as_ref().unchecked_ref());
         Console {
             term,
             fit,
             _on_resize: on_resize,
+            _observer: observer,
+            _on_key: on_key,
+            _callbacks: Vec::new(),
         }
+    }
+
+    /// Applies a new theme and font size at once.
+    pub fn set_look(&self, look: Look) {
+        let options = self.term.unchecked_ref::<ModernTerminal>().options();
+        set(&options, "theme", theme(look.theme));
+        set(&options, "fontSize", JsValue::from(look.font_size));
+        self.fit.fit();
     }
 
     /// Writes a host status line, dimmed and marked as coming from the page, not the kernel.
@@ -94,7 +218,7 @@ impl Console {
     pub fn write_bytes(&self, bytes: &[u8]) {
         if let Err(e) = self
             .term
-            .unchecked_ref::<ByteTerminal>()
+            .unchecked_ref::<ModernTerminal>()
             .write_data(&Uint8Array::from(bytes))
         {
             web_sys::console::error_2(&"alpenglow: terminal write failed".into(), &e);
@@ -109,5 +233,83 @@ impl Console {
 
     pub fn fit(&self) {
         self.fit.fit();
+    }
+
+    /// Gives the terminal the keyboard.
+    pub fn focus(&self) {
+        self.term.focus();
+    }
+
+    /// Calls `f` with what the person types or pastes (UTF-8; xterm brackets a paste when
+    /// the program asked for bracketed paste) and with xterm's binary reports (one byte per
+    /// character).
+    pub fn on_input(&mut self, f: impl Fn(&[u8]) + 'static) {
+        let f = Rc::new(f);
+        let text = f.clone();
+        let on_data = Closure::<dyn FnMut(JsValue)>::new(move |data: JsValue| {
+            if let Some(t) = data.as_string() {
+                text(t.as_bytes());
+            }
+        });
+        let on_binary = Closure::<dyn FnMut(JsValue)>::new(move |data: JsValue| {
+            if let Some(t) = data.as_string() {
+                let bytes: Vec<u8> = t.chars().map(|c| c as u32 as u8).collect();
+                f(&bytes);
+            }
+        });
+        self.term.on_data(on_data.as_ref().unchecked_ref());
+        self.term.on_binary(on_binary.as_ref().unchecked_ref());
+        self._callbacks.push(on_data);
+        self._callbacks.push(on_binary);
+    }
+
+    /// Calls `f(cols, rows)` whenever the terminal's size in characters changes.
+    pub fn on_resize(&mut self, f: impl Fn(u16, u16) + 'static) {
+        let clamp = |v: JsValue| v.as_f64().map_or(0, |n| n.clamp(0.0, 65535.0) as u16);
+        let on_resize = Closure::<dyn FnMut(JsValue)>::new(move |size: JsValue| {
+            let get = |k: &str| Reflect::get(&size, &k.into()).unwrap_or(JsValue::UNDEFINED);
+            f(clamp(get("cols")), clamp(get("rows")));
+        });
+        self.term.on_resize(on_resize.as_ref().unchecked_ref());
+        self._callbacks.push(on_resize);
+    }
+
+    /// The terminal's size in character cells.
+    pub fn size(&self) -> (u16, u16) {
+        let clamp = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        (clamp(self.term.get_cols()), clamp(self.term.get_rows()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipboard_shortcuts_leave_the_terminal_keys_alone() {
+        assert_eq!(
+            shortcut("C", true, true, false, false),
+            Some(Shortcut::Copy)
+        );
+        assert_eq!(
+            shortcut("c", false, false, true, false),
+            Some(Shortcut::Copy)
+        );
+        assert_eq!(
+            shortcut("Insert", true, false, false, false),
+            Some(Shortcut::Copy)
+        );
+        assert_eq!(
+            shortcut("V", true, true, false, false),
+            Some(Shortcut::Paste)
+        );
+        assert_eq!(
+            shortcut("Insert", false, true, false, false),
+            Some(Shortcut::Paste)
+        );
+        // Ctrl-C is SIGINT, Ctrl-V literal-next, Ctrl-Alt-C someone else's.
+        assert_eq!(shortcut("c", true, false, false, false), None);
+        assert_eq!(shortcut("v", true, false, false, false), None);
+        assert_eq!(shortcut("c", true, true, false, true), None);
     }
 }

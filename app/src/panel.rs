@@ -1,0 +1,263 @@
+//! The settings panel: kernel memory and command line (next boot), theme and font size (at
+//! once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
+
+use crate::settings::{self, CmdlineMode, Field, Settings, Theme};
+use crate::{machine, AppState, Phase};
+use leptos::prelude::*;
+
+/// What the form holds: text as typed, checked on Save.
+#[derive(Clone, Debug, PartialEq)]
+struct Draft {
+    memory: String,
+    mode: CmdlineMode,
+    cmdline: String,
+    theme: Theme,
+    font_size: String,
+}
+
+impl Draft {
+    fn of(s: &Settings) -> Draft {
+        Draft {
+            memory: s.memory_mib.to_string(),
+            mode: s.cmdline_mode,
+            cmdline: s.cmdline.clone(),
+            theme: s.theme,
+            font_size: s.font_size.to_string(),
+        }
+    }
+
+    /// The settings, or every problem by field.
+    fn check(&self) -> Result<Settings, Vec<(Field, String)>> {
+        let mut errors = Vec::new();
+        let memory =
+            settings::parse_memory(&self.memory).map_err(|e| errors.push((Field::Memory, e)));
+        let font = settings::parse_font_size(&self.font_size)
+            .map_err(|e| errors.push((Field::FontSize, e)));
+        let s = Settings {
+            memory_mib: memory.unwrap_or_default(),
+            cmdline_mode: self.mode,
+            cmdline: self.cmdline.trim().to_string(),
+            theme: self.theme,
+            font_size: font.unwrap_or_default(),
+        };
+        for (field, e) in s.problems() {
+            if field == Field::Cmdline {
+                errors.push((field, e));
+            }
+        }
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Whether the machine that runs now was booted with other memory or command line.
+fn reboot_pending(s: AppState) -> bool {
+    let want = s.settings.with(|c| (c.ram_bytes(), c.bootargs()));
+    s.booted.with(|b| {
+        b.as_ref()
+            .is_some_and(|b| (b.ram_bytes, b.bootargs.clone()) != want)
+    })
+}
+
+#[component]
+pub fn SettingsPanel(s: AppState) -> impl IntoView {
+    let draft = RwSignal::new(Draft::of(&s.settings.get_untracked()));
+    let errors = RwSignal::new(Vec::<(Field, String)>::new());
+    let saved_note = RwSignal::new(None::<String>);
+    let from_url = s.url_fields.get_value();
+
+    let error_of = move |f: Field| {
+        move || {
+            errors.with(|e| {
+                e.iter()
+                    .find(|(g, _)| *g == f)
+                    .map(|(_, m)| view! { <p class="field-error" role="alert">{m.clone()}</p> })
+            })
+        }
+    };
+    let url_tag = move |f: Field| {
+        from_url.contains(&f).then(|| {
+            view! {
+                <span class="from-url" title=format!("Set by the URL parameter {} for this visit", f.param())>
+                    "from the URL"
+                </span>
+            }
+        })
+    };
+
+    // Checks the form; on success saves and applies. Returns whether it did.
+    let save = move || -> bool {
+        match draft.with_untracked(Draft::check) {
+            Err(e) => {
+                errors.set(e);
+                saved_note.set(None);
+                false
+            }
+            Ok(new) => {
+                errors.set(Vec::new());
+                let note = match settings::save(&new) {
+                    Ok(()) => "Saved. Memory and command line apply at the next boot.".to_string(),
+                    Err(e) => format!("Applied to this tab only: {e}."),
+                };
+                saved_note.set(Some(note));
+                s.settings.set(new);
+                true
+            }
+        }
+    };
+    let compiled = move || s.phase.with(|p| matches!(p, Phase::Compiled(_)));
+    let reboot_now = move |_| {
+        if save() {
+            s.panel.set(false);
+            machine::boot(s, true);
+        }
+    };
+    let reset = move |_| {
+        draft.set(Draft::of(&Settings::default()));
+        errors.set(Vec::new());
+        saved_note.set(None);
+    };
+    let preview = move || {
+        draft.with(|d| {
+            let s = Settings {
+                cmdline_mode: d.mode,
+                cmdline: d.cmdline.clone(),
+                ..Settings::default()
+            };
+            s.bootargs()
+        })
+    };
+
+    view! {
+        <aside class="settings" id="settings" aria-label="Settings">
+            <form
+                class="settings-form"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    save();
+                }
+            >
+                <h2>"Settings"</h2>
+                <div class="field">
+                    <label for="set-memory">"Kernel memory"</label>
+                    {url_tag(Field::Memory)}
+                    <div class="with-unit">
+                        <input
+                            id="set-memory"
+                            name="memory"
+                            type="text"
+                            inputmode="numeric"
+                            autocomplete="off"
+                            prop:value=move || draft.with(|d| d.memory.clone())
+                            on:input=move |ev| draft.update(|d| d.memory = event_target_value(&ev))
+                        />
+                        <span class="unit">"MiB"</span>
+                    </div>
+                    <p class="hint">
+                        {format!(
+                            "{} to {} MiB. Applies at the next boot.",
+                            settings::MEMORY_MIB.start(),
+                            settings::MEMORY_MIB.end()
+                        )}
+                    </p>
+                    {error_of(Field::Memory)}
+                </div>
+                <div class="field">
+                    <label for="set-cmdline">"Kernel command line"</label>
+                    {url_tag(Field::Cmdline)}
+                    <div class="with-unit">
+                        <select
+                            id="set-cmdline-mode"
+                            aria-label="How the text is used"
+                            on:change=move |ev| {
+                                let mode = match event_target_value(&ev).as_str() {
+                                    "replace" => CmdlineMode::Replace,
+                                    _ => CmdlineMode::Append,
+                                };
+                                draft.update(|d| d.mode = mode);
+                            }
+                        >
+                            <option value="append" selected=move || draft.with(|d| d.mode == CmdlineMode::Append)>
+                                "append to the default"
+                            </option>
+                            <option value="replace" selected=move || draft.with(|d| d.mode == CmdlineMode::Replace)>
+                                "replace it"
+                            </option>
+                        </select>
+                        <input
+                            id="set-cmdline"
+                            name="cmdline"
+                            type="text"
+                            spellcheck="false"
+                            autocomplete="off"
+                            placeholder=move || draft.with(|d| match d.mode {
+                                CmdlineMode::Append => "e.g. quiet",
+                                CmdlineMode::Replace => "e.g. console=hvc0 loglevel=4",
+                            })
+                            prop:value=move || draft.with(|d| d.cmdline.clone())
+                            on:input=move |ev| draft.update(|d| d.cmdline = event_target_value(&ev))
+                        />
+                    </div>
+                    <p class="hint">"The kernel gets: " <code class="cmdline-preview">{preview}</code></p>
+                    {error_of(Field::Cmdline)}
+                </div>
+                <div class="field two">
+                    <div>
+                        <label for="set-theme">"Terminal theme"</label>
+                        {url_tag(Field::Theme)}
+                        <select
+                            id="set-theme"
+                            on:change=move |ev| {
+                                let theme = settings::parse_theme(&event_target_value(&ev)).unwrap_or_default();
+                                draft.update(|d| d.theme = theme);
+                            }
+                        >
+                            <option value="dark" selected=move || draft.with(|d| d.theme == Theme::Dark)>"dark"</option>
+                            <option value="light" selected=move || draft.with(|d| d.theme == Theme::Light)>"light"</option>
+                        </select>
+                    </div>
+                    <div>
+                        <label for="set-font-size">"Font size"</label>
+                        {url_tag(Field::FontSize)}
+                        <div class="with-unit">
+                            <input
+                                id="set-font-size"
+                                name="font-size"
+                                type="text"
+                                inputmode="numeric"
+                                autocomplete="off"
+                                prop:value=move || draft.with(|d| d.font_size.clone())
+                                on:input=move |ev| draft.update(|d| d.font_size = event_target_value(&ev))
+                            />
+                            <span class="unit">"px"</span>
+                        </div>
+                    </div>
+                </div>
+                {error_of(Field::FontSize)}
+                {move || s.notices.with(|n| (!n.is_empty()).then(|| view! {
+                    <ul class="notices">
+                        {n.iter().map(|m| view! { <li>{m.clone()}</li> }).collect_view()}
+                    </ul>
+                }))}
+                {move || saved_note.get().map(|n| view! { <p class="saved-note" role="status">{n}</p> })}
+                <div class="settings-actions">
+                    <button type="button" class="reset" on:click=reset>"Defaults"</button>
+                    <span class="spacer"></span>
+                    <button type="submit" class="save">"Save"</button>
+                    <Show when=compiled>
+                        <button type="button" class="reboot-now" on:click=reboot_now>"Reboot now"</button>
+                    </Show>
+                </div>
+                <Show when=move || reboot_pending(s)>
+                    <p class="pending-note muted small">
+                        "The running machine was booted with other memory or command line; "
+                        "the saved ones apply at the next boot."
+                    </p>
+                </Show>
+            </form>
+        </aside>
+    }
+}

@@ -1,0 +1,503 @@
+//! The person's settings: kernel memory, kernel command line, terminal theme and font size.
+//! Saved in localStorage; URL query parameters override them for one page load (the URL
+//! wins and is not saved unless the person saves). Memory and command line apply at the next
+//! boot; theme and font size at once.
+//!
+//! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
+//! `cmdline=console=hvc0 quiet` (replaces it), `theme=light|dark`, `font-size=16`.
+
+use kernel_host::boot::DEFAULT_BOOTARGS;
+use serde::{Deserialize, Serialize};
+use std::ops::RangeInclusive;
+
+/// Kernel memory a person may ask for, in MiB. Below 32 MiB the kernel has too little room
+/// left after its image and the initramfs; 1 GiB is vmlinux.wasm's memory maximum.
+pub const MEMORY_MIB: RangeInclusive<u32> = 32..=1024;
+/// Terminal font sizes, in CSS pixels.
+pub const FONT_SIZE: RangeInclusive<u32> = 8..=32;
+/// The kernel's COMMAND_LINE_SIZE (512) less its terminating NUL.
+pub const CMDLINE_MAX: usize = 511;
+/// The localStorage key.
+pub const STORAGE_KEY: &str = "alpenglow-settings";
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CmdlineMode {
+    /// The person's text follows the default command line.
+    #[default]
+    Append,
+    /// The person's text is the whole command line.
+    Replace,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Theme {
+    #[default]
+    Dark,
+    Light,
+}
+
+impl Theme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Theme::Dark => "dark",
+            Theme::Light => "light",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub memory_mib: u32,
+    pub cmdline_mode: CmdlineMode,
+    pub cmdline: String,
+    pub theme: Theme,
+    pub font_size: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            memory_mib: 128,
+            cmdline_mode: CmdlineMode::Append,
+            cmdline: String::new(),
+            theme: Theme::Dark,
+            font_size: 14,
+        }
+    }
+}
+
+/// A setting, for error messages and for marking what the URL set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    Memory,
+    Cmdline,
+    Theme,
+    FontSize,
+}
+
+impl Field {
+    /// The URL parameter(s) that set it.
+    pub fn param(self) -> &'static str {
+        match self {
+            Field::Memory => "memory",
+            Field::Cmdline => "cmdline/append",
+            Field::Theme => "theme",
+            Field::FontSize => "font-size",
+        }
+    }
+}
+
+impl Settings {
+    /// RAM in bytes.
+    pub fn ram_bytes(&self) -> u64 {
+        u64::from(self.memory_mib) << 20
+    }
+
+    /// The command line the kernel gets.
+    pub fn bootargs(&self) -> String {
+        let extra = self.cmdline.trim();
+        match self.cmdline_mode {
+            CmdlineMode::Replace => extra.to_string(),
+            CmdlineMode::Append if extra.is_empty() => DEFAULT_BOOTARGS.to_string(),
+            CmdlineMode::Append => format!("{DEFAULT_BOOTARGS} {extra}"),
+        }
+    }
+
+    /// Every problem, by field; empty when the settings can be used.
+    pub fn problems(&self) -> Vec<(Field, String)> {
+        let mut out = Vec::new();
+        if let Err(e) = check_memory(self.memory_mib) {
+            out.push((Field::Memory, e));
+        }
+        if let Err(e) = check_font_size(self.font_size) {
+            out.push((Field::FontSize, e));
+        }
+        if let Err(e) = check_cmdline(&self.cmdline) {
+            out.push((Field::Cmdline, e));
+        } else if self.bootargs().len() > CMDLINE_MAX {
+            out.push((
+                Field::Cmdline,
+                format!(
+                    "the whole command line would be {} characters; the kernel takes at most \
+                     {CMDLINE_MAX}",
+                    self.bootargs().len()
+                ),
+            ));
+        }
+        out
+    }
+}
+
+pub fn check_memory(mib: u32) -> Result<u32, String> {
+    if MEMORY_MIB.contains(&mib) {
+        Ok(mib)
+    } else {
+        Err(format!(
+            "kernel memory must be between {} and {} MiB; {mib} MiB is {}",
+            MEMORY_MIB.start(),
+            MEMORY_MIB.end(),
+            if mib < *MEMORY_MIB.start() {
+                "too little for the kernel to boot"
+            } else {
+                "more than vmlinux.wasm's memory can grow to"
+            }
+        ))
+    }
+}
+
+pub fn check_font_size(px: u32) -> Result<u32, String> {
+    if FONT_SIZE.contains(&px) {
+        Ok(px)
+    } else {
+        Err(format!(
+            "font size must be between {} and {} pixels, not {px}",
+            FONT_SIZE.start(),
+            FONT_SIZE.end()
+        ))
+    }
+}
+
+/// A command line (or the part appended to one): one line of printable characters.
+pub fn check_cmdline(text: &str) -> Result<(), String> {
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the command line must be one line of printable characters; it contains {}",
+            match c {
+                '\n' | '\r' => "a line break".to_string(),
+                '\t' => "a tab".to_string(),
+                c => format!("the control character U+{:04X}", c as u32),
+            }
+        ));
+    }
+    if text.trim().len() > CMDLINE_MAX {
+        return Err(format!(
+            "the command line is {} characters long; the kernel takes at most {CMDLINE_MAX}",
+            text.trim().len()
+        ));
+    }
+    Ok(())
+}
+
+/// A whole number typed by a person ("256", " 256 "), or a message that says what is wrong.
+pub fn parse_number(what: &str, text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(format!("{what} is empty; enter a whole number"));
+    }
+    t.parse::<u32>()
+        .map_err(|_| format!("{what} must be a whole number, not {t:?}"))
+}
+
+/// Kernel memory as typed: a number of MiB, optionally followed by `M` or `MiB`.
+pub fn parse_memory(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t
+        .strip_suffix("MiB")
+        .or_else(|| t.strip_suffix('M'))
+        .unwrap_or(t);
+    check_memory(parse_number("kernel memory (MiB)", digits)?)
+}
+
+pub fn parse_font_size(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t.strip_suffix("px").unwrap_or(t);
+    check_font_size(parse_number("font size", digits)?)
+}
+
+pub fn parse_theme(text: &str) -> Result<Theme, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "dark" => Ok(Theme::Dark),
+        "light" => Ok(Theme::Light),
+        other => Err(format!("theme must be dark or light, not {other:?}")),
+    }
+}
+
+/// What the URL sets, on top of the saved settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub memory_mib: Option<u32>,
+    pub cmdline: Option<(CmdlineMode, String)>,
+    pub theme: Option<Theme>,
+    pub font_size: Option<u32>,
+}
+
+impl Overrides {
+    /// Reads the query's parameters (decoded `key, value` pairs, in order). Unknown keys are
+    /// someone else's (e.g. `embed`); a bad value is reported and ignored.
+    pub fn from_query<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> (Self, Vec<String>) {
+        let mut o = Overrides::default();
+        let mut errors = Vec::new();
+        let mut report = |key: &str, value: &str, e: String| {
+            errors.push(format!("URL parameter {key}={value:?} is ignored: {e}"))
+        };
+        for (key, value) in pairs {
+            match key {
+                "memory" => match parse_memory(value) {
+                    Ok(v) => o.memory_mib = Some(v),
+                    Err(e) => report(key, value, e),
+                },
+                "theme" => match parse_theme(value) {
+                    Ok(v) => o.theme = Some(v),
+                    Err(e) => report(key, value, e),
+                },
+                "font-size" => match parse_font_size(value) {
+                    Ok(v) => o.font_size = Some(v),
+                    Err(e) => report(key, value, e),
+                },
+                "cmdline" | "append" => {
+                    let mode = match key {
+                        "cmdline" => CmdlineMode::Replace,
+                        _ => CmdlineMode::Append,
+                    };
+                    match check_cmdline(value) {
+                        // A replacement wins over an append, whatever the order.
+                        Ok(()) if o.cmdline.as_ref().is_some_and(|(m, _)| *m != mode) => {
+                            if mode == CmdlineMode::Replace {
+                                o.cmdline = Some((mode, value.trim().to_string()));
+                            }
+                            report(
+                                "append",
+                                value,
+                                "cmdline= replaces the whole command line, so append= has no \
+                                 effect"
+                                    .into(),
+                            );
+                        }
+                        Ok(()) => o.cmdline = Some((mode, value.trim().to_string())),
+                        Err(e) => report(key, value, e),
+                    }
+                }
+                _ => {}
+            }
+        }
+        (o, errors)
+    }
+
+    /// `base` with what the URL sets.
+    pub fn apply(&self, base: &Settings) -> Settings {
+        let mut s = base.clone();
+        if let Some(v) = self.memory_mib {
+            s.memory_mib = v;
+        }
+        if let Some((mode, text)) = &self.cmdline {
+            s.cmdline_mode = *mode;
+            s.cmdline = text.clone();
+        }
+        if let Some(v) = self.theme {
+            s.theme = v;
+        }
+        if let Some(v) = self.font_size {
+            s.font_size = v;
+        }
+        s
+    }
+
+    /// The settings the URL sets.
+    pub fn fields(&self) -> Vec<Field> {
+        let mut f = Vec::new();
+        if self.memory_mib.is_some() {
+            f.push(Field::Memory);
+        }
+        if self.cmdline.is_some() {
+            f.push(Field::Cmdline);
+        }
+        if self.theme.is_some() {
+            f.push(Field::Theme);
+        }
+        if self.font_size.is_some() {
+            f.push(Field::FontSize);
+        }
+        f
+    }
+}
+
+/// Saved settings from their JSON. Anything unreadable or out of range falls back to the
+/// default for that setting, and the message says so.
+pub fn from_stored(json: &str) -> (Settings, Option<String>) {
+    let parsed: Settings = match serde_json::from_str(json) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                Settings::default(),
+                Some(format!(
+                    "the saved settings could not be read ({e}); the defaults are used"
+                )),
+            )
+        }
+    };
+    let problems = parsed.problems();
+    if problems.is_empty() {
+        return (parsed, None);
+    }
+    let mut s = parsed;
+    let d = Settings::default();
+    for (field, _) in &problems {
+        match field {
+            Field::Memory => s.memory_mib = d.memory_mib,
+            Field::Cmdline => {
+                s.cmdline_mode = d.cmdline_mode;
+                s.cmdline = d.cmdline.clone();
+            }
+            Field::Theme => s.theme = d.theme,
+            Field::FontSize => s.font_size = d.font_size,
+        }
+    }
+    let why: Vec<String> = problems.into_iter().map(|(_, e)| e).collect();
+    (
+        s,
+        Some(format!(
+            "a saved setting was invalid and its default is used: {}",
+            why.join("; ")
+        )),
+    )
+}
+
+pub fn to_stored(s: &Settings) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// The saved settings (defaults if none), and a message if they could not all be used.
+pub fn load() -> (Settings, Option<String>) {
+    match local_storage().and_then(|s| s.get_item(STORAGE_KEY).ok().flatten()) {
+        Some(json) => from_stored(&json),
+        None => (Settings::default(), None),
+    }
+}
+
+/// Saves `s`; the error says why it could not be (e.g. storage disabled or full).
+pub fn save(s: &Settings) -> Result<(), String> {
+    let store = local_storage().ok_or(
+        "this browser gives the page no localStorage (disabled, or a private window), so \
+         the settings last only until the page is closed",
+    )?;
+    store.set_item(STORAGE_KEY, &to_stored(s)).map_err(|e| {
+        format!(
+            "saving the settings failed: {}",
+            crate::artifacts::js_error(&e)
+        )
+    })
+}
+
+/// The page's query parameters, decoded.
+pub fn query_pairs() -> Vec<(String, String)> {
+    let Some(search) = web_sys::window().and_then(|w| w.location().search().ok()) else {
+        return Vec::new();
+    };
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in params.entries() {
+        let Ok(entry) = entry else { continue };
+        let pair = js_sys::Array::from(&entry);
+        if let (Some(k), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+            out.push((k, v));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_is_appended_or_replaced() {
+        let mut s = Settings::default();
+        assert_eq!(s.bootargs(), DEFAULT_BOOTARGS);
+        s.cmdline = "  quiet ".into();
+        assert_eq!(s.bootargs(), format!("{DEFAULT_BOOTARGS} quiet"));
+        s.cmdline_mode = CmdlineMode::Replace;
+        assert_eq!(s.bootargs(), "quiet");
+        s.cmdline = "a\nb".into();
+        assert!(s.problems()[0].1.contains("line break"));
+        s.cmdline_mode = CmdlineMode::Append;
+        s.cmdline = "x".repeat(CMDLINE_MAX - 5);
+        let p = s.problems();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].1.contains("at most 511"), "{p:?}");
+    }
+
+    #[test]
+    fn numbers_are_checked_with_clear_messages() {
+        assert_eq!(parse_memory("256"), Ok(256));
+        assert_eq!(parse_memory(" 64M"), Ok(64));
+        assert_eq!(parse_memory("512MiB"), Ok(512));
+        let e = parse_memory("4096").unwrap_err();
+        assert!(
+            e.contains("between 32 and 1024 MiB") && e.contains("4096"),
+            "{e}"
+        );
+        assert!(parse_memory("16").unwrap_err().contains("too little"));
+        assert!(parse_memory("lots").unwrap_err().contains("whole number"));
+        assert!(parse_memory("").unwrap_err().contains("empty"));
+        assert!(parse_memory("-5").unwrap_err().contains("whole number"));
+        assert_eq!(parse_font_size("16px"), Ok(16));
+        assert!(parse_font_size("99")
+            .unwrap_err()
+            .contains("between 8 and 32"));
+        assert_eq!(parse_theme("Light"), Ok(Theme::Light));
+        assert!(parse_theme("blue").unwrap_err().contains("dark or light"));
+    }
+
+    #[test]
+    fn url_overrides_the_saved_settings() {
+        let saved = Settings {
+            memory_mib: 256,
+            theme: Theme::Light,
+            ..Settings::default()
+        };
+        let (o, errors) = Overrides::from_query([
+            ("embed", ""),
+            ("memory", "64"),
+            ("font-size", "huge"),
+            ("append", "quiet"),
+        ]);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("font-size=\"huge\""), "{errors:?}");
+        let s = o.apply(&saved);
+        assert_eq!(s.memory_mib, 64);
+        assert_eq!(s.theme, Theme::Light);
+        assert_eq!(s.font_size, 14);
+        assert_eq!(s.bootargs(), format!("{DEFAULT_BOOTARGS} quiet"));
+        assert_eq!(o.fields(), vec![Field::Memory, Field::Cmdline]);
+
+        // cmdline= replaces, and wins over append= in either order.
+        for q in [
+            [("cmdline", "console=hvc0"), ("append", "quiet")],
+            [("append", "quiet"), ("cmdline", "console=hvc0")],
+        ] {
+            let (o, errors) = Overrides::from_query(q);
+            assert_eq!(o.apply(&saved).bootargs(), "console=hvc0");
+            assert_eq!(errors.len(), 1, "{errors:?}");
+        }
+    }
+
+    #[test]
+    fn stored_settings_round_trip_and_bad_ones_fall_back() {
+        let s = Settings {
+            memory_mib: 512,
+            cmdline_mode: CmdlineMode::Replace,
+            cmdline: "console=hvc0".into(),
+            theme: Theme::Light,
+            font_size: 18,
+        };
+        assert_eq!(from_stored(&to_stored(&s)), (s, None));
+        let (s, why) = from_stored(r#"{"memory_mib": 99999, "theme": "light"}"#);
+        assert_eq!(s.memory_mib, 128);
+        assert_eq!(s.theme, Theme::Light);
+        assert!(why.unwrap().contains("99999"));
+        let (s, why) = from_stored("not json");
+        assert_eq!(s, Settings::default());
+        assert!(why.unwrap().contains("could not be read"));
+    }
+}
