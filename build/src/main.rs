@@ -58,6 +58,13 @@ enum Cmd {
     },
     /// Run every test: unit tests, then end-to-end tests in headless Chromium.
     Test,
+    /// Render the web app's PNG icons from app/icon.svg (trunk's pre-build hook runs this).
+    #[command(hide = true)]
+    Icons {
+        /// Directory to write icons/ into (default: $TRUNK_STAGING_DIR, set by trunk).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// Regenerate patches/<component>/ from the commits in its source tree.
     Patches { component: String },
     /// Remove build outputs (dist/, build trees, stamps); downloads and source trees stay.
@@ -124,6 +131,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Test => test(ui),
+        Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
             let paths = Paths::discover()?;
             let src = paths.src(&component);
