@@ -55,6 +55,9 @@ enum Cmd {
         /// Address to listen on (0.0.0.0 to serve beyond this machine, e.g. from Docker).
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
+        /// Also serve the embedding example (app/examples/) on this port: another origin.
+        #[arg(long)]
+        example_port: Option<u16>,
     },
     /// Run every test: unit tests, then end-to-end tests in headless Chromium.
     Test,
@@ -116,16 +119,34 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::All => pipeline::all(&mut Ctx::new(ui)?),
-        Cmd::Up { port, host } => {
+        Cmd::Up {
+            port,
+            host,
+            example_port,
+        } => {
             let paths = Paths::discover()?;
             doctor::run(&ui, &paths, true)?;
             pipeline::all(&mut Ctx::new(ui)?)?;
             site::build(&ui, &paths)?;
             let server = serve::Server::start(&paths.site(), &host, port)?;
+            let example = match example_port {
+                Some(p) => Some(serve::Server::start(
+                    &paths.repo.join("app/examples"),
+                    &host,
+                    p,
+                )?),
+                None => None,
+            };
             eprintln!(
                 "\n  Alpenglow is running at {}\n  (Ctrl-C to stop)\n",
                 server.url()
             );
+            if let Some(e) = &example {
+                eprintln!(
+                    "  The embedding example (another origin): {}\n",
+                    serve::example_url(e, &server)
+                );
+            }
             println!("{}", server.url());
             server.wait();
             Ok(())

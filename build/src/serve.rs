@@ -63,6 +63,12 @@ impl Drop for Server {
     }
 }
 
+/// The embedding example (app/examples/embed.html, served by `example`) pointed at the app
+/// served by `app`.
+pub fn example_url(example: &Server, app: &Server) -> String {
+    format!("{}embed.html?app={}", example.url(), app.url())
+}
+
 fn header(k: &str, v: &str) -> Header {
     Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("static header")
 }

@@ -1087,3 +1087,229 @@ async fn reboot_starts_the_kernel_again() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Settings, status bar and embedding (the web app issue): settings from the URL and the panel,
+// the status bar's machine facts, and a parent page on another origin driving an embedded app.
+// ---------------------------------------------------------------------------------------------
+
+/// Waits until `script` (which returns a boolean) is true in the page.
+async fn wait_until(c: &Client, what: &str, script: &str) {
+    let deadline = Instant::now() + BOOT_WAIT;
+    loop {
+        if js(c, script).await == Value::Bool(true) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited in vain for {what}. The page shows:\n{}",
+            body_text(c).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Replaces what a text field holds by typing, as a person would.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let field = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no field {css}: {e}"));
+    field.clear().await.expect("clear the field");
+    field.send_keys(text).await.expect("type into the field");
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Settings from the URL reach the kernel (memory in its device tree, the command line); the
+/// panel refuses a bad value with a clear message, saves good ones, and Reboot now boots with
+/// them; after a reload without parameters the saved settings are used.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        c.goto(&format!("{url}?memory=64&append=alpenglow.test=1&theme=light"))
+            .await
+            .expect("open the page");
+        wait_until_started(&c).await;
+        let term = wait_for_terminal(&c, "Run /init as init process", true, BOOT_WAIT).await;
+        for line in [
+            "alpenglow: booting vmlinux.wasm: 64 MiB of RAM",
+            "Kernel command line: console=hvc0 loglevel=8 alpenglow.test=1",
+            "/65536K available",
+        ] {
+            assert!(term.contains(line), "terminal lacks {line:?}:\n{term}");
+        }
+        assert_eq!(attr(&c, ".app", "data-theme").await.as_deref(), Some("light"));
+        let facts = text_of(&c, ".statusbar .machine-facts").await;
+        assert!(
+            facts.contains("memory 64 MiB") && facts.contains("CPUs 1"),
+            "status bar: {facts:?}"
+        );
+
+        click(&c, "button.settings-toggle").await;
+        wait_until(&c, "the settings panel", "return !!document.querySelector('#settings')").await;
+        let tags = text_of(&c, "#settings").await;
+        assert!(tags.contains("from the URL"), "panel: {tags:?}");
+        // A value out of range is refused with the reason, and nothing is saved.
+        type_into(&c, "#set-memory", "4096").await;
+        click(&c, "#settings button.save").await;
+        wait_until(&c, "the memory error", "return !!document.querySelector('#settings .field-error')").await;
+        let error = text_of(&c, "#settings .field-error").await;
+        assert!(
+            error.contains("between 32 and 1024 MiB") && error.contains("4096"),
+            "error: {error:?}"
+        );
+        let saved = js(&c, "return localStorage.getItem('alpenglow-settings')").await;
+        assert_eq!(saved, Value::Null, "a refused form must not be saved");
+        screenshot(&c, "settings-error.png").await;
+
+        type_into(&c, "#set-memory", "96").await;
+        type_into(&c, "#set-font-size", "18").await;
+        click(&c, "#settings button.save").await;
+        wait_until(&c, "the saved note", "return !!document.querySelector('#settings .saved-note')").await;
+        let stored = js(&c, "return JSON.parse(localStorage.getItem('alpenglow-settings'))").await;
+        assert_eq!(stored["memory_mib"], json!(96), "stored: {stored}");
+        assert_eq!(stored["font_size"], json!(18), "stored: {stored}");
+        assert_eq!(stored["theme"], json!("light"), "stored: {stored}");
+        // The font applies at once: xterm's rows are now 18px text.
+        wait_until(
+            &c,
+            "the 18px font",
+            "const r = document.querySelector('#terminal .xterm-rows'); \
+             return !!r && getComputedStyle(r).fontSize === '18px';",
+        )
+        .await;
+        screenshot(&c, "settings-saved.png").await;
+
+        click(&c, "#settings button.reboot-now").await;
+        let term = wait_for_terminal(&c, "/98304K available", true, BOOT_WAIT).await;
+        assert!(
+            term.contains("alpenglow: booting vmlinux.wasm: 96 MiB of RAM"),
+            "terminal:\n{term}"
+        );
+
+        // The saved settings outlive the page; the URL no longer sets anything.
+        c.goto(&url).await.expect("open the page again");
+        wait_until_started(&c).await;
+        wait_for_terminal(&c, "/98304K available", true, BOOT_WAIT).await;
+        let facts = text_of(&c, ".statusbar .machine-facts").await;
+        assert!(facts.contains("memory 96 MiB"), "status bar: {facts:?}");
+        assert_eq!(attr(&c, ".app", "data-theme").await.as_deref(), Some("light"));
+    })
+    .await;
+}
+
+/// A page on another origin embeds the app (?embed: the terminal only) and gets its state and
+/// console output through postMessage; a frame from an origin the app does not allow is
+/// refused, and its requests have no effect.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refused() {
+    let site = site();
+    let app = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let example = Server::start(&repo().join("app/examples"), "127.0.0.1", 0)
+        .expect("serve the example");
+    // A third origin, not allowed: its page asks the app to reboot and to say its state.
+    let stranger_dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        stranger_dir.path().join("index.html"),
+        "<!DOCTYPE html><meta charset=utf-8><title>stranger</title><script>\
+         window.addEventListener('message', (ev) => { document.title = 'answered'; });\
+         for (const type of ['alpenglow:reboot', 'alpenglow:get-state']) \
+           parent.frames[0].postMessage({ type }, '*');\
+         </script>",
+    )
+    .expect("write the stranger's page");
+    let stranger = Server::start(stranger_dir.path(), "127.0.0.1", 0).expect("serve the stranger");
+    let page = alpenglow_build::serve::example_url(&example, &app);
+    let stranger_url = stranger.url();
+    let app_origin = app.url().trim_end_matches('/').to_string();
+    with_browser(move |c| async move {
+        c.goto(&page).await.expect("open the example page");
+        // The parent hears the machine boot, through postMessage only.
+        wait_until(
+            &c,
+            "the embedded machine to report it boots",
+            "return ['booting', 'running', 'halted'].includes(document.body.dataset.state)",
+        )
+        .await;
+        wait_until(
+            &c,
+            "the kernel's banner in alpenglow:output events",
+            "return document.getElementById('output').textContent.includes('Linux version 6.12')",
+        )
+        .await;
+
+        // The stranger, a frame on a third origin, posts to the app.
+        js(
+            &c,
+            &format!(
+                "const f = document.createElement('iframe'); f.id = 'stranger'; \
+                 f.src = {stranger_url:?}; document.body.appendChild(f); return true;"
+            ),
+        )
+        .await;
+        // Inside the app's frame: the page is the terminal only, and it refused both.
+        let frame = c
+            .find(Locator::Css("iframe#alpenglow"))
+            .await
+            .expect("the app's iframe");
+        frame.enter_frame().await.expect("enter the app's frame");
+        assert_eq!(js(&c, "return location.origin").await, json!(app_origin));
+        assert_eq!(attr(&c, ".app", "data-embed").await.as_deref(), Some(""));
+        assert_eq!(
+            js(&c, "return [!!document.querySelector('.topbar'), !!document.querySelector('.statusbar')]").await,
+            json!([false, false]),
+            "embed mode shows no page chrome"
+        );
+        assert_eq!(js(&c, "return self.crossOriginIsolated").await, Value::Bool(true));
+        wait_until(
+            &c,
+            "two refused messages",
+            "return document.querySelector('.app').dataset.refusedMessages === '2'",
+        )
+        .await;
+        // The reboot was not done: the terminal still starts with the first boot's lines.
+        let top = scroll_to_top(&c).await.unwrap_or_default();
+        assert!(top.contains("alpenglow: the kernel is compiled"), "terminal:\n{top}");
+        c.enter_parent_frame().await.expect("back to the example page");
+        screenshot(&c, "embedded.png").await;
+
+        // The stranger got no answer, while the allowed parent does.
+        let stranger = c
+            .find(Locator::Css("iframe#stranger"))
+            .await
+            .expect("the stranger's iframe");
+        stranger.enter_frame().await.expect("enter the stranger's frame");
+        assert_eq!(js(&c, "return document.title").await, json!("stranger"));
+        c.enter_parent_frame().await.expect("back to the example page");
+        let before = js(&c, "return document.getElementById('events').textContent.split('\\n').length").await;
+        js(
+            &c,
+            "document.getElementById('alpenglow').contentWindow.postMessage({type: 'alpenglow:get-state'}, new URL(document.getElementById('alpenglow').src).origin); return true;",
+        )
+        .await;
+        wait_until(
+            &c,
+            "the answer to get-state",
+            &format!("return document.getElementById('events').textContent.split('\\n').length > {before}"),
+        )
+        .await;
+        let events = text_of(&c, "#events").await;
+        assert!(events.contains("state: "), "events: {events:?}");
+        eprintln!("events the example page received:\n{events}");
+    })
+    .await;
+    drop(stranger_dir);
+}
