@@ -1138,9 +1138,11 @@ async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
     let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
     let url = server.url();
     with_browser(move |c| async move {
-        c.goto(&format!("{url}?memory=64&append=alpenglow.test=1&theme=light"))
-            .await
-            .expect("open the page");
+        c.goto(&format!(
+            "{url}?memory=64&append=alpenglow.test=1&theme=light"
+        ))
+        .await
+        .expect("open the page");
         wait_until_started(&c).await;
         let term = wait_for_terminal(&c, "Run /init as init process", true, BOOT_WAIT).await;
         for line in [
@@ -1150,7 +1152,10 @@ async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
         ] {
             assert!(term.contains(line), "terminal lacks {line:?}:\n{term}");
         }
-        assert_eq!(attr(&c, ".app", "data-theme").await.as_deref(), Some("light"));
+        assert_eq!(
+            attr(&c, ".app", "data-theme").await.as_deref(),
+            Some("light")
+        );
         let facts = text_of(&c, ".statusbar .machine-facts").await;
         assert!(
             facts.contains("memory 64 MiB") && facts.contains("CPUs 1"),
@@ -1158,13 +1163,23 @@ async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
         );
 
         click(&c, "button.settings-toggle").await;
-        wait_until(&c, "the settings panel", "return !!document.querySelector('#settings')").await;
+        wait_until(
+            &c,
+            "the settings panel",
+            "return !!document.querySelector('#settings')",
+        )
+        .await;
         let tags = text_of(&c, "#settings").await;
         assert!(tags.contains("from the URL"), "panel: {tags:?}");
         // A value out of range is refused with the reason, and nothing is saved.
         type_into(&c, "#set-memory", "4096").await;
         click(&c, "#settings button.save").await;
-        wait_until(&c, "the memory error", "return !!document.querySelector('#settings .field-error')").await;
+        wait_until(
+            &c,
+            "the memory error",
+            "return !!document.querySelector('#settings .field-error')",
+        )
+        .await;
         let error = text_of(&c, "#settings .field-error").await;
         assert!(
             error.contains("between 32 and 1024 MiB") && error.contains("4096"),
@@ -1177,8 +1192,17 @@ async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
         type_into(&c, "#set-memory", "96").await;
         type_into(&c, "#set-font-size", "18").await;
         click(&c, "#settings button.save").await;
-        wait_until(&c, "the saved note", "return !!document.querySelector('#settings .saved-note')").await;
-        let stored = js(&c, "return JSON.parse(localStorage.getItem('alpenglow-settings'))").await;
+        wait_until(
+            &c,
+            "the saved note",
+            "return !!document.querySelector('#settings .saved-note')",
+        )
+        .await;
+        let stored = js(
+            &c,
+            "return JSON.parse(localStorage.getItem('alpenglow-settings'))",
+        )
+        .await;
         assert_eq!(stored["memory_mib"], json!(96), "stored: {stored}");
         assert_eq!(stored["font_size"], json!(18), "stored: {stored}");
         assert_eq!(stored["theme"], json!("light"), "stored: {stored}");
@@ -1205,7 +1229,10 @@ async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
         wait_for_terminal(&c, "/98304K available", true, BOOT_WAIT).await;
         let facts = text_of(&c, ".statusbar .machine-facts").await;
         assert!(facts.contains("memory 96 MiB"), "status bar: {facts:?}");
-        assert_eq!(attr(&c, ".app", "data-theme").await.as_deref(), Some("light"));
+        assert_eq!(
+            attr(&c, ".app", "data-theme").await.as_deref(),
+            Some("light")
+        );
     })
     .await;
 }
@@ -1218,8 +1245,8 @@ async fn settings_from_the_url_and_the_panel_reach_the_kernel() {
 async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refused() {
     let site = site();
     let app = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
-    let example = Server::start(&repo().join("app/examples"), "127.0.0.1", 0)
-        .expect("serve the example");
+    let example =
+        Server::start(&repo().join("app/examples"), "127.0.0.1", 0).expect("serve the example");
     // A third origin, not allowed: its page asks the app to reboot and to say its state.
     let stranger_dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
@@ -1312,4 +1339,123 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
     })
     .await;
     drop(stranger_dir);
+}
+
+/// WebDriver's "set permission" (chromedriver supports it; fantoccini has no method for it).
+#[derive(Debug)]
+struct GrantPermission(&'static str);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for GrantPermission {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/permissions",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "descriptor": { "name": self.0 }, "state": "granted" });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Number of rows the terminal shows.
+async fn terminal_rows(c: &Client) -> u64 {
+    js(
+        c,
+        "const r = document.querySelector('#terminal .xterm-rows'); return r ? r.children.length : 0;",
+    )
+    .await
+    .as_u64()
+    .unwrap_or(0)
+}
+
+/// The terminal has the keyboard once it opens; a line selected with the mouse is copied to
+/// the clipboard with Ctrl-Shift-C; the terminal refits when the window changes size.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn terminal_takes_focus_copies_a_selection_and_fits_the_window() {
+    use fantoccini::actions::{
+        InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT,
+    };
+    use fantoccini::key::Key;
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        c.goto(&url).await.expect("open the page");
+        wait_until_started(&c).await;
+        assert_eq!(
+            js(&c, "return document.activeElement?.classList.contains('xterm-helper-textarea') ?? false").await,
+            Value::Bool(true),
+            "the terminal must have the keyboard once it is open"
+        );
+        // The host's last line is still once the machine is off: select it with the mouse.
+        wait_for_terminal(&c, "alpenglow: the kernel powered off", false, BOOT_WAIT).await;
+        for p in ["clipboard-read", "clipboard-write"] {
+            c.issue_cmd(GrantPermission(p))
+                .await
+                .unwrap_or_else(|e| panic!("grant {p}: {e}"));
+        }
+        let rect = js(
+            &c,
+            "const rows = [...document.querySelectorAll('#terminal .xterm-rows > div')]; \
+             const row = rows.find(r => r.textContent.includes('the kernel powered off')); \
+             if (!row) return null; const b = row.getBoundingClientRect(); \
+             return [b.x, b.y, b.width, b.height];",
+        )
+        .await;
+        let n = |i: usize| rect[i].as_f64().expect("the row's position");
+        let (x, y, w, h) = (n(0), n(1), n(2), n(3));
+        let drag = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveTo { duration: None, x: x + 1.0, y: y + h / 2.0 })
+            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+            .then(PointerAction::MoveTo {
+                duration: Some(Duration::from_millis(100)),
+                x: x + w - 2.0,
+                y: y + h / 2.0,
+            })
+            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        c.perform_actions(drag).await.expect("select the line");
+        let copy = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: Key::Control.into() })
+            .then(KeyAction::Down { value: Key::Shift.into() })
+            .then(KeyAction::Down { value: 'C' })
+            .then(KeyAction::Up { value: 'C' })
+            .then(KeyAction::Up { value: Key::Shift.into() })
+            .then(KeyAction::Up { value: Key::Control.into() });
+        c.perform_actions(copy).await.expect("press Ctrl-Shift-C");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = js(&c, "return await navigator.clipboard.readText()").await;
+            if text.as_str().is_some_and(|t| t.contains("alpenglow: the kernel powered off")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the clipboard holds {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        screenshot(&c, "terminal-selection-copied.png").await;
+
+        // A smaller window: the terminal refits to fewer rows; a larger one, more again.
+        let before = terminal_rows(&c).await;
+        c.set_window_size(1280, 600).await.expect("shrink the window");
+        let deadline = Instant::now() + WAIT;
+        while terminal_rows(&c).await >= before {
+            assert!(Instant::now() < deadline, "the terminal kept {before} rows in a smaller window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let small = terminal_rows(&c).await;
+        c.set_window_size(1280, 1000).await.expect("grow the window");
+        let deadline = Instant::now() + WAIT;
+        while terminal_rows(&c).await <= small {
+            assert!(Instant::now() < deadline, "the terminal kept {small} rows in a larger window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eprintln!("terminal rows: {before}, then {small}, then {}", terminal_rows(&c).await);
+    })
+    .await;
 }
