@@ -4,10 +4,12 @@
 //! busybox step from its source tree and `.config`) and the runner script
 //! `build/rootfs/busybox-testsuite` as `/usr/bin/busybox-testsuite`. `cargo x bbtest native`
 //! builds the same source with the same configuration for the build machine (gcc instead of
-//! the wasm toolchain, `$CACHE/out/busybox-native`) and runs the same script against it, with
-//! `#!/bin/sh` scripts run by that BusyBox's hush, as in the guest (a private mount namespace
-//! binds it over `/bin/sh`). `cargo x bbtest compare LOG` reads what the guest printed and
-//! compares it with the native results.
+//! the wasm toolchain, `$CACHE/out/busybox-native`) and runs the same script against it: as
+//! root in the image's own files under chroot (the same /etc, applets and /bin/sh = hush as
+//! the guest), else on the build machine with BusyBox's hush bound over `/bin/sh` in a
+//! mount namespace, else with the host's shell (the results say which).
+//! `cargo x bbtest compare LOG` reads what the guest printed and compares it with the
+//! native results.
 
 use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::stamp::InputHash;
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const STEP_VERSION: &str = "1";
+const STEP_VERSION: &str = "2";
 /// The runner script, relative to the repository (also installed in the image).
 pub const SCRIPT: &str = "build/rootfs/busybox-testsuite";
 /// The testsuite tarball's name in a BusyBox build directory.
@@ -252,33 +254,55 @@ fn gcc_identity() -> Result<String> {
         .to_owned())
 }
 
-/// How `#!/bin/sh` scripts are run natively; the guest's /bin/sh is BusyBox hush.
+/// Where the native run happens.
 enum Isolation {
-    /// `unshare` (with these flags) gives a mount namespace where BusyBox is bound over
-    /// the real file behind /bin/sh.
+    /// In the image's own root filesystem (`build/rootfs.toml`, with the native BusyBox)
+    /// under chroot, in a private mount namespace with the host's /dev and a /proc: the
+    /// same files, applets and /bin/sh (hush) as the guest. Needs root.
+    Chroot,
+    /// On the build machine, with BusyBox bound over the file behind /bin/sh in a private
+    /// mount namespace (`unshare` with these flags), so `#!/bin/sh` scripts run under hush.
     Namespace(&'static [&'static str]),
-    /// No namespace: the host's /bin/sh runs them.
+    /// On the build machine, `#!/bin/sh` scripts under the host's shell.
     HostShell,
 }
 
-fn isolation() -> Isolation {
-    for flags in [
-        &["--mount", "--propagation", "private"][..],
-        &["--map-root-user", "--mount", "--propagation", "private"][..],
-    ] {
-        let ok = Command::new("unshare")
-            .args(flags)
-            .arg("true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Isolation::Namespace(flags);
+impl Isolation {
+    fn probe() -> Isolation {
+        let works = |args: &[&str]| {
+            Command::new("unshare")
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if works(&["--mount", "--propagation", "private", "chroot", "/", "true"]) {
+            return Isolation::Chroot;
+        }
+        for flags in [
+            &["--mount", "--propagation", "private"][..],
+            &["--map-root-user", "--mount", "--propagation", "private"][..],
+        ] {
+            if works(&[flags, &["true"]].concat()) {
+                return Isolation::Namespace(flags);
+            }
+        }
+        Isolation::HostShell
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Isolation::Chroot => {
+                "in the image's root filesystem (chroot), #!/bin/sh = BusyBox hush as in the guest"
+            }
+            Isolation::Namespace(_) => {
+                "on the build machine, #!/bin/sh = BusyBox hush (bound over /bin/sh)"
+            }
+            Isolation::HostShell => "on the build machine, #!/bin/sh = the host's shell",
         }
     }
-    Isolation::HostShell
 }
 
 /// `cargo x bbtest native`.
@@ -304,7 +328,9 @@ pub fn native(ctx: &mut Ctx) -> Result<Summary> {
         .add("local", tree::local_changes(&src)?.as_bytes())
         .add("config", config.as_bytes())
         .add("gcc", gcc.as_bytes());
-    key.add_file(&script)?;
+    // The image's files matter too: the run happens in them when it can (chroot).
+    key.add_file(&script)?
+        .add_file(&ctx.paths.repo.join("build/rootfs.toml"))?;
     let key = key.finish();
     let results = out.join(RESULTS);
     if ctx.stamps.is_fresh("bbtest-native", &key, &[&results]) {
@@ -341,16 +367,52 @@ pub fn native(ctx: &mut Ctx) -> Result<Summary> {
         &log,
     )?;
     let jobs = format!("-j{}", ctx.jobs);
-    ctx.ui
-        .run("busybox native build", &mut make(&[&jobs, "busybox"]), &log)?;
+    ctx.ui.run(
+        "busybox native build",
+        &mut make(&[&jobs, "busybox", "busybox.links"]),
+        &log,
+    )?;
     let bb = out.join("busybox");
     let tarball = out.join(TARBALL);
     pack_testsuite(&src, &dot_config, &tarball)?;
 
-    let isolation = isolation();
-    let work = out.join("work");
+    let isolation = Isolation::probe();
     let run_log = out.join("testsuite.log");
+    // Where the script leaves runtest's log, as the build machine sees it.
+    let work;
     let mut cmd = match isolation {
+        Isolation::Chroot => {
+            let root = out.join("rootfs");
+            if root.exists() {
+                std::fs::remove_dir_all(&root)
+                    .with_context(|| format!("removing {}", root.display()))?;
+            }
+            let desc = ctx.paths.repo.join("build/rootfs.toml");
+            let sources = crate::rootfs::Sources::new(ctx.paths.repo.join("build"))
+                .with_output("busybox", &out);
+            crate::rootfs::Rootfs::load(&desc)?
+                .write_tree(&sources, &root)
+                .with_context(|| format!("writing the image's files to {}", root.display()))?;
+            work = root.join("tmp/busybox-testsuite");
+            // The command a person types at the guest's login shell, with the login's
+            // environment; BusyBox itself mounts and enters the tree.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "--"])
+                .arg(&bb)
+                .args([
+                    "sh",
+                    "-c",
+                    r#"bb=$1 r=$2
+"$bb" mount -o rbind /dev "$r/dev" && "$bb" mount -t proc proc "$r/proc" &&
+exec "$bb" chroot "$r" /usr/bin/env -i HOME=/root TERM=dumb /bin/sh -l -c 'exec busybox-testsuite'"#,
+                    "sh",
+                ])
+                .arg(&bb)
+                .arg(&root)
+                .env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+            c
+        }
         Isolation::Namespace(flags) => {
             // Inside the namespace BusyBox's own mount and readlink do the binding.
             let mut c = Command::new("unshare");
@@ -361,43 +423,29 @@ pub fn native(ctx: &mut Ctx) -> Result<Summary> {
                 "sh",
             ]);
             c.arg(&bb);
+            work = out.join("work");
+            host_args(&mut c, &script, &bb, &dot_config, &tarball, &work);
             c
         }
         Isolation::HostShell => {
             ctx.ui.warn(
-                "no mount namespace (unshare failed): #!/bin/sh scripts run with the host's \
-                 /bin/sh, not BusyBox hush as in the guest",
+                "neither chroot nor a mount namespace (unshare failed): #!/bin/sh scripts \
+                 run with the host's /bin/sh, not BusyBox hush as in the guest",
             );
             let mut c = Command::new(&bb);
             c.arg("sh");
+            work = out.join("work");
+            host_args(&mut c, &script, &bb, &dot_config, &tarball, &work);
             c
         }
     };
-    cmd.arg(&script)
-        .arg("-b")
-        .arg(&bb)
-        .arg("-c")
-        .arg(&dot_config)
-        .arg("-t")
-        .arg(&tarball)
-        .arg("-w")
-        .arg(&work)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env(
-            "HOME",
-            std::env::var_os("HOME").unwrap_or_else(|| "/".into()),
-        )
-        .current_dir(&out);
+    cmd.current_dir(&out);
     let summary = run_with_progress(&mut cmd, &run_log, &work.join("testsuite.log"))?;
-    let shell = match isolation {
-        Isolation::Namespace(_) => "BusyBox hush (bound over /bin/sh in a mount namespace)",
-        Isolation::HostShell => "the host's /bin/sh (no mount namespace)",
-    };
     let text = format!(
-        "# BusyBox {} testsuite, native build ({}; {gcc}; #!/bin/sh: {shell})\n{}",
+        "# BusyBox {} testsuite, native build ({}; {gcc}); run {}\n{}",
         fetched.version,
         std::env::consts::ARCH,
+        isolation.describe(),
         summary.report()
     );
     std::fs::write(&results, text).with_context(|| format!("writing {}", results.display()))?;
@@ -407,6 +455,32 @@ pub fn native(ctx: &mut Ctx) -> Result<Summary> {
     step.done(&summary.line());
     print_results(&summary, &results);
     Ok(summary)
+}
+
+/// The script's arguments and environment for a run on the build machine.
+fn host_args(
+    c: &mut Command,
+    script: &Path,
+    bb: &Path,
+    config: &Path,
+    tarball: &Path,
+    work: &Path,
+) {
+    c.arg(script)
+        .arg("-b")
+        .arg(bb)
+        .arg("-c")
+        .arg(config)
+        .arg("-t")
+        .arg(tarball)
+        .arg("-w")
+        .arg(work)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "HOME",
+            std::env::var_os("HOME").unwrap_or_else(|| "/".into()),
+        );
 }
 
 /// Runs the script with its output in `log`, showing the counts so far and the last

@@ -459,6 +459,42 @@ impl Rootfs {
         })
     }
 
+    /// Writes the image's files, directories and symlinks under `dir` (which must not
+    /// exist yet), for running the userland natively in a chroot. Device nodes and
+    /// ownership are left out (the caller binds the host's /dev); modes are kept.
+    /// Returns the optional entries that were skipped.
+    pub fn write_tree(&self, sources: &Sources, dir: &Path) -> Result<Vec<Skipped>> {
+        use std::os::unix::fs::PermissionsExt;
+        let plan = self.plan(sources)?;
+        std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut dirs = Vec::new();
+        for (path, node) in &plan.nodes {
+            let dest = dir.join(&path[1..]);
+            let perms = std::fs::Permissions::from_mode(node.mode);
+            match &node.data {
+                NodeData::Dir => {
+                    std::fs::create_dir(&dest)
+                        .with_context(|| format!("creating {}", dest.display()))?;
+                    // Set after the children exist: a 0555 directory is not writable.
+                    dirs.push((dest, perms));
+                }
+                NodeData::File(bytes) => {
+                    std::fs::write(&dest, bytes)
+                        .and_then(|_| std::fs::set_permissions(&dest, perms))
+                        .with_context(|| format!("writing {}", dest.display()))?;
+                }
+                NodeData::Symlink(target) => std::os::unix::fs::symlink(target, &dest)
+                    .with_context(|| format!("linking {}", dest.display()))?,
+                NodeData::Device { .. } => {}
+            }
+        }
+        for (dest, perms) in dirs.into_iter().rev() {
+            std::fs::set_permissions(&dest, perms)
+                .with_context(|| format!("setting the mode of {}", dest.display()))?;
+        }
+        Ok(plan.skipped)
+    }
+
     fn plan(&self, sources: &Sources) -> Result<Plan> {
         let mut plan = Plan::default();
         // Sorted component-wise so a directory's entries directly follow it.
@@ -879,6 +915,52 @@ mod tests {
             std::fs::read(dir.path().join("bin/busybox")).unwrap(),
             b"\0asm rootfs test input"
         );
+    }
+
+    #[test]
+    fn write_tree_mirrors_the_image() {
+        use std::os::unix::fs::PermissionsExt;
+        let text = r##"
+            dir = [{ path = "/ro", mode = "0555" }, { path = "/tmp", mode = "1777" }]
+            symlink = [{ path = "/ro/link", target = "../bin/x" }]
+            device = [{ path = "/dev/null", type = "char", major = 1, minor = 3 }]
+            [[file]]
+            path = "/bin/x"
+            text = "#!/bin/sh\n"
+            mode = "0755"
+            [[file]]
+            path = "/ro/f"
+            text = "f"
+        "##;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let skipped = Rootfs::parse(text)
+            .unwrap()
+            .write_tree(&Sources::new("/"), &root)
+            .unwrap();
+        assert!(skipped.is_empty());
+        let mode = |p: &str| {
+            std::fs::symlink_metadata(root.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o7777
+        };
+        assert_eq!(mode("ro"), 0o555);
+        assert_eq!(mode("tmp"), 0o1777);
+        assert_eq!(mode("bin/x"), 0o755);
+        assert_eq!(mode("ro/f"), 0o644);
+        assert_eq!(
+            std::fs::read_to_string(root.join("ro/link")).unwrap(),
+            "#!/bin/sh\n"
+        );
+        assert!(root.join("dev").is_dir());
+        assert!(!root.join("dev/null").exists());
+        // The directory must be new: nothing is written over an old tree.
+        assert!(Rootfs::parse(text)
+            .unwrap()
+            .write_tree(&Sources::new("/"), &root)
+            .is_err());
     }
 
     #[test]
