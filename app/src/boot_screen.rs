@@ -283,7 +283,16 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
                 <h1>{move || headline(&s.run.get())}</h1>
                 <span class="spacer"></span>
                 <Show when=move || s.run.with(|r| *r != RunState::NotStarted)>
-                    <button class="reboot" on:click=move |_| machine::boot(s, true)>"Reboot"</button>
+                    <button
+                        class="reboot"
+                        on:click=move |_| {
+                            machine::boot(s, true);
+                            // Back to the terminal, not left on the button.
+                            with_console(|c| c.focus());
+                        }
+                    >
+                        "Reboot"
+                    </button>
                 </Show>
             </div>
             <dl class="facts">

@@ -1,6 +1,7 @@
 //! The settings panel: kernel memory and command line (next boot), theme and font size (at
 //! once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
 
+use crate::boot_screen::with_console;
 use crate::settings::{self, CmdlineMode, Field, Settings, Theme};
 use crate::{machine, AppState, Phase};
 use leptos::prelude::*;
@@ -68,6 +69,11 @@ pub fn SettingsPanel(s: AppState) -> impl IntoView {
     let errors = RwSignal::new(Vec::<(Field, String)>::new());
     let saved_note = RwSignal::new(None::<String>);
     let from_url = s.url_fields.get_value();
+    // The panel opens with the keyboard in its first field.
+    let first = NodeRef::<leptos::html::Input>::new();
+    first.on_load(|el| {
+        let _ = el.focus();
+    });
 
     let error_of = move |f: Field| {
         move || {
@@ -113,6 +119,7 @@ pub fn SettingsPanel(s: AppState) -> impl IntoView {
         if save() {
             s.panel.set(false);
             machine::boot(s, true);
+            with_console(|c| c.focus());
         }
     };
     let reset = move |_| {
@@ -132,7 +139,18 @@ pub fn SettingsPanel(s: AppState) -> impl IntoView {
     };
 
     view! {
-        <aside class="settings" id="settings" aria-label="Settings">
+        <aside
+            class="settings"
+            id="settings"
+            aria-label="Settings"
+            on:keydown=move |ev| {
+                // Escape closes the panel and gives the terminal the keyboard back.
+                if ev.key() == "Escape" {
+                    s.panel.set(false);
+                    with_console(|c| c.focus());
+                }
+            }
+        >
             <form
                 class="settings-form"
                 on:submit=move |ev| {
@@ -146,6 +164,7 @@ pub fn SettingsPanel(s: AppState) -> impl IntoView {
                     {url_tag(Field::Memory)}
                     <div class="with-unit">
                         <input
+                            node_ref=first
                             id="set-memory"
                             name="memory"
                             type="text"
