@@ -1,8 +1,8 @@
 //! The worker's side of the protocol and the kernel's host imports.
 
 use js_sys::{
-    Array, Atomics, BigInt64Array, DataView, Function, Int32Array, Object, Reflect, Uint8Array,
-    WebAssembly,
+    Array, Atomics, BigInt64Array, DataView, Function, Int32Array, Object, Reflect,
+    SharedArrayBuffer, Uint8Array, WebAssembly,
 };
 use kernel_host::boot::clock_ns;
 use kernel_host::browser::devices::{self, BrowserEntropy, KernelMemory, SharedCells};
@@ -56,6 +56,9 @@ thread_local! {
     static SELECTED: Cell<u32> = const { Cell::new(0) };
     /// The address of the kernel's pending-IRQ word, once instantiated.
     static IRQ_WORD: Cell<Option<u32>> = const { Cell::new(None) };
+    /// The kernel memory and the device cells, for `Run(Devices)`.
+    static SHARED: RefCell<Option<(WebAssembly::Memory, SharedArrayBuffer)>> =
+        const { RefCell::new(None) };
     /// A `user_enter(handle, p)` waiting for the main thread to send the handle.
     static WAITING: Cell<Option<(u32, u32)>> = const { Cell::new(None) };
 }
@@ -107,6 +110,7 @@ pub fn start() {
                 Ok((kernel, irq_pending)) => {
                     KERNEL.with(|k| *k.borrow_mut() = Some(kernel));
                     IRQ_WORD.set(Some(irq_pending));
+                    SHARED.with(|s| *s.borrow_mut() = Some((memory, devices)));
                     post(&FromWorker::Ready { irq_pending });
                 }
                 Err(e) => trap(e, None),
@@ -136,6 +140,18 @@ pub fn start() {
             ),
             Ok(ToWorker::Run(Role::Boot { fdt_addr })) => drive(Entry::Boot(fdt_addr)),
             Ok(ToWorker::Run(Role::Task { task })) => drive(Entry::Task(task)),
+            Ok(ToWorker::Run(Role::Devices)) => {
+                let shared = SHARED.with(|s| s.borrow().clone());
+                match (shared, IRQ_WORD.get()) {
+                    (Some((memory, cells)), Some(word)) => {
+                        crate::devices::start(&memory, &cells, word)
+                    }
+                    _ => trap("Run(Devices) before Init".into(), None),
+                }
+            }
+            Ok(ToWorker::Input { bytes }) => crate::devices::input(bytes.to_vec()),
+            Ok(ToWorker::Resize { cols, rows }) => crate::devices::resize(cols, rows),
+            Ok(ToWorker::ReceiveBuffers) => crate::devices::receive_buffers(),
             Err(e) => trap(e, None),
         }
     });

@@ -2,8 +2,12 @@
 //! `vmlinux.wasm` over the shared kernel memory with the host imports of
 //! `kernel_host::abi`, then runs its role — `wasm_boot(fdt)` for the boot CPU or
 //! `wasm_task_entry(task)` for a new task. Neither returns while the machine runs; a trap is
-//! caught and reported to the main thread. The protocol is in `kernel_host::browser::protocol`.
+//! caught and reported to the main thread. One worker has the device role instead
+//! (`devices.rs`): console input and size for the virtio console. The protocol is in
+//! `kernel_host::browser::protocol`.
 
+#[cfg(target_arch = "wasm32")]
+mod devices;
 #[cfg(target_arch = "wasm32")]
 mod kernel;
 

@@ -3,23 +3,23 @@
 //! console bytes to the page, `spawn_task` to a pool worker, `timer_set` to a `setTimeout`
 //! that raises the timer interrupt, `shutdown` and traps to the page.
 //!
-//! Console input and terminal resizes go to the virtio console from here (`input`,
-//! `resize`): typed bytes wait until the driver has posted receive buffers.
+//! Console input and terminal resizes (`input`, `resize`) go to the device worker, which
+//! serves the virtio console's receive side; typed bytes wait there until the driver has
+//! posted receive buffers.
 //!
-//! The main thread never blocks: it only posts messages, sets timeouts, fills virtqueue
-//! buffers and, to raise an interrupt, does an atomic or and a notify on the kernel's
-//! pending-IRQ word.
+//! The main thread never blocks: it only posts messages, sets timeouts and, to raise the
+//! timer interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
 
-use super::devices::{self, KernelMemory, SharedCells};
+use super::devices;
 use super::js_error_message;
 use super::protocol::{self, FromWorker, Role, ToWorker};
 use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
-use crate::virtio::{self, Effect};
+use crate::virtio;
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -117,12 +117,8 @@ struct State {
     log: ConsoleLog,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
-    /// Typed bytes the console driver has no receive buffer for yet.
-    console_input: VecDeque<u8>,
-    /// The terminal's size, told again once the console driver runs.
-    console_size: Option<(u16, u16)>,
-    /// The console driver has posted receive buffers at least once (so it runs).
-    console_live: bool,
+    /// Messages for the device worker from before it runs, in order.
+    device_backlog: Vec<ToWorker>,
 }
 
 struct Inner {
@@ -219,9 +215,7 @@ impl Machine {
                 running: false,
                 log: ConsoleLog::new(options.console_lines),
                 users: BTreeMap::new(),
-                console_input: VecDeque::new(),
-                console_size: None,
-                console_live: false,
+                device_backlog: Vec::new(),
             }),
             options,
             on_event: RefCell::new(Box::new(on_event)),
@@ -243,6 +237,7 @@ impl Machine {
                     fdt_addr: plan.layout.fdt.start,
                 }),
             )?;
+            Inner::spawn(&inner, &mut st, Some(Role::Devices))?;
             for _ in 0..spare {
                 Inner::spawn(&inner, &mut st, None)?;
             }
@@ -260,31 +255,26 @@ impl Machine {
     /// Bytes the user typed (or pasted) for the guest's console, hvc0. They wait, in order,
     /// until the driver has buffers for them; nothing is dropped.
     pub fn input(&self, bytes: &[u8]) {
-        let mut events = Vec::new();
-        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
-            if st.stopped {
-                return;
-            }
-            st.console_input.extend(bytes);
-            if let Err(e) = Inner::deliver_input(&self.inner, &mut st) {
-                events.push(st.crash(e, None));
-            }
+        if !bytes.is_empty() {
+            self.to_devices(ToWorker::Input {
+                bytes: Uint8Array::from(bytes),
+            });
         }
-        self.inner.emit(events);
     }
 
     /// The terminal is `cols` x `rows` characters: the guest's console gets the size (and its
     /// foreground programs SIGWINCH).
     pub fn resize(&self, cols: u16, rows: u16) {
+        self.to_devices(ToWorker::Resize { cols, rows });
+    }
+
+    fn to_devices(&self, msg: ToWorker) {
         let mut events = Vec::new();
         if let Ok(mut st) = self.inner.state.try_borrow_mut() {
             if st.stopped {
                 return;
             }
-            st.console_size = Some((cols, rows));
-            let cells = SharedCells::new(&self.inner.devices);
-            let effects = virtio::console::resize(&cells, virtio::CONSOLE, cols, rows);
-            if let Err(e) = Inner::apply(&self.inner, &st, effects) {
+            if let Err(e) = Inner::to_devices(&mut st, msg) {
                 events.push(st.crash(e, None));
             }
         }
@@ -358,6 +348,7 @@ impl Inner {
         opts.set_type(WorkerType::Classic);
         opts.set_name(&match role {
             Some(Role::Boot { .. }) => "alpenglow boot".to_string(),
+            Some(Role::Devices) => "alpenglow devices".to_string(),
             _ => format!("alpenglow task worker {id}"),
         });
         let worker =
@@ -412,8 +403,14 @@ impl Inner {
     }
 
     /// Starts `role` on an idle worker. A task may be a user task whose process memory was
-    /// made on another worker: the worker gets every live one first.
-    fn run(slot: &mut Slot, role: Role, users: &BTreeMap<u32, UserMemory>) -> Result<(), String> {
+    /// made on another worker: the worker gets every live one first. The device worker gets
+    /// what was sent for it before it ran.
+    fn run(
+        slot: &mut Slot,
+        role: Role,
+        users: &BTreeMap<u32, UserMemory>,
+        backlog: &mut Vec<ToWorker>,
+    ) -> Result<(), String> {
         slot.role = Some(role);
         slot.phase = Phase::Running;
         if let Role::Task { .. } = role {
@@ -421,7 +418,28 @@ impl Inner {
                 Inner::post(slot, &Inner::user_message(*handle, u))?;
             }
         }
-        Inner::post(slot, &ToWorker::Run(role))
+        Inner::post(slot, &ToWorker::Run(role))?;
+        if role == Role::Devices {
+            for msg in backlog.drain(..) {
+                Inner::post(slot, &msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` to the device worker, or keeps it until that worker runs.
+    fn to_devices(st: &mut State, msg: ToWorker) -> Result<(), String> {
+        match st
+            .slots
+            .iter()
+            .find(|s| s.role == Some(Role::Devices) && s.phase == Phase::Running)
+        {
+            Some(slot) => Inner::post(slot, &msg),
+            None => {
+                st.device_backlog.push(msg);
+                Ok(())
+            }
+        }
     }
 
     fn user_message(handle: u32, u: &UserMemory) -> ToWorker {
@@ -440,7 +458,7 @@ impl Inner {
             .iter_mut()
             .find(|s| s.role.is_none() && s.phase == Phase::Idle)
         {
-            Inner::run(slot, role, &st.users)?;
+            Inner::run(slot, role, &st.users, &mut st.device_backlog)?;
         } else if let Some(slot) = st
             .slots
             .iter_mut()
@@ -519,7 +537,7 @@ impl Inner {
                 let s = &mut st.slots[i];
                 s.phase = Phase::Idle;
                 if let Some(role) = s.role {
-                    Inner::run(s, role, &st.users)?;
+                    Inner::run(s, role, &st.users, &mut st.device_backlog)?;
                 }
             }
             FromWorker::Console { bytes } => {
@@ -537,16 +555,7 @@ impl Inner {
                         "receive buffers for virtio device {device}, not the console"
                     ));
                 }
-                if !st.console_live {
-                    // The driver runs now: tell it the size it may have missed.
-                    st.console_live = true;
-                    if let Some((cols, rows)) = st.console_size {
-                        let cells = SharedCells::new(&inner.devices);
-                        let effects = virtio::console::resize(&cells, virtio::CONSOLE, cols, rows);
-                        Inner::apply(inner, st, effects)?;
-                    }
-                }
-                Inner::deliver_input(inner, st)?;
+                Inner::to_devices(st, ToWorker::ReceiveBuffers)?;
             }
             FromWorker::UserCreated {
                 handle,
@@ -601,6 +610,7 @@ impl Inner {
                     .map(|r| match r {
                         Role::Boot { .. } => "the boot CPU".to_string(),
                         Role::Task { task } => format!("task {task:#x}"),
+                        Role::Devices => "the device worker".to_string(),
                     })
                     .unwrap_or_else(|| format!("worker {id}"));
                 events.push(st.crash(format!("{message} (in {role})"), stack));
@@ -649,32 +659,5 @@ impl Inner {
             .irq_pending
             .ok_or("an interrupt before any worker reported wasm_irq_pending")?;
         devices::raise_irq(&inner.memory, addr, bit)
-    }
-
-    /// Moves waiting console input into the driver's receive buffers.
-    fn deliver_input(inner: &Inner, st: &mut State) -> Result<(), String> {
-        if st.console_input.is_empty() {
-            return Ok(());
-        }
-        let memory = KernelMemory(inner.memory.clone());
-        let cells = SharedCells::new(&inner.devices);
-        let effects =
-            virtio::console::receive(&memory, &cells, virtio::CONSOLE, &mut st.console_input);
-        Inner::apply(inner, st, effects)
-    }
-
-    /// Carries out what the device side asked for on the main thread.
-    fn apply(inner: &Inner, st: &State, effects: Vec<Effect>) -> Result<(), String> {
-        for e in effects {
-            match e {
-                Effect::Interrupt { line } => Inner::raise(inner, st, line)?,
-                Effect::Broken { device, message } => web_sys::console::error_1(
-                    &format!("virtio device {device} needs a reset: {message}").into(),
-                ),
-                // Only register writes from the kernel produce these.
-                Effect::Output(_) | Effect::ReceiveBuffers { .. } => {}
-            }
-        }
-        Ok(())
     }
 }

@@ -12,7 +12,11 @@
 //!           ◄───────────────────────────   Run(Boot { fdt_addr } | Task { task })
 //!   (calls wasm_boot / wasm_task_entry: does not return)
 //!   Console { bytes } / TimerSet { delta_ns } / SpawnTask { task } / Shutdown { how }
-//!   ReceiveBuffers { device }  (the driver posted console receive buffers: send input)
+//!   ReceiveBuffers { device }  (the driver posted console receive buffers: relayed to the
+//!                               device worker as ToWorker::ReceiveBuffers)
+//!
+//! The device worker gets `Run(Devices)` after `Ready`, then `Input { bytes }`,
+//! `Resize { cols, rows }` and `ReceiveBuffers` from the main thread.
 //!   Trap { message, stack }  (the kernel call threw: a trap, e.g. `unreachable`)
 //!   UserCreated { handle, module, memory } / UserReleased { handle }   (the registry)
 //!   WantUser { handle } ───────────────►   User { handle, module, memory } | NoUser { handle }
@@ -33,6 +37,10 @@ pub enum Role {
     Boot { fdt_addr: u32 },
     /// A new kernel task: `wasm_task_entry(task)`.
     Task { task: u32 },
+    /// The device worker: serves what comes from the page (console input, terminal size)
+    /// on the shared virtqueues, so the main thread never touches them. It runs no kernel
+    /// code; it is instantiated like the others only to learn `wasm_irq_pending`.
+    Devices,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,6 +78,19 @@ pub enum ToWorker {
         handle: u32,
     },
     Run(Role),
+    /// To the device worker: bytes typed or pasted for the console.
+    Input {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        bytes: Uint8Array,
+    },
+    /// To the device worker: the terminal is now `cols` x `rows`.
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
+    /// To the device worker: the console driver posted receive buffers (relayed from the
+    /// kernel worker whose notify said so).
+    ReceiveBuffers,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
