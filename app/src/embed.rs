@@ -248,8 +248,21 @@ pub fn output(bytes: &[u8]) {
 }
 
 fn state_message(s: AppState) -> JsValue {
-    let state = s.state_name();
-    let detail = match state {
+    message(
+        "alpenglow:state",
+        &[
+            ("state", s.state_name().into()),
+            (
+                "detail",
+                state_detail(s).map_or(JsValue::NULL, JsValue::from),
+            ),
+        ],
+    )
+}
+
+/// What goes with the state: how the machine halted, why it crashed or loading failed.
+fn state_detail(s: AppState) -> Option<String> {
+    match s.state_name() {
         "halted" => s.run.with_untracked(|r| match r {
             RunState::Halted(how) => Some(how.clone()),
             _ => None,
@@ -267,14 +280,7 @@ fn state_message(s: AppState) -> JsValue {
             _ => None,
         }),
         _ => None,
-    };
-    message(
-        "alpenglow:state",
-        &[
-            ("state", state.into()),
-            ("detail", detail.map_or(JsValue::NULL, JsValue::from)),
-        ],
-    )
+    }
 }
 
 /// A message from an origin that is not allowed: not acted on, counted, logged once.
@@ -386,9 +392,13 @@ pub fn install(s: AppState, config: EmbedConfig) {
             _listener: listener,
         })
     });
-    Effect::new(move |_| {
-        let _ = s.state_name();
-        broadcast(&state_message(s));
+    // Once per change of state (the signals behind it also change within a state).
+    Effect::new(move |last: Option<(&'static str, Option<String>)>| {
+        let now = (s.state_name(), state_detail(s));
+        if last.as_ref() != Some(&now) {
+            broadcast(&state_message(s));
+        }
+        now
     });
 }
 

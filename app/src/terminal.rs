@@ -188,14 +188,23 @@ impl Console {
             false
         });
         term.attach_custom_key_event_handler(on_key.as_ref().unchecked_ref());
-        Console {
+        let mut console = Console {
             term,
             fit,
             _on_resize: on_resize,
             _observer: observer,
             _on_key: on_key,
             _callbacks: Vec::new(),
-        }
+        };
+        // The size in characters, on the element for embedders and tests to read.
+        let show = |el: &HtmlElement, cols: u16, rows: u16| {
+            let _ = el.set_attribute("data-cols", &cols.to_string());
+            let _ = el.set_attribute("data-rows", &rows.to_string());
+        };
+        let (cols, rows) = console.size();
+        show(&parent, cols, rows);
+        console.on_resize(move |cols, rows| show(&parent, cols, rows));
+        console
     }
 
     /// Applies a new theme and font size at once.

@@ -1255,11 +1255,16 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
          window.addEventListener('message', (ev) => { document.title = 'answered'; });\
          for (const type of ['alpenglow:reboot', 'alpenglow:get-state']) \
            parent.frames[0].postMessage({ type }, '*');\
+         parent.frames[0].postMessage({ type: 'alpenglow:type', text: 'echo intruder\\n' }, '*');\
          </script>",
     )
     .expect("write the stranger's page");
     let stranger = Server::start(stranger_dir.path(), "127.0.0.1", 0).expect("serve the stranger");
-    let page = alpenglow_build::serve::example_url(&example, &app);
+    // A shell as the first process, so that what the parent types runs.
+    let page = format!(
+        "{}&append=rdinit=/bin/sh",
+        alpenglow_build::serve::example_url(&example, &app)
+    );
     let stranger_url = stranger.url();
     let app_origin = app.url().trim_end_matches('/').to_string();
     with_browser(move |c| async move {
@@ -1283,6 +1288,7 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
             &c,
             &format!(
                 "const f = document.createElement('iframe'); f.id = 'stranger'; \
+                 f.style = 'position: fixed; left: 0; bottom: 0; width: 40px; height: 40px'; \
                  f.src = {stranger_url:?}; document.body.appendChild(f); return true;"
             ),
         )
@@ -1303,8 +1309,8 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
         assert_eq!(js(&c, "return self.crossOriginIsolated").await, Value::Bool(true));
         wait_until(
             &c,
-            "two refused messages",
-            "return document.querySelector('.app').dataset.refusedMessages === '2'",
+            "three refused messages",
+            "return document.querySelector('.app').dataset.refusedMessages === '3'",
         )
         .await;
         // The reboot was not done: the terminal still starts with the first boot's lines.
@@ -1336,6 +1342,20 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
         let events = text_of(&c, "#events").await;
         assert!(events.contains("state: "), "events: {events:?}");
         eprintln!("events the example page received:\n{events}");
+
+        // The parent types a command as its visitor would; its output comes back.
+        type_into(&c, "#text", "echo embedded").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "the command's output in alpenglow:output events",
+            "return document.getElementById('output').textContent.split(/\\r?\\n/)\
+               .some(l => l.trim() === 'embedded')",
+        )
+        .await;
+        let output = text_of(&c, "#output").await;
+        assert!(!output.contains("intruder"), "the stranger's text was typed:\n{output}");
+        screenshot(&c, "embedded-echo.png").await;
     })
     .await;
     drop(stranger_dir);
@@ -1456,6 +1476,94 @@ async fn terminal_takes_focus_copies_a_selection_and_fits_the_window() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         eprintln!("terminal rows: {before}, then {small}, then {}", terminal_rows(&c).await);
+    })
+    .await;
+}
+
+/// The terminal's size in characters, as the page shows it (`data-cols`, `data-rows`).
+async fn terminal_size(c: &Client) -> (u64, u64) {
+    let v = js(
+        c,
+        "const t = document.getElementById('terminal'); \
+         return [Number(t.dataset.cols), Number(t.dataset.rows)];",
+    )
+    .await;
+    (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0))
+}
+
+/// Types `text` into the terminal (xterm's text area has the keyboard), then Enter.
+async fn type_line(c: &Client, text: &str) {
+    use fantoccini::key::Key;
+    let area = c
+        .find(Locator::Css("#terminal .xterm-helper-textarea"))
+        .await
+        .expect("xterm's text area");
+    area.send_keys(&format!("{text}{}", char::from(Key::Enter)))
+        .await
+        .unwrap_or_else(|e| panic!("type {text:?}: {e}"));
+}
+
+/// A line the terminal shows that matches `pred`, waiting for it (the visible screen).
+async fn wait_for_line(c: &Client, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + BOOT_WAIT;
+    loop {
+        let text = terminal_text(c).await;
+        if let Some(l) = text.lines().map(str::trim).find(|l| pred(l)) {
+            return l.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the terminal never showed {what}; it shows:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Boots a shell as the first process (`rdinit=/bin/sh` appended through the URL: no login),
+/// types commands into the terminal as a person would, and checks that `stty size` in the
+/// guest follows the terminal's size when the window changes.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn typing_reaches_the_shell_and_the_guest_sees_the_terminal_size() {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        c.goto(&format!("{url}?append=rdinit=/bin/sh"))
+            .await
+            .expect("open the page");
+        wait_until_started(&c).await;
+        wait_for_terminal(&c, "Run /bin/sh as init process", true, BOOT_WAIT).await;
+        wait_for_line(&c, "a shell prompt", |l| l.ends_with('#')).await;
+        type_line(&c, "echo $((6 * 7))").await;
+        wait_for_line(&c, "the shell's answer", |l| l == "42").await;
+
+        let stty = |(cols, rows): (u64, u64)| format!("{rows} {cols}");
+        let size = terminal_size(&c).await;
+        type_line(&c, "stty size").await;
+        let want = stty(size);
+        wait_for_line(&c, &format!("stty size = {want:?}"), |l| l == want).await;
+
+        c.set_window_size(1000, 700)
+            .await
+            .expect("shrink the window");
+        let deadline = Instant::now() + WAIT;
+        while terminal_size(&c).await == size {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal kept its size {size:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let smaller = terminal_size(&c).await;
+        type_line(&c, "clear; stty size").await;
+        let want = stty(smaller);
+        wait_for_line(&c, &format!("stty size = {want:?} after the resize"), |l| {
+            l == want
+        })
+        .await;
+        eprintln!("stty size: {} then {}", stty(size), stty(smaller));
+        screenshot(&c, "shell-stty-size.png").await;
     })
     .await;
 }
