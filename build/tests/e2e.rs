@@ -1520,11 +1520,12 @@ async fn wait_for_line(c: &Client, what: &str, pred: impl Fn(&str) -> bool) -> S
 }
 
 /// Boots a shell as the first process (`rdinit=/bin/sh` appended through the URL: no login),
-/// types commands into the terminal as a person would, and checks that `stty size` in the
-/// guest follows the terminal's size when the window changes.
+/// types commands into the terminal as a person would, checks that `stty size` in the guest
+/// follows the terminal's size when the window changes, and pastes a command with
+/// Ctrl-Shift-V.
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "needs the built site: run by cargo x test"]
-async fn typing_reaches_the_shell_and_the_guest_sees_the_terminal_size() {
+async fn typing_and_pasting_reach_the_shell_and_the_guest_sees_the_terminal_size() {
     let site = site();
     let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
     let url = server.url();
@@ -1564,6 +1565,39 @@ async fn typing_reaches_the_shell_and_the_guest_sees_the_terminal_size() {
         .await;
         eprintln!("stty size: {} then {}", stty(size), stty(smaller));
         screenshot(&c, "shell-stty-size.png").await;
+
+        // Paste: the clipboard holds a command line; Ctrl-Shift-V gives it to the shell.
+        for p in ["clipboard-read", "clipboard-write"] {
+            c.issue_cmd(GrantPermission(p))
+                .await
+                .unwrap_or_else(|e| panic!("grant {p}: {e}"));
+        }
+        js(
+            &c,
+            "await navigator.clipboard.writeText('echo pasted-$((2 + 3))\\n'); return true;",
+        )
+        .await;
+        {
+            use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+            use fantoccini::key::Key;
+            let paste = KeyActions::new("keyboard".into())
+                .then(KeyAction::Down {
+                    value: Key::Control.into(),
+                })
+                .then(KeyAction::Down {
+                    value: Key::Shift.into(),
+                })
+                .then(KeyAction::Down { value: 'V' })
+                .then(KeyAction::Up { value: 'V' })
+                .then(KeyAction::Up {
+                    value: Key::Shift.into(),
+                })
+                .then(KeyAction::Up {
+                    value: Key::Control.into(),
+                });
+            c.perform_actions(paste).await.expect("press Ctrl-Shift-V");
+        }
+        wait_for_line(&c, "the pasted command's output", |l| l == "pasted-5").await;
     })
     .await;
 }
