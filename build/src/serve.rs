@@ -186,4 +186,41 @@ mod tests {
             other => panic!("expected 404, got {other:?}"),
         }
     }
+
+    #[test]
+    fn the_embedding_example_is_served_as_an_isolated_page_pointed_at_the_app() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        std::fs::write(site.path().join("index.html"), "<p>app</p>").unwrap();
+        let app = Server::start(site.path(), "127.0.0.1", 0).unwrap();
+        let example = Server::start(&repo.join("app/examples"), "127.0.0.1", 0).unwrap();
+        let url = example_url(&example, &app);
+        assert!(
+            url.ends_with(&format!("embed.html?app={}", app.url())),
+            "{url}"
+        );
+        assert_ne!(
+            example.url(),
+            app.url(),
+            "the example needs an origin of its own"
+        );
+
+        let r = ureq::get(&url).call().unwrap();
+        // An isolated parent, so the embedded app can have shared memory.
+        assert_eq!(r.header("Cross-Origin-Opener-Policy"), Some("same-origin"));
+        assert_eq!(
+            r.header("Cross-Origin-Embedder-Policy"),
+            Some("require-corp")
+        );
+        let page = r.into_string().unwrap();
+        for needed in ["allow=\"cross-origin-isolated", "alpenglow:type", "?embed&"] {
+            assert!(page.contains(needed), "embed.html lacks {needed:?}");
+        }
+        // The app's responses may be embedded by another origin.
+        let r = ureq::get(&app.url()).call().unwrap();
+        assert_eq!(
+            r.header("Cross-Origin-Resource-Policy"),
+            Some("cross-origin")
+        );
+    }
 }
