@@ -413,7 +413,21 @@ fn StatusBar(s: AppState) -> impl IntoView {
     };
     view! {
         <footer class="statusbar" aria-label="Status">
-            <span class="phase">{move || s.state_name()}</span>
+            <span
+                class="phase"
+                title=move || s.run.with(|r| match r {
+                    RunState::Crashed(c) => c.message.clone(),
+                    _ => String::new(),
+                })
+            >
+                {move || {
+                    // How the machine stopped, in words ("powered off"), else the state.
+                    match (s.state_name(), s.run.get()) {
+                        ("halted", RunState::Halted(how)) => how,
+                        (name, _) => name.to_string(),
+                    }
+                }}
+            </span>
             <MachineFacts s=s />
             <ul class="versions">
                 {move || {

@@ -1416,6 +1416,8 @@ async fn terminal_takes_focus_copies_a_selection_and_fits_the_window() {
         );
         // The host's last line is still once the machine is off: select it with the mouse.
         wait_for_terminal(&c, "alpenglow: the kernel powered off", false, BOOT_WAIT).await;
+        // The status bar says how the machine stopped, in words.
+        assert_eq!(text_of(&c, ".statusbar .phase").await, "powered off");
         for p in ["clipboard-read", "clipboard-write"] {
             c.issue_cmd(GrantPermission(p))
                 .await
