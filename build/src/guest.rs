@@ -16,8 +16,14 @@ pub const USER_LDFLAGS: &str =
     "-Wl,--import-memory,--shared-memory,--max-memory=4294967296,--stack-first,\
 --export=__wasm_init_tls,--export=__tls_size,--export=__tls_align,--export=__stack_pointer";
 
+/// Code generation flags: setjmp/longjmp through wasm exceptions, and the atomics and
+/// bulk-memory features a shared memory needs (wasm-ld refuses `--shared-memory` for an
+/// object with static data built without them, as musl and BusyBox are built with).
+pub const USER_CFLAGS: &str =
+    "-matomics -mbulk-memory -mexception-handling -mllvm -wasm-enable-sjlj";
+
 /// Guest programs: (source under build/guest, output name under out/<name>/<name>).
-pub const PROGRAMS: &[(&str, &str)] = &[("init.c", "init")];
+pub const PROGRAMS: &[(&str, &str)] = &[("init.c", "init"), ("bench.c", "alpenglow-bench")];
 
 pub fn output(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.paths.out(name).join(name)
@@ -33,7 +39,8 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         let out = output(ctx, name);
         let mut key = InputHash::new("guest");
         key.add("version", STEP_VERSION.as_bytes())
-            .add("cc", cc.as_bytes());
+            .add("cc", cc.as_bytes())
+            .add("flags", format!("{USER_CFLAGS} {USER_LDFLAGS}").as_bytes());
         key.add_file(&src)?.add_file(&musl::libc_a(ctx))?;
         let key = key.finish();
         let stamp = format!("guest-{name}");
@@ -44,7 +51,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut c = Command::new("sh");
         c.arg("-c").arg(format!(
-            "{cc} -O2 -Wall -Werror -mexception-handling -mllvm -wasm-enable-sjlj {USER_LDFLAGS} -o '{}' '{}'",
+            "{cc} -O2 -Wall -Werror {USER_CFLAGS} {USER_LDFLAGS} -o '{}' '{}'",
             out.display(),
             src.display()
         ));
