@@ -772,6 +772,7 @@ mod tests {
                 "/bin/busybox",
                 "/init",
                 "/usr/share/busybox/testsuite.tar.gz",
+                "/usr/bin/alpenglow-bench",
                 "applets from `busybox:busybox.links`"
             ]
         );
@@ -809,6 +810,7 @@ mod tests {
         check("etc/passwd", "-rw-r--r--", "0", "0");
         check("etc/inittab", "-rw-r--r--", "0", "0");
         check("usr/bin/busybox-testsuite", "-rwxr-xr-x", "0", "0");
+        check("usr/libexec/alpenglow/autologin", "-rwxr-xr-x", "0", "0");
         let hvc = check("dev/hvc0", "crw--w----", "0", "5");
         assert_eq!(hvc[4..6], ["229,", "0"]);
         let ptmx = check("dev/ptmx", "crw-rw-rw-", "0", "5");
@@ -841,9 +843,13 @@ mod tests {
         // A console login: getty on the virtio console, root's empty password
         // accepted there, the virtual file systems mounted before it.
         let inittab = read("etc/inittab");
-        assert!(inittab
+        let getty = inittab
             .lines()
-            .any(|l| l.starts_with("hvc0::respawn:/sbin/getty ") && l.contains(" hvc0")));
+            .find(|l| l.starts_with("hvc0::respawn:/sbin/getty "))
+            .expect("a getty on hvc0");
+        assert!(getty.contains(" hvc0 "), "{getty}");
+        let autologin = "/usr/libexec/alpenglow/autologin";
+        assert!(getty.contains(&format!("-n -l {autologin} ")), "{getty}");
         for fs in ["devtmpfs /dev", "mount -a", "hostname -F /etc/hostname"] {
             assert!(
                 inittab
@@ -868,6 +874,11 @@ mod tests {
         assert!(read("etc/issue").contains("Kernel \\r on an \\m"));
         assert!(read("etc/motd").contains("poweroff"));
         assert!(read("etc/profile.d/locale.sh").contains("LANG="));
+        let dir = extract(gz, "usr/libexec/alpenglow/*");
+        let autologin =
+            std::fs::read_to_string(dir.path().join("usr/libexec/alpenglow/autologin")).unwrap();
+        assert!(autologin.starts_with("#!/bin/sh\n"));
+        assert!(autologin.contains("\nexec /bin/login -f root\n"));
     }
 
     #[test]
@@ -884,9 +895,12 @@ mod tests {
         .unwrap();
         let init = out.path().join("init-script");
         std::fs::write(&init, "#!/bin/sh\nexec /sbin/init\n").unwrap();
+        let bench = out.path().join("bench-program");
+        std::fs::write(&bench, b"\0asm bench test input").unwrap();
         let sources = Sources::new(env!("CARGO_MANIFEST_DIR"))
             .with_output("busybox", &bb)
-            .with_output("init", &init);
+            .with_output("init", &init)
+            .with_output("alpenglow-bench", &bench);
         let image = shipped().build(&sources).unwrap();
         assert!(image.skipped.is_empty(), "{:?}", image.skipped);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
@@ -897,6 +911,7 @@ mod tests {
                 init.clone(),
                 bb.join("testsuite.tar.gz"),
                 script,
+                bench,
                 bb.join("busybox.links")
             ]
         );
