@@ -1,6 +1,7 @@
 //! The Alpenglow build: pinned sources → patched trees → kernel, musl, BusyBox, initramfs.
 
 pub mod apt;
+pub mod bench;
 pub mod bbtest;
 pub mod busybox;
 pub mod cpio;
@@ -23,3 +24,4 @@ pub mod stamp;
 pub mod toolchain;
 pub mod tree;
 pub mod ui;
+pub mod webdriver;

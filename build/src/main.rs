@@ -3,8 +3,8 @@
 use alpenglow_build::pipeline::{self, Ctx};
 use alpenglow_build::ui::Ui;
 use alpenglow_build::{
-    bbtest, busybox, doctor, guest, initramfs, kernel, manifest, musl, paths::Paths, serve, site,
-    tree,
+    bbtest, bench, busybox, doctor, guest, initramfs, kernel, manifest, musl, paths::Paths, serve,
+    site, tree,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -61,6 +61,22 @@ enum Cmd {
     },
     /// Run every test: unit tests, then end-to-end tests in headless Chromium.
     Test,
+    /// Measure Alpenglow in headless Chromium against the same workloads run natively:
+    /// boot, compute, syscalls, processes, pipes, files, BusyBox, memory, sizes.
+    Bench {
+        /// Repetitions of every timed figure (median, min and max are reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Small workloads: checks that the command works, says little about speed.
+        #[arg(long)]
+        quick: bool,
+        /// An earlier result file (target/bench/*.json) to print the change against.
+        #[arg(long, value_name = "OLD.json")]
+        compare: Option<std::path::PathBuf>,
+        /// Appended to the kernel command line (the page's `append` URL parameter).
+        #[arg(long)]
+        append: Option<String>,
+    },
     /// Render the web app's PNG icons from app/icon.svg (trunk's pre-build hook runs this).
     #[command(hide = true)]
     Icons {
@@ -152,6 +168,20 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Test => test(ui),
+        Cmd::Bench {
+            reps,
+            quick,
+            compare,
+            append,
+        } => bench::run(
+            &mut Ctx::new(ui)?,
+            &bench::Options {
+                reps,
+                quick,
+                compare,
+                append,
+            },
+        ),
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
             let paths = Paths::discover()?;
