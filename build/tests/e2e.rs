@@ -1608,3 +1608,202 @@ async fn typing_and_pasting_reach_the_shell_and_the_guest_sees_the_terminal_size
     })
     .await;
 }
+
+// ---- The shell, as people use it (issue 4) -------------------------------------------------
+
+/// A logged-in shell on the page's terminal: types commands as a person would and reads
+/// what the terminal shows. Each command line ends with `echo @@N:$?`, so the end of its
+/// output (and its exit status) is a line the typed text itself cannot contain.
+struct Shell {
+    c: Client,
+    n: u32,
+}
+
+impl Shell {
+    /// Opens the page and waits for the console's prompt (root is logged in on hvc0).
+    async fn login(c: Client, url: &str) -> Shell {
+        c.goto(url).await.expect("open the page");
+        wait_until_started(&c).await;
+        wait_for_line(&c, "the login shell's prompt", |l| l.ends_with(":~#")).await;
+        Shell { c, n: 0 }
+    }
+
+    /// Sends keys to the terminal without Enter (control characters included).
+    async fn keys(&self, keys: &str) {
+        self.c
+            .find(Locator::Css("#terminal .xterm-helper-textarea"))
+            .await
+            .expect("xterm's text area")
+            .send_keys(keys)
+            .await
+            .unwrap_or_else(|e| panic!("type {keys:?}: {e}"));
+    }
+
+    /// Waits for the marker of command `n`; returns its exit status and the screen.
+    async fn wait_marker(&self, n: u32, wait: Duration) -> (i32, String) {
+        let mark = format!("@@{n}:");
+        let deadline = Instant::now() + wait;
+        loop {
+            let screen = terminal_text(&self.c).await;
+            if let Some(status) = screen
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix(&mark))
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                return (status, screen);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "command {n} did not finish; the terminal shows:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clears the screen, runs `cmd` and returns what it printed (the lines between the
+    /// command line and the marker). Asserts the exit status is 0.
+    async fn run(&mut self, cmd: &str) -> String {
+        let (status, out) = self.run_status(cmd).await;
+        assert_eq!(status, 0, "`{cmd}` failed ({status}); it printed:\n{out}");
+        out
+    }
+
+    async fn run_status(&mut self, cmd: &str) -> (i32, String) {
+        self.n += 1;
+        let n = self.n;
+        type_line(&self.c, &format!("clear; {cmd}; echo @@{n}:$?")).await;
+        let (status, screen) = self.wait_marker(n, WAIT).await;
+        let lines: Vec<&str> = screen.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains(&format!("echo @@{n}:")))
+            .map_or(0, |i| i + 1);
+        let end = lines
+            .iter()
+            .position(|l| l.trim().starts_with(&format!("@@{n}:")))
+            .unwrap_or(lines.len());
+        let out = lines[start.min(end)..end].join("\n");
+        (status, out)
+    }
+}
+
+fn has(out: &str, needle: &str) {
+    assert!(out.contains(needle), "expected {needle:?} in:\n{out}");
+}
+
+/// The commands the issue lists, typed into the terminal of a normally booted page: the
+/// kernel runs BusyBox init, which logs root in on hvc0 (a real tty, so job control works).
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn a_login_shell_runs_what_people_type() {
+    use fantoccini::key::Key;
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    with_browser(move |c| async move {
+        let mut sh = Shell::login(c.clone(), &url).await;
+
+        let out = sh.run("uname -a").await;
+        has(&out, "Linux alpenglow 6.12.");
+        has(&out, "wasm32");
+        let out = sh.run("cat /etc/os-release").await;
+        has(&out, "ID=alpenglow");
+        has(&out, "ID_LIKE=alpine");
+        let out = sh.run("tty").await;
+        has(&out, "/dev/hvc0");
+        let out = sh.run("ls -l / | head -30").await;
+        for d in ["bin", "etc", "proc", "tmp", "usr"] {
+            assert!(
+                out.lines().any(|l| l.starts_with('d') && l.ends_with(&format!(" {d}"))),
+                "ls -l / lacks the directory {d}:\n{out}"
+            );
+        }
+        has(&sh.run("echo hello | tr a-z A-Z").await, "HELLO");
+        let out = sh.run("cat /proc/cpuinfo").await;
+        has(&out, "processor");
+        has(&out, "WebAssembly");
+        let out = sh.run("ps").await;
+        has(&out, "PID");
+        has(&out, "init");
+        has(&sh.run("echo x > /tmp/f; cat /tmp/f").await, "x");
+        has(
+            &sh.run("for i in 1 2 3; do echo n$i; done | tr '\\n' ' '").await,
+            "n1 n2 n3",
+        );
+        has(&sh.run("printf 'a b\\nc\\n' | wc -lw").await, "2");
+        has(&sh.run("grep ^root: /etc/passwd").await, "root:x:0:0");
+        has(&sh.run("echo alpine | sed s/alp/ALP/").await, "ALPine");
+        has(
+            &sh.run("echo 3 4 | awk '{ print $1 * $2 }'").await,
+            "12",
+        );
+        has(&sh.run("printf 'b\\na\\nc\\n' | sort | tr -d '\\n'").await, "abc");
+        has(&sh.run("find /etc -name os-release").await, "/etc/os-release");
+        let out = sh.run("dmesg | head -3").await;
+        has(&out, "Linux version 6.12");
+        let out = sh
+            .run("tar czf /tmp/t.tgz /etc && tar tzf /tmp/t.tgz | grep -c etc/")
+            .await;
+        let listed: u32 = out
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("a count of listed files");
+        assert!(listed >= 10, "tar listed {listed} entries under etc/");
+        has(&sh.run("tar tzf /tmp/t.tgz").await, "etc/os-release");
+
+        // Ctrl-C ends a foreground job at once and the prompt comes back.
+        type_line(&c, "sleep 30").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sh.keys("\u{3}").await;
+        let out = sh.run("echo back").await;
+        has(&out, "back");
+        // A background job, jobs, kill %1.
+        let out = sh.run("sleep 30 & jobs").await;
+        has(&out, "sleep 30");
+        has(&out, "Running");
+        let out = sh.run("kill %1; sleep 1; jobs; ps | grep -c '[s]leep 30'").await;
+        assert!(out.trim_end().ends_with('0'), "sleep 30 still runs:\n{out}");
+        // Ctrl-Z stops a foreground job; fg resumes it; Ctrl-C ends it.
+        type_line(&c, "sleep 40").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sh.keys("\u{1a}").await;
+        let out = sh.run("jobs").await;
+        has(&out, "Stopped");
+        type_line(&c, "fg").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        sh.keys("\u{3}").await;
+        let out = sh.run("jobs; echo none-left").await;
+        has(&out, "none-left");
+        assert!(!out.contains("sleep 40"), "sleep 40 survived:\n{out}");
+
+        // vi: insert a line, :wq, and the file has it.
+        type_line(&c, "vi /tmp/v").await;
+        wait_for_line(&c, "vi's screen", |l| l.starts_with('~')).await;
+        sh.keys("ihello from vi").await;
+        sh.keys(&char::from(Key::Escape).to_string()).await;
+        type_line(&c, ":wq").await;
+        has(&sh.run("cat /tmp/v").await, "hello from vi");
+
+        // `exit` gives a new login and prompt.
+        type_line(&c, "exit").await;
+        wait_for_terminal(&c, "login on 'hvc0'", false, WAIT).await;
+        let out = sh.run("echo after-exit").await;
+        has(&out, "after-exit");
+
+        // 500 typed commands, then the terminal still answers.
+        for i in 0..500 {
+            let cmd = if i % 10 == 9 {
+                format!("cat /etc/hostname > /dev/null # {i}")
+            } else {
+                format!("echo {i} > /dev/null")
+            };
+            type_line(&c, &cmd).await;
+        }
+        let out = sh.run("echo still-here").await;
+        has(&out, "still-here");
+        screenshot(&c, "shell-after-500-commands.png").await;
+    })
+    .await;
+}
