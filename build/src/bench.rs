@@ -44,8 +44,8 @@ pub struct Options {
 const TERMINAL_INPUT: &str = "#terminal .xterm-helper-textarea";
 /// How long a boot may take to reach a login prompt or shell.
 const BOOT_WAIT: Duration = Duration::from_secs(180);
-/// How long one guest command may run.
-const COMMAND_WAIT: Duration = Duration::from_secs(600);
+/// How long one guest command may run (the longest takes ~20 s on a busy 2-core machine).
+const COMMAND_WAIT: Duration = Duration::from_secs(180);
 
 // ---------------------------------------------------------------- statistics
 
@@ -294,6 +294,7 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
     vec![
         w("compute", false, &["cpu", "1"]),
         w("system", false, &["syscall", &n(200_000, 20_000)]),
+        w("system", false, &["spawn", &n(50, 5), "-"]),
         w("system", true, &["spawn", &n(50, 5), &side.true_path]),
         w("system", false, &["pipe", &n(5_000, 500)]),
         w("system", false, &["file", t, &n(16, 4)]),
@@ -343,6 +344,7 @@ pub fn describe(name: &str) -> &'static str {
         "cpu-qsort" => "qsort 500k ints",
         "cpu-sha256" => "sha256 of 16 MiB",
         "syscall" => "getppid(), per call",
+        "vfork-exit" => "vfork, child _exits, wait: each",
         "spawn" => "vfork+exec+wait of true, each",
         "pipe" => "pipe ping-pong, per round trip",
         "file-write" => "write a tmpfs file (64 KiB writes)",
@@ -354,6 +356,7 @@ pub fn describe(name: &str) -> &'static str {
         "run-pipe-dd-cat" => "dd bs=64k | cat > /dev/null",
         "run-seq-sort-wc" => "for/echo | sort -n | wc -l",
         "run-gzip-seq" => "gzip -c of seq 200000 (1.3 MB)",
+        n if n.starts_with("first-run-") => "the first run in the page (V8 baseline code)",
         "first-visit-nav-to-shell-prompt" => "fresh profile: service worker, downloads",
         "nav-to-kernel-compiled" => "artifacts fetched and verified, kernel compiled",
         "nav-to-kernel-banner" => "\"Linux version\" on the console",
@@ -963,7 +966,7 @@ impl Report {
 
 /// The change from an earlier result file: per figure in both, old and new medians.
 pub fn compare(old: &Value, new: &Value) -> Result<String> {
-    let figures = |v: &Value| -> Result<BTreeMap<String, Value>> {
+    let figures = |v: &Value| -> Result<Vec<(String, Value)>> {
         let list = v["figures"]
             .as_array()
             .ok_or_else(|| anyhow!("not a `cargo x bench` result file (no figures)"))?;
@@ -978,6 +981,7 @@ pub fn compare(old: &Value, new: &Value) -> Result<String> {
             .collect())
     };
     let (old_f, new_f) = (figures(old)?, figures(new)?);
+    let old_f: BTreeMap<String, Value> = old_f.into_iter().collect();
     let med = |f: &Value, side: &str| f[side]["median"].as_f64();
     let change = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if a > 0.0 => format!("{:+.1}%", (b - a) / a * 100.0),
@@ -1333,6 +1337,7 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
     let result = measure(&ui, &paths, opts, &mut native);
     let _ = std::fs::remove_dir_all(&tmp);
     let (meta, samples) = result?;
+    let stopped = meta["stopped_early"].as_str().map(str::to_string);
 
     // Without a native BusyBox, its workloads have no native figure: say why in the table.
     let figures = samples.figures(|group, name| match group {
@@ -1368,6 +1373,9 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
         "    results: {} (also results.json, results.md)",
         dir.join(format!("{date}.json")).display()
     );
+    if let Some(e) = stopped {
+        bail!("the run is incomplete (the figures above are what was measured): {e}");
+    }
     if let Some(old) = old {
         println!(
             "\nchange since {}:\n",
@@ -1476,11 +1484,29 @@ fn measure(
         gw.len(),
         opts.reps
     ));
-    let pb = bar((gw.len() * opts.reps) as u64 + 2);
+    let pb = bar((gw.len() * opts.reps) as u64 + 3);
     pb.set_message("preparing files");
     guest.run(&prepare(&guest_side).args)?;
     if native.bin.is_some() {
         native.run(&prepare(&native.side).args)?;
+    }
+    // One untimed-for-the-median run of the compute kernels: V8 runs a module's functions in
+    // its baseline tier first and shares the optimized code with later instances of the same
+    // module, so the first run in a page is slower. Reported apart as first-run-*.
+    pb.set_message("first run of the compute kernels");
+    let first: Vec<String> = vec!["cpu".into(), "1".into()];
+    for (out, guest_side) in [(native.run(&first)?, false), (guest.run(&first)?, true)] {
+        for r in &out.records {
+            if let Some((v, unit)) = r.figure() {
+                samples.add(
+                    "first-run",
+                    &format!("first-run-{}", r.name),
+                    unit,
+                    guest_side,
+                    v,
+                );
+            }
+        }
     }
     pb.inc(1);
     // A shell's memory natively (the guest's is its wasm memory, taken at each boot).
@@ -1490,7 +1516,10 @@ fn measure(
         add_procmem(&mut samples, &out);
     }
     pb.inc(1);
-    for rep in 0..opts.reps {
+    // A workload that fails or hangs in the guest ends the run, but what was measured so
+    // far is still reported (marked incomplete): a hang is a finding too.
+    let mut stopped = None;
+    'reps: for rep in 0..opts.reps {
         for (g, n) in gw.iter().zip(&nw) {
             let label = g.args[..2.min(g.args.len())].join(" ");
             if !g.busybox || native.bin.is_some() {
@@ -1499,17 +1528,29 @@ fn measure(
                 samples.add_output(g.group, &out, false);
             }
             pb.set_message(format!("rep {}/{} Alpenglow {label}", rep + 1, opts.reps));
-            let out = guest.run(&g.args)?;
-            samples.add_output(g.group, &out, true);
+            match guest.run(&g.args) {
+                Ok(out) => samples.add_output(g.group, &out, true),
+                Err(e) => {
+                    stopped = Some(format!("repetition {}: {e:#}", rep + 1));
+                    break 'reps;
+                }
+            }
             pb.inc(1);
         }
     }
     pb.finish_and_clear();
-    step.done("");
+    match &stopped {
+        None => step.done(""),
+        Some(e) => ui.warn(&format!("the workloads stopped early, {e}")),
+    }
     // The last page's console, for reading what happened (escapes kept, as the terminal got it).
     let log = paths.repo.join("target/bench/console.log");
     std::fs::write(&log, guest.text_from(0)?)
         .with_context(|| format!("writing {}", log.display()))?;
+    let mut meta = meta;
+    if let Some(e) = stopped {
+        meta["stopped_early"] = Value::String(e);
+    }
     drop(guest);
     drop(driver);
     drop(server);
@@ -1694,9 +1735,9 @@ mod tests {
         }
         let quick = workloads(&Side::guest(), true);
         assert!(quick.iter().any(|w| w.args.contains(&"20000".to_string())));
-        assert!(g
-            .iter()
-            .all(|w| w.busybox == (w.args[0] == "run" || w.args[0] == "spawn")));
+        // Only what runs BusyBox (a shell, its `true`) needs the native BusyBox.
+        let needs_busybox = |w: &Workload| w.args.iter().any(|a| a == "/bin/true" || a == "sh");
+        assert!(g.iter().all(|w| w.busybox == needs_busybox(w)));
     }
 
     #[test]
