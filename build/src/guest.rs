@@ -8,16 +8,24 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-const STEP_VERSION: &str = "1";
+const STEP_VERSION: &str = "2";
 
 /// Link flags every user program needs: its own shared memory (threads share it), the
-/// stack first so an overflow traps, and the TLS entry points the loader calls.
+/// stack first so an overflow traps, the TLS entry points the loader calls, and the function
+/// table, through which the kernel calls signal handlers. Function pointers start at 4096, so
+/// none of them is SIG_DFL (0), SIG_IGN (1) or SIG_HOLD (2).
 pub const USER_LDFLAGS: &str =
     "-Wl,--import-memory,--shared-memory,--max-memory=4294967296,--stack-first,\
---export=__wasm_init_tls,--export=__tls_size,--export=__tls_align,--export=__stack_pointer";
+--export=__wasm_init_tls,--export=__tls_size,--export=__tls_align,--export=__stack_pointer,\
+--export-table,--table-base=4096";
+
+/// Compiler flags: shared memory needs atomics and bulk memory in every object (TLS and
+/// threads), setjmp/longjmp need wasm exception handling.
+const CFLAGS: &str = "-O2 -Wall -Werror -matomics -mbulk-memory -mexception-handling \
+-mllvm -wasm-enable-sjlj";
 
 /// Guest programs: (source under build/guest, output name under out/<name>/<name>).
-pub const PROGRAMS: &[(&str, &str)] = &[("init.c", "init")];
+pub const PROGRAMS: &[(&str, &str)] = &[("init.c", "init"), ("ctest.c", "ctest")];
 
 pub fn output(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.paths.out(name).join(name)
@@ -33,7 +41,9 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         let out = output(ctx, name);
         let mut key = InputHash::new("guest");
         key.add("version", STEP_VERSION.as_bytes())
-            .add("cc", cc.as_bytes());
+            .add("cc", cc.as_bytes())
+            .add("cflags", CFLAGS.as_bytes())
+            .add("ldflags", USER_LDFLAGS.as_bytes());
         key.add_file(&src)?.add_file(&musl::libc_a(ctx))?;
         let key = key.finish();
         let stamp = format!("guest-{name}");
@@ -44,7 +54,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut c = Command::new("sh");
         c.arg("-c").arg(format!(
-            "{cc} -O2 -Wall -Werror -mexception-handling -mllvm -wasm-enable-sjlj {USER_LDFLAGS} -o '{}' '{}'",
+            "{cc} {CFLAGS} {USER_LDFLAGS} -o '{}' '{}'",
             out.display(),
             src.display()
         ));

@@ -15,9 +15,12 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let step = ctx.ui.step("initramfs");
     let desc_path = ctx.paths.repo.join("build/rootfs.toml");
     let rootfs = Rootfs::load(&desc_path)?;
-    let sources = Sources::new(ctx.paths.repo.join("build"))
-        .with_output("busybox", crate::busybox::output_dir(ctx))
-        .with_output("init", crate::guest::output(ctx, "init"));
+    let mut sources = Sources::new(ctx.paths.repo.join("build"))
+        .with_output("busybox", crate::busybox::output_dir(ctx));
+    // Each guest program is `<name>:`, its output file.
+    for (_, name) in crate::guest::PROGRAMS {
+        sources = sources.with_output(name, crate::guest::output(ctx, name));
+    }
     let image = rootfs
         .build(&sources)
         .with_context(|| format!("building the image from {}", desc_path.display()))?;
