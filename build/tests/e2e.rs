@@ -1015,6 +1015,22 @@ async fn kernel_boots_and_the_page_stays_responsive() {
                 && !term.contains("Oops"),
             "terminal:\n{term}"
         );
+        // /init ran the C runtime checks (build/guest/ctest.c): signal handlers, threads,
+        // setjmp, vfork + exec, each a PASS line, in the browser's workers.
+        let failed: Vec<&&str> = lines.iter().filter(|l| l.starts_with("FAIL")).collect();
+        assert!(failed.is_empty(), "ctest failures: {failed:?}");
+        let passes = lines.iter().filter(|l| l.starts_with("PASS: ")).count();
+        for line in [
+            "PASS: SA_SIGINFO handler, kill()",
+            "PASS: siglongjmp out of a handler restores the mask",
+            "PASS: with SA_RESTART: the call is restarted",
+            "PASS: vfork + exec busybox true",
+            "PASS: pthread create, mutex, cond, join, value back",
+            &format!("ctest: {passes} passed, 0 failed"),
+            "init: alpenglow-ctest exited with 0",
+        ] {
+            assert!(term.contains(line), "terminal lacks {line:?}:\n{term}");
+        }
 
         // The power-off stops the machine: the page says so.
         let deadline = Instant::now() + WAIT;
