@@ -1,8 +1,9 @@
 /*
  * The boot check's /init: proves that a user program runs under the kernel.
  * It mounts /proc and lists the processes there, sleeps one second with
- * nanosleep and checks that the monotonic clock advanced, then powers the
- * machine off. Every line goes out through write(2) on the console.
+ * nanosleep and checks that the monotonic clock advanced, runs the C runtime
+ * checks (/usr/bin/alpenglow-ctest, build/guest/ctest.c) when the image has
+ * them, then powers the machine off. Every line goes out through write(2) on the console.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +71,34 @@ static void list_processes(void)
 	say(line);
 }
 
+/* vfork + exec of the C runtime checks; they print their own lines. */
+static void run_ctest(void)
+{
+	static char *const argv[] = { "alpenglow-ctest", NULL };
+	const char *path = "/usr/bin/alpenglow-ctest";
+	char line[128];
+	int status;
+	pid_t pid;
+
+	if (access(path, X_OK))
+		return;
+	pid = vfork();
+	if (pid == 0) {
+		execv(path, argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		snprintf(line, sizeof(line), "init: cannot run %s: %s\n", path, strerror(errno));
+	} else if (WIFEXITED(status)) {
+		snprintf(line, sizeof(line), "init: alpenglow-ctest exited with %d\n",
+			 WEXITSTATUS(status));
+	} else {
+		snprintf(line, sizeof(line), "init: alpenglow-ctest ended by signal %d\n",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	}
+	say(line);
+}
+
 static long long now_ns(void)
 {
 	struct timespec ts;
@@ -97,6 +127,8 @@ int main(void)
 	snprintf(line, sizeof(line), "init: slept, monotonic clock advanced %lld ms (%s)\n",
 		 (after - before) / 1000000, after - before >= 1000000000LL ? "ok" : "TOO SHORT");
 	say(line);
+
+	run_ctest();
 
 	say("init: powering off\n");
 	sync();

@@ -8,13 +8,16 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
-const STEP_VERSION: &str = "1";
+const STEP_VERSION: &str = "2";
 
 /// Link flags every user program needs: its own shared memory (threads share it), the
-/// stack first so an overflow traps, and the TLS entry points the loader calls.
+/// stack first so an overflow traps, the TLS entry points the loader calls, and the function
+/// table, through which the kernel calls signal handlers. Function pointers start at 4096, so
+/// none of them is SIG_DFL (0), SIG_IGN (1) or SIG_HOLD (2).
 pub const USER_LDFLAGS: &str =
     "-Wl,--import-memory,--shared-memory,--max-memory=4294967296,--stack-first,\
---export=__wasm_init_tls,--export=__tls_size,--export=__tls_align,--export=__stack_pointer";
+--export=__wasm_init_tls,--export=__tls_size,--export=__tls_align,--export=__stack_pointer,\
+--export-table,--table-base=4096";
 
 /// Code generation flags: setjmp/longjmp through wasm exceptions, and the atomics and
 /// bulk-memory features a shared memory needs (wasm-ld refuses `--shared-memory` for an
@@ -23,7 +26,11 @@ pub const USER_CFLAGS: &str =
     "-matomics -mbulk-memory -mexception-handling -mllvm -wasm-enable-sjlj";
 
 /// Guest programs: (source under build/guest, output name under out/<name>/<name>).
-pub const PROGRAMS: &[(&str, &str)] = &[("init.c", "init"), ("bench.c", "alpenglow-bench")];
+pub const PROGRAMS: &[(&str, &str)] = &[
+    ("init.c", "init"),
+    ("bench.c", "alpenglow-bench"),
+    ("ctest.c", "ctest"),
+];
 
 pub fn output(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.paths.out(name).join(name)

@@ -17,6 +17,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let rootfs = Rootfs::load(&desc_path)?;
     let mut sources = Sources::new(ctx.paths.repo.join("build"))
         .with_output("busybox", crate::busybox::output_dir(ctx));
+    // Each guest program is `<name>:`, its output file.
     for (_, name) in crate::guest::PROGRAMS {
         sources = sources.with_output(name, crate::guest::output(ctx, name));
     }

@@ -1,8 +1,8 @@
 //! The Alpenglow build: pinned sources → patched trees → kernel, musl, BusyBox, initramfs.
 
 pub mod apt;
-pub mod bench;
 pub mod bbtest;
+pub mod bench;
 pub mod busybox;
 pub mod cpio;
 pub mod debian;

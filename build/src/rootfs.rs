@@ -770,9 +770,10 @@ mod tests {
             skipped,
             [
                 "/bin/busybox",
-                "/init",
+                "/usr/libexec/alpenglow/init",
                 "/usr/share/busybox/testsuite.tar.gz",
                 "/usr/bin/alpenglow-bench",
+                "/usr/bin/alpenglow-ctest",
                 "applets from `busybox:busybox.links`"
             ]
         );
@@ -897,10 +898,13 @@ mod tests {
         std::fs::write(&init, "#!/bin/sh\nexec /sbin/init\n").unwrap();
         let bench = out.path().join("bench-program");
         std::fs::write(&bench, b"\0asm bench test input").unwrap();
+        let ctest = out.path().join("ctest-program");
+        std::fs::write(&ctest, b"\0asm ctest test input").unwrap();
         let sources = Sources::new(env!("CARGO_MANIFEST_DIR"))
             .with_output("busybox", &bb)
             .with_output("init", &init)
-            .with_output("alpenglow-bench", &bench);
+            .with_output("alpenglow-bench", &bench)
+            .with_output("ctest", &ctest);
         let image = shipped().build(&sources).unwrap();
         assert!(image.skipped.is_empty(), "{:?}", image.skipped);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
@@ -912,6 +916,7 @@ mod tests {
                 bb.join("testsuite.tar.gz"),
                 script,
                 bench,
+                ctest,
                 bb.join("busybox.links")
             ]
         );
@@ -924,7 +929,9 @@ mod tests {
         }
         assert_eq!(names(gz).iter().filter(|n| *n == "bin/ls").count(), 1);
         assert_eq!(long(gz, "bin/busybox")[0], "-rwxr-xr-x");
-        assert_eq!(long(gz, "init")[0], "-rwxr-xr-x");
+        // The kernel runs /init: BusyBox init; the boot check is kept beside it.
+        assert_eq!(long(gz, "init").last().unwrap(), "/bin/busybox");
+        assert_eq!(long(gz, "usr/libexec/alpenglow/init")[0], "-rwxr-xr-x");
         let dir = extract(gz, "bin/busybox");
         assert_eq!(
             std::fs::read(dir.path().join("bin/busybox")).unwrap(),

@@ -107,6 +107,26 @@ pub const IMPORTS: &[Func] = &[
         params: &[Val::I32],
         results: &[Val::I32],
     },
+    // user_enter_thread(handle, sp): never returns; the top level instantiates the program
+    // anew in this worker and calls __wasm_thread_start(sp) with its stack pointer at sp.
+    Func {
+        name: "user_enter_thread",
+        params: &[Val::I32, Val::I32],
+        results: &[],
+    },
+    // user_sp() -> the running program's __stack_pointer in this worker, 0 if none.
+    Func {
+        name: "user_sp",
+        params: &[],
+        results: &[Val::I32],
+    },
+    // user_call(fn, sp, a0, a1, a2) -> 0 | -EFAULT: call the running program's function-table
+    // entry fn(a0, a1, a2) on its stack from sp down (signal handlers); exceptions pass through.
+    Func {
+        name: "user_call",
+        params: &[Val::I32; 5],
+        results: &[Val::I32],
+    },
     // mmio_read(addr, size) -> value: a device register read in the MMIO window (virtio).
     Func {
         name: "mmio_read",
@@ -130,6 +150,8 @@ pub const IMPORTS: &[Func] = &[
 /// `user_create`'s errors (negated errno).
 pub const ENOEXEC: i32 = 8;
 pub const ENOMEM: i32 = 12;
+/// `user_call`'s error: not a function of the program.
+pub const EFAULT: i32 = 14;
 
 /// The kernel's memory: imported, shared between all task instances.
 pub const MEMORY_MODULE: &str = "env";

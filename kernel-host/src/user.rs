@@ -5,6 +5,14 @@
 /// Pages when the memory import has no maximum (4 GiB).
 pub const DEFAULT_MAX_PAGES: u32 = 65536;
 
+/// The program's function table export (`wasm-ld --export-table`): signal handlers are indices
+/// into it.
+pub const FUNCTION_TABLE_EXPORT: &str = "__indirect_function_table";
+
+/// A new thread's entry, `(i32 sp) -> ()`, exported by programs that can create threads (musl's
+/// `__clone`); the host calls it with the instance's `__stack_pointer` set to `sp`.
+pub const THREAD_START_EXPORT: &str = "__wasm_thread_start";
+
 /// The process memory a program module asks for, in 64 KiB pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProgramMemory {
@@ -14,7 +22,9 @@ pub struct ProgramMemory {
 
 /// Checks that `bytes` is a program module: it imports exactly a shared `env.memory` and
 /// `linux.syscall: (i32 x 7) -> i32`, and exports `_start: (i32) -> ()`, `__stack_pointer`,
-/// `__wasm_init_tls`, `__tls_size` and `__tls_align`. Returns its memory's limits.
+/// `__wasm_init_tls`, `__tls_size`, `__tls_align` and its function table
+/// (`__indirect_function_table`, through which the kernel calls signal handlers). Returns its
+/// memory's limits.
 pub fn check_program(bytes: &[u8]) -> Result<ProgramMemory, String> {
     let mut r = Reader { bytes, pos: 0 };
     if r.take(8)? != b"\0asm\x01\0\0\0" {
@@ -123,6 +133,14 @@ pub fn check_program(bytes: &[u8]) -> Result<ProgramMemory, String> {
             return Err(format!("does not export {name}"));
         }
     }
+    if !exports
+        .iter()
+        .any(|(n, k, _)| n == FUNCTION_TABLE_EXPORT && *k == 1)
+    {
+        return Err(format!(
+            "does not export its function table ({FUNCTION_TABLE_EXPORT}; link with --export-table)"
+        ));
+    }
     if memory.initial > memory.maximum {
         return Err("env.memory's minimum is above its maximum".into());
     }
@@ -186,6 +204,10 @@ mod tests {
 
     /// A minimal program module; `memory_flags` 3 = shared with a maximum.
     fn program(memory_flags: u8, extra_import: bool) -> Vec<u8> {
+        program_exporting(memory_flags, extra_import, true)
+    }
+
+    fn program_exporting(memory_flags: u8, extra_import: bool, table: bool) -> Vec<u8> {
         let mut m = b"\0asm\x01\0\0\0".to_vec();
         let mut types = vec![2, 0x60, 7];
         types.extend_from_slice(&[0x7f; 7]);
@@ -208,15 +230,19 @@ mod tests {
         }
         m.extend(section(2, &imports));
         m.extend(section(3, &[1, 1]));
-        let mut exports = vec![5];
         let first_own = if extra_import { 2 } else { 1 };
-        for (n, kind, idx) in [
+        let mut list = vec![
             ("_start", 0, first_own),
             ("__stack_pointer", 3, 0),
             ("__wasm_init_tls", 0, first_own),
             ("__tls_size", 3, 1),
             ("__tls_align", 3, 2),
-        ] {
+        ];
+        if table {
+            list.push((FUNCTION_TABLE_EXPORT, 1, 0));
+        }
+        let mut exports = vec![list.len() as u8];
+        for (n, kind, idx) in list {
             exports.extend(name(n));
             exports.extend_from_slice(&[kind, idx]);
         }
@@ -244,6 +270,9 @@ mod tests {
             .unwrap_err()
             .contains("env.other"));
         assert!(check_program(b"\x7fELF").is_err());
+        assert!(check_program(&program_exporting(3, false, false))
+            .unwrap_err()
+            .contains("function table"));
         let mut truncated = program(3, false);
         truncated.truncate(30);
         assert!(check_program(&truncated).is_err());

@@ -32,7 +32,18 @@ struct Kernel {
 struct UserMemory {
     module: WebAssembly::Module,
     memory: WebAssembly::Memory,
-    instance: Option<Function>,
+    instance: Option<Program>,
+}
+
+/// What the host uses of a program instance: its entry, and for `user_sp`/`user_call` (signal
+/// handlers) its function table and stack pointer.
+#[derive(Clone)]
+struct Program {
+    start: Function,
+    /// `__wasm_thread_start(sp)`, present in programs that can create threads.
+    thread_start: Option<Function>,
+    table: WebAssembly::Table,
+    stack_pointer: WebAssembly::Global,
 }
 
 /// What the top level calls next.
@@ -41,6 +52,8 @@ enum Entry {
     Task(u32),
     /// A program's `_start(p)`.
     Start(Function, u32),
+    /// A new thread: `__wasm_thread_start(sp)` with the instance's stack pointer at `sp`.
+    Thread(Program, u32),
     /// `wasm_user_trap(kind)`.
     UserTrap(i32),
     /// Nothing until the main thread answers `WantUser`.
@@ -59,8 +72,9 @@ thread_local! {
     /// The kernel memory and the device cells, for `Run(Devices)`.
     static SHARED: RefCell<Option<(WebAssembly::Memory, SharedArrayBuffer)>> =
         const { RefCell::new(None) };
-    /// A `user_enter(handle, p)` waiting for the main thread to send the handle.
-    static WAITING: Cell<Option<(u32, u32)>> = const { Cell::new(None) };
+    /// A `user_enter(handle, p)` (or `user_enter_thread`, true) waiting for the main thread
+    /// to send the handle.
+    static WAITING: Cell<Option<(u32, u32, bool)>> = const { Cell::new(None) };
 }
 
 fn scope() -> DedicatedWorkerGlobalScope {
@@ -127,10 +141,10 @@ pub fn start() {
                         instance: None,
                     });
                 });
-                if let Some((h, p)) = WAITING.get() {
+                if let Some((h, p, thread)) = WAITING.get() {
                     if h == handle {
                         WAITING.set(None);
-                        drive(enter(handle, p));
+                        drive(enter(handle, p, thread));
                     }
                 }
             }
@@ -162,8 +176,9 @@ pub fn start() {
 }
 
 /// What the next step is after `user_enter(handle, p)` reached the top level: the program's
-/// `_start`, instantiated in this worker if it was not yet.
-fn enter(handle: u32, p: u32) -> Entry {
+/// `_start`, instantiated in this worker if it was not yet; for `user_enter_thread(handle,
+/// sp)` (`thread`), its `__wasm_thread_start`.
+fn enter(handle: u32, p: u32, thread: bool) -> Entry {
     let Some(syscall) = KERNEL.with(|k| k.borrow().as_ref().map(|k| k.syscall.clone())) else {
         trap("user_enter before vmlinux was instantiated".into(), None);
         return Entry::UserTrap(0);
@@ -174,22 +189,23 @@ fn enter(handle: u32, p: u32) -> Entry {
             .map(|u| (u.module.clone(), u.memory.clone(), u.instance.clone()))
     });
     let Some((module, memory, instance)) = known else {
-        WAITING.set(Some((handle, p)));
+        WAITING.set(Some((handle, p, thread)));
         post(&FromWorker::WantUser { handle });
         return Entry::Wait;
     };
-    if let Some(start) = instance {
-        return Entry::Start(start, p);
-    }
-    match instantiate_program(&module, &memory, &syscall) {
-        Ok(start) => {
+    let program = match instance {
+        Some(program) => Ok(program),
+        None => instantiate_program(&module, &memory, &syscall).inspect(|program| {
             USERS.with(|u| {
                 if let Some(u) = u.borrow_mut().get_mut(&handle) {
-                    u.instance = Some(start.clone());
+                    u.instance = Some(program.clone());
                 }
-            });
-            Entry::Start(start, p)
-        }
+            })
+        }),
+    };
+    match program {
+        Ok(program) if thread => Entry::Thread(program, p),
+        Ok(program) => Entry::Start(program.start, p),
         Err(e) => {
             web_sys::console::error_1(&format!("kernel worker: user_enter({handle}): {e}").into());
             Entry::UserTrap(0)
@@ -201,7 +217,7 @@ fn instantiate_program(
     module: &WebAssembly::Module,
     memory: &WebAssembly::Memory,
     syscall: &JsValue,
-) -> Result<Function, String> {
+) -> Result<Program, String> {
     let env = Object::new();
     set(&env, "memory", memory)?;
     let linux = Object::new();
@@ -212,10 +228,41 @@ fn instantiate_program(
     set(&imports, "linux", &linux)?;
     let instance = WebAssembly::Instance::new(module, &imports)
         .map_err(|e| format!("cannot instantiate the program: {}", js_error_message(&e)))?;
-    Reflect::get(&instance.exports(), &"_start".into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(|| "the program has no _start".to_string())
+    let exports = instance.exports();
+    let get = |name: &str| {
+        Reflect::get(&exports, &name.into())
+            .ok()
+            .filter(|v| !v.is_undefined())
+            .ok_or_else(|| format!("the program does not export {name}"))
+    };
+    Ok(Program {
+        start: get("_start")?
+            .dyn_into()
+            .map_err(|_| "the program's _start is not a function".to_string())?,
+        thread_start: get(user::THREAD_START_EXPORT)
+            .ok()
+            .and_then(|f| f.dyn_into().ok()),
+        table: get(user::FUNCTION_TABLE_EXPORT)?
+            .dyn_into()
+            .map_err(|_| "the program's function table is not a table".to_string())?,
+        stack_pointer: get("__stack_pointer")?
+            .dyn_into()
+            .map_err(|_| "the program's __stack_pointer is not a global".to_string())?,
+    })
+}
+
+/// The program instance running in this worker (the selected memory's), as `[table,
+/// __stack_pointer]` for the `user_sp` and `user_call` imports; null if there is none.
+fn running_program() -> JsValue {
+    let handle = SELECTED.get();
+    USERS.with(|u| {
+        u.borrow()
+            .get(&handle)
+            .and_then(|u| u.instance.as_ref())
+            .map_or(JsValue::NULL, |p| {
+                Array::of2(&p.table, &p.stack_pointer).into()
+            })
+    })
 }
 
 /// The worker's top level: calls the kernel (or a program), and catches what unwinds to here
@@ -245,13 +292,26 @@ fn drive(mut entry: Entry) {
                 task_entry.call1(&JsValue::NULL, &(*t).into()),
             ),
             Entry::Start(start, p) => ("_start", start.call1(&JsValue::NULL, &(*p).into())),
+            Entry::Thread(program, sp) => {
+                program.stack_pointer.set_value(&(*sp as i32).into());
+                let result = match &program.thread_start {
+                    Some(f) => f.call1(&JsValue::NULL, &(*sp).into()),
+                    // Reported as a trap in user code: the program cannot run threads.
+                    None => Err(WebAssembly::RuntimeError::new(&format!(
+                        "the program does not export {}",
+                        user::THREAD_START_EXPORT
+                    ))
+                    .into()),
+                };
+                (user::THREAD_START_EXPORT, result)
+            }
             Entry::Wait => return,
             Entry::UserTrap(kind) => (
                 abi::USER_TRAP_EXPORT,
                 user_trap.call1(&JsValue::NULL, &(*kind).into()),
             ),
         };
-        let in_user = matches!(entry, Entry::Start(..));
+        let in_user = matches!(entry, Entry::Start(..) | Entry::Thread(..));
         let e = match result {
             Ok(_) if in_user => {
                 entry = Entry::UserTrap(1);
@@ -279,8 +339,8 @@ fn drive(mut entry: Entry) {
                 .and_then(|k| k.as_string())
                 .as_deref()
             {
-                Some("enter") => {
-                    entry = enter(field("handle"), field("p"));
+                Some(kind @ ("enter" | "thread")) => {
+                    entry = enter(field("handle"), field("p"), kind == "thread");
                     continue;
                 }
                 _ => {
@@ -383,13 +443,40 @@ fn instantiate(
     let throwers: Array = Function::new_with_args(
         "tag",
         "return [function user_enter(handle, p) { throw { tag, kind: 'enter', handle: handle >>> 0, p: p >>> 0 }; }, \
-         function task_exit() { throw { tag, kind: 'exit' }; }];",
+         function task_exit() { throw { tag, kind: 'exit' }; }, \
+         function user_enter_thread(handle, sp) { throw { tag, kind: 'thread', handle: handle >>> 0, p: sp >>> 0 }; }];",
     )
     .call1(&JsValue::NULL, &tag)
     .map_err(|e| format!("building the imports: {}", js_error_message(&e)))?
     .unchecked_into();
     add("user_enter", throwers.get(0))?;
     add("task_exit", throwers.get(1))?;
+    add("user_enter_thread", throwers.get(2))?;
+
+    // user_call runs a signal handler as a nested call. Plain JS as well: a longjmp out of the
+    // handler is a wasm exception that must pass through to the program's frames below (the
+    // kernel's wasm_syscall repairs its own stack pointer on the way).
+    let running = Closure::<dyn Fn() -> JsValue>::new(running_program).into_js_value();
+    let calls: Array = Function::new_with_args(
+        "running, efault",
+        "return [function user_sp() { const r = running(); return r ? r[1].value : 0; }, \
+         function user_call(fn, sp, a0, a1, a2) { \
+           const r = running(); \
+           if (!r) return -efault; \
+           fn >>>= 0; \
+           const f = fn < r[0].length ? r[0].get(fn) : null; \
+           if (typeof f !== 'function') return -efault; \
+           const old = r[1].value; \
+           r[1].value = sp; \
+           try { f(a0, a1, a2); } finally { r[1].value = old; } \
+           return 0; \
+         }];",
+    )
+    .call2(&JsValue::NULL, &running, &abi::EFAULT.into())
+    .map_err(|e| format!("building the imports: {}", js_error_message(&e)))?
+    .unchecked_into();
+    add("user_sp", calls.get(0))?;
+    add("user_call", calls.get(1))?;
 
     let env = Object::new();
     set(&env, abi::MEMORY_NAME, memory)?;
