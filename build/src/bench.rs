@@ -1340,10 +1340,24 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
     let stopped = meta["stopped_early"].as_str().map(str::to_string);
 
     // Without a native BusyBox, its workloads have no native figure: say why in the table.
-    let figures = samples.figures(|group, name| match group {
+    let mut figures = samples.figures(|group, name| match group {
         "busybox" => bb_note.clone(),
         _ if name == "spawn" || name == "shell-memory" => bb_note.clone(),
         _ => None,
+    });
+    // Grouped in reading order (figures of a group came in as the run went).
+    figures.sort_by_key(|f| {
+        [
+            "boot",
+            "memory",
+            "compute",
+            "first-run",
+            "system",
+            "busybox",
+        ]
+        .iter()
+        .position(|g| *g == f.group)
+        .unwrap_or(usize::MAX)
     });
     let report = Report {
         meta,
