@@ -34,7 +34,10 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     for s in &image.skipped {
         ctx.ui.info(&format!("left out {}: {}", s.path, s.reason));
     }
-    if ctx.stamps.is_fresh("initramfs", &key, &[&dest]) {
+    // The stamp is in the shared cache: another clone may have recorded it, so this
+    // clone's file must also hold the image.
+    let current = std::fs::read(&dest).is_ok_and(|old| old == image.cpio_gz);
+    if current && ctx.stamps.is_fresh("initramfs", &key, &[&dest]) {
         step.skipped("description and inputs unchanged");
         return Ok(());
     }

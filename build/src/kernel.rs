@@ -46,8 +46,15 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .add("toolchain", toolchain::identity()?.as_bytes())
         .add("timestamp", BUILD_TIMESTAMP.as_bytes());
     let key = key.finish();
-    if ctx.stamps.is_fresh("kernel", &key, &[&dest]) {
-        step.skipped("sources, patches and toolchain unchanged");
+    // The post-linked module stays in the cache; dist/ gets a copy (see stamp::publish).
+    let cached = out.join("vmlinux.wasm");
+    if ctx.stamps.is_fresh("kernel", &key, &[&cached]) {
+        let copied = crate::stamp::publish(&cached, &dest)?;
+        step.skipped(if copied {
+            "sources, patches and toolchain unchanged; copied to dist/"
+        } else {
+            "sources, patches and toolchain unchanged"
+        });
         return Ok(());
     }
 
@@ -73,8 +80,8 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let (patched, report) = postlink::patch_sectab(&linked)
         .with_context(|| format!("post-link of {}", vmlinux.display()))?;
     std::fs::write(out.join("sectab.txt"), report.to_log()).context("writing sectab.txt")?;
-    std::fs::create_dir_all(ctx.paths.dist()).context("creating dist/")?;
-    std::fs::write(&dest, &patched).with_context(|| format!("writing {}", dest.display()))?;
+    std::fs::write(&cached, &patched).with_context(|| format!("writing {}", cached.display()))?;
+    crate::stamp::publish(&cached, &dest)?;
     ctx.stamps.record("kernel", &key)?;
     let elapsed = step.elapsed();
     ctx.record_duration("kernel", elapsed);

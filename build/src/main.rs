@@ -227,7 +227,8 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
     }
 }
 
-/// `cargo x test`: prerequisites, artifacts, unit tests, the site, end-to-end tests.
+/// `cargo x test`: prerequisites, artifacts, unit tests, the site, end-to-end tests, and a
+/// smoke run of `cargo x bench`.
 fn test(ui: Ui) -> Result<()> {
     let paths = Paths::discover()?;
     doctor::run(&ui, &paths, true)?;
@@ -262,6 +263,17 @@ fn test(ui: Ui) -> Result<()> {
         ],
     )?;
     step.done("");
+    // A smoke run of the benchmarks: proves `cargo x bench` still works end to end; its
+    // figures are not judged (speed is measured by `cargo x bench`, never by a test).
+    bench::run(
+        &mut Ctx::new(ui)?,
+        &bench::Options {
+            reps: 1,
+            quick: true,
+            compare: None,
+            append: None,
+        },
+    )?;
     Ok(())
 }
 

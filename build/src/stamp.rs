@@ -62,9 +62,41 @@ impl Stamps {
     }
 }
 
+/// Copies `from` (a step's output kept in the cache) to `to` (the repository's `dist/`) unless
+/// `to` already has the same bytes. The cache is shared by every clone on the machine, so a
+/// step that is fresh in the cache may still have to refresh this clone's copy. Returns
+/// whether it copied.
+pub fn publish(from: &Path, to: &Path) -> Result<bool> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    if std::fs::read(to).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(to, &bytes).with_context(|| format!("writing {}", to.display()))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publish_refreshes_a_stale_copy_and_leaves_a_current_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (
+            dir.path().join("cache.bin"),
+            dir.path().join("dist/out.bin"),
+        );
+        std::fs::write(&from, b"new").unwrap();
+        assert!(publish(&from, &to).unwrap());
+        assert_eq!(std::fs::read(&to).unwrap(), b"new");
+        assert!(!publish(&from, &to).unwrap());
+        std::fs::write(&to, b"old, from another clone's build").unwrap();
+        assert!(publish(&from, &to).unwrap());
+        assert_eq!(std::fs::read(&to).unwrap(), b"new");
+    }
 
     #[test]
     fn labels_separate_values() {
