@@ -741,11 +741,7 @@ fn add_device_imports(
     add(
         "mmio_read",
         Closure::<dyn FnMut(u32, u32) -> u32>::new(move |addr: u32, size: u32| {
-            Bus {
-                memory: &*m,
-                cells: &*c,
-            }
-            .read(addr, size)
+            Bus::new(&*m, &*c).read(addr, size)
         })
         .into_js_value(),
     )?;
@@ -753,10 +749,7 @@ fn add_device_imports(
     add(
         "mmio_write",
         Closure::<dyn FnMut(u32, u32, u32)>::new(move |addr: u32, size: u32, value: u32| {
-            let bus = Bus {
-                memory: &*memory,
-                cells: &*cells,
-            };
+            let bus = Bus::new(&*memory, &*cells);
             for effect in bus.write(addr, size, value, &mut BrowserEntropy) {
                 device_effect(&kmem, effect);
             }

@@ -195,7 +195,11 @@ pub struct Bus<'a, M: GuestMemory + ?Sized, C: Cells + ?Sized> {
     pub cells: &'a C,
 }
 
-impl<M: GuestMemory + ?Sized, C: Cells + ?Sized> Bus<'_, M, C> {
+impl<'a, M: GuestMemory + ?Sized, C: Cells + ?Sized> Bus<'a, M, C> {
+    pub fn new(memory: &'a M, cells: &'a C) -> Self {
+        Bus { memory, cells }
+    }
+
     /// Which device and register offset `addr` is, if any.
     fn decode(addr: u32) -> Option<(usize, u32)> {
         let rel = addr.checked_sub(MMIO_BASE)?;
@@ -354,10 +358,7 @@ mod tests {
     #[test]
     fn registers_identify_each_device_and_nothing_lies_between() {
         let (ram, cells) = (Ram::new(16), cells());
-        let bus = Bus {
-            memory: &ram,
-            cells: &cells[..],
-        };
+        let bus = Bus::new(&ram, &cells[..]);
         assert_eq!(bus.read(mmio_address(0) + REG_DEVICE_ID, 4), 3);
         assert_eq!(bus.read(mmio_address(1) + REG_DEVICE_ID, 4), 4);
         assert_eq!(bus.read(mmio_address(DEVICES.len()), 4), u32::MAX);
@@ -367,10 +368,7 @@ mod tests {
     #[test]
     fn console_output_input_and_resize_reach_the_other_side() {
         let (ram, cells) = (Ram::new(0x20000), cells());
-        let bus = Bus {
-            memory: &ram,
-            cells: &cells[..],
-        };
+        let bus = Bus::new(&ram, &cells[..]);
         let base = mmio_address(CONSOLE);
         // Receive queue at the test layout, transmit queue 0x8000 above it.
         bring_up(&bus, CONSOLE, &[(0, 0), (1, 0x8000)], 1 << console::F_SIZE);
@@ -442,10 +440,7 @@ mod tests {
     #[test]
     fn a_bad_descriptor_marks_the_device_broken_instead_of_panicking() {
         let (ram, cells) = (Ram::new(0x10000), cells());
-        let bus = Bus {
-            memory: &ram,
-            cells: &cells[..],
-        };
+        let bus = Bus::new(&ram, &cells[..]);
         bring_up(&bus, CONSOLE, &[(0, 0), (1, 0x8000)], 0);
         // A transmit buffer far outside memory.
         ram.put_u64(DESC + 0x8000, 0xdead_0000);
@@ -474,10 +469,7 @@ mod tests {
     #[test]
     fn only_offered_features_can_be_accepted() {
         let (ram, cells) = (Ram::new(16), cells());
-        let bus = Bus {
-            memory: &ram,
-            cells: &cells[..],
-        };
+        let bus = Bus::new(&ram, &cells[..]);
         let base = mmio_address(1);
         bus.write(base + REG_DRIVER_FEATURES, 4, u32::MAX, &mut Counter(0));
         assert!(!negotiated(&cells[..], 1, console::F_SIZE));
@@ -486,10 +478,7 @@ mod tests {
     #[test]
     fn rng_fills_what_the_driver_asks_for() {
         let (ram, cells) = (Ram::new(0x10000), cells());
-        let bus = Bus {
-            memory: &ram,
-            cells: &cells[..],
-        };
+        let bus = Bus::new(&ram, &cells[..]);
         bring_up(&bus, 1, &[(0, 0)], 0);
         post(&ram, 8, &[&[(0x9000, 5, true)]]);
         let fx = bus.write(mmio_address(1) + REG_QUEUE_NOTIFY, 4, 0, &mut Counter(0));
