@@ -17,6 +17,7 @@ use crate::tree;
 use anyhow::{bail, Context, Result};
 use flate2::{Compression, GzBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -495,30 +496,13 @@ fn run_with_progress(cmd: &mut Command, log: &Path, runtest_log: &Path) -> Resul
         .stderr(Stdio::from(err))
         .spawn()
         .with_context(|| format!("starting {cmd:?}"))?;
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("    {spinner} {elapsed:>4} {msg}").expect("static template"),
-    );
-    pb.enable_steady_tick(Duration::from_millis(200));
+    let pb = spinner();
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for the testsuite")? {
             break status;
         }
         if let Ok(bytes) = std::fs::read(log) {
-            let text = String::from_utf8_lossy(&bytes);
-            let s = Summary::parse(&text);
-            let last: String = text
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or_default()
-                .chars()
-                .take(60)
-                .collect();
-            pb.set_message(format!(
-                "{} passed, {} failed, {} skipped — {last}",
-                s.pass, s.fail, s.skip
-            ));
+            pb.set_message(progress(&String::from_utf8_lossy(&bytes)));
         }
         std::thread::sleep(Duration::from_millis(250));
     };
@@ -588,7 +572,136 @@ pub fn compare_with_native(ctx: &mut Ctx, guest_log: &Path) -> Result<()> {
         );
     }
     let native = native(ctx)?;
-    let c = compare(&guest, &native);
+    print_comparison(&guest, &native);
+    Ok(())
+}
+
+fn spinner() -> ProgressBar {
+    let pb = ProgressBar::new_spinner();
+    pb.set_style(
+        ProgressStyle::with_template("    {spinner} {elapsed:>4} {msg}").expect("static template"),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+/// The counts so far and the last line of a testsuite log, for a progress line.
+fn progress(log: &str) -> String {
+    let s = Summary::parse(log);
+    let last: String = log
+        .lines()
+        .rev()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(60)
+        .collect();
+    format!(
+        "{} passed, {} failed, {} skipped — {last}",
+        s.pass, s.fail, s.skip
+    )
+}
+
+/// How long the testsuite in the guest may print nothing before it counts as stuck (the
+/// slowest single test there, bc's, prints nothing for about a minute).
+const GUEST_QUIET: Duration = Duration::from_secs(300);
+
+/// `cargo x bbtest guest [APPLET]...`: boots the built app in headless Chromium, types
+/// `busybox-testsuite [APPLET]...` at its shell prompt, and keeps what the terminal printed
+/// in `$CACHE/out/busybox-guest/testsuite.log` (the summary in testsuite-results.txt).
+/// A full run is compared with the native one.
+pub fn guest(ctx: &mut Ctx, applets: &[String], append: Option<&str>) -> Result<Summary> {
+    use crate::page::{self, Page};
+    use crate::{initramfs, kernel, manifest, serve::Server, site, webdriver::Driver};
+
+    if !kernel::vmlinux_wasm(ctx).exists() {
+        bail!(
+            "{} is missing: build the artifacts first (`cargo x all`)",
+            kernel::vmlinux_wasm(ctx).display()
+        );
+    }
+    initramfs::build(ctx)?;
+    manifest::write(ctx)?;
+    let paths = ctx.paths.clone();
+    if !paths.site().join("index.html").exists() {
+        site::build(&ctx.ui, &paths)?;
+    }
+    let dir = paths.out("busybox-guest");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = dir.join("testsuite.log");
+
+    let step = ctx.ui.step("booting the app in headless Chromium");
+    let stage = page::stage_site(&paths)?;
+    let server = Server::start(&stage, "127.0.0.1", 0)?;
+    let driver = Driver::start()?;
+    let session = driver.session()?;
+    session.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({ "source": page::probe_script() }),
+    )?;
+    let mut url = server.url();
+    if let Some(a) = append {
+        url.push_str("?append=");
+        url.push_str(&page::percent_encode(a));
+    }
+    let browser = session.browser.clone();
+    let mut page = Page::new(session, url);
+    let marks = page.boot().context("booting to a shell prompt")?;
+    step.done(&format!(
+        "{browser}: a shell prompt after {:.1} s",
+        marks.shell.unwrap_or(0.0) / 1000.0
+    ));
+
+    let mut line = "busybox-testsuite".to_string();
+    for a in applets {
+        line.push(' ');
+        line.push_str(&crate::bench::sh_quote(a));
+    }
+    let step = ctx.ui.step(&format!("`{line}` in the guest"));
+    let pb = spinner();
+    let mut so_far = String::new();
+    let tag = page.next_tag();
+    let ran = page.run_tagged(tag, &line, GUEST_QUIET, |chunk| {
+        so_far.push_str(&page::strip_escapes(chunk));
+        pb.set_message(progress(&so_far));
+    });
+    pb.finish_and_clear();
+    let text = match &ran {
+        Ok((text, _)) => page::strip_escapes(text),
+        Err(_) => so_far,
+    };
+    std::fs::write(&log, &text).with_context(|| format!("writing {}", log.display()))?;
+    let (_, exit) = ran.with_context(|| {
+        format!(
+            "the testsuite in the guest did not finish; what it printed is in {}",
+            log.display()
+        )
+    })?;
+    let summary = Summary::from_output(&text);
+    if Summary::find_line(&text).is_none() {
+        bail!(
+            "`{line}` exited with {exit} without a summary line; its output is in {}",
+            log.display()
+        );
+    }
+    let results = dir.join(RESULTS);
+    std::fs::write(&results, summary.report())
+        .with_context(|| format!("writing {}", results.display()))?;
+    step.done(&format!("{} (log: {})", summary.line(), log.display()));
+    drop(page);
+    drop(driver);
+    drop(server);
+
+    if applets.is_empty() {
+        let native = native(ctx)?;
+        print_comparison(&summary, &native);
+    }
+    Ok(summary)
+}
+
+fn print_comparison(guest: &Summary, native: &Summary) {
+    let c = compare(guest, native);
     eprintln!("    guest:  {}", guest.line());
     eprintln!("    native: {}", native.line());
     eprintln!("    fail only in the guest ({}):", c.guest_only.len());
@@ -599,7 +712,6 @@ pub fn compare_with_native(ctx: &mut Ctx, guest_log: &Path) -> Result<()> {
     for f in &c.native_only {
         eprintln!("      {f}");
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,12 +11,14 @@
 //! workloads on the host with the native BusyBox (`cargo x bbtest native`) first on PATH,
 //! interleaved with the guest's repetitions, so both see the same machine load.
 
+pub use crate::page::strip_escapes;
+use crate::page::{percent_encode, probe_script, stage_site, BootMarks, Page};
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
 use crate::serve::Server;
 use crate::stamp::InputHash;
 use crate::ui::Ui;
-use crate::webdriver::{self, Driver, Session};
+use crate::webdriver::Driver;
 use crate::{guest, initramfs, kernel, manifest, site};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,7 +28,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -40,11 +42,8 @@ pub struct Options {
     pub append: Option<String>,
 }
 
-/// xterm's input element: what a person types into.
-const TERMINAL_INPUT: &str = "#terminal .xterm-helper-textarea";
-/// How long a boot may take to reach a login prompt or shell.
-const BOOT_WAIT: Duration = Duration::from_secs(180);
-/// How long one guest command may run (the longest takes ~20 s on a busy 2-core machine).
+/// How long one guest command may print nothing (the longest takes ~20 s on a busy 2-core
+/// machine and prints only at its end).
 const COMMAND_WAIT: Duration = Duration::from_secs(180);
 
 // ---------------------------------------------------------------- statistics
@@ -133,47 +132,6 @@ pub struct Output {
     pub ended: bool,
     /// The shell's `echo @@TAG exit $?` (guest only).
     pub exit: Option<i32>,
-}
-
-/// Removes terminal escape sequences (CSI, OSC, and two-byte ESC sequences) and carriage
-/// returns, which a terminal stream has around the text.
-pub fn strip_escapes(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\x1b' => match chars.next() {
-                Some('[') => {
-                    // Parameters and intermediates, then one final byte in @..~.
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                Some(']') => {
-                    // Up to BEL or ESC \.
-                    while let Some(c) = chars.next() {
-                        if c == '\x07' {
-                            break;
-                        }
-                        if c == '\x1b' {
-                            chars.next_if_eq(&'\\');
-                            break;
-                        }
-                    }
-                }
-                // Character set designations take one more byte (ESC ( B).
-                Some('(' | ')' | '*' | '+' | '-' | '.' | '/' | '#' | '%') => {
-                    chars.next();
-                }
-                _ => {}
-            },
-            '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Finds the lines of run `tag` in `text` (a terminal stream or a native stdout). Only
@@ -377,229 +335,16 @@ pub fn describe(name: &str) -> &'static str {
     }
 }
 
-// ---------------------------------------------------------------- the page probe
+// ---------------------------------------------------------------- the guest side
 
-/// Injected into every document before its own scripts. It wraps `Worker`, so it sees the
-/// `{Console: {bytes}}` messages the kernel's workers post to the page (everything the
-/// terminal shows), keeps that text, counts live workers, keeps the live process memories
-/// (`UserCreated`/`UserReleased`: a process's memory is its own `WebAssembly.Memory`, which
-/// the kernel's NOMMU /proc accounting does not see), and stamps `performance.now()`
-/// (milliseconds since navigation start) when the text first matches a watched pattern and
-/// when the page root's `data-state` first takes each value.
-const PROBE: &str = r#"(() => {
-  if (window.__agBench || !window.Worker) return;
-  const PROMPT = '__PROMPT__';
-  const b = window.__agBench = { text: '', marks: {}, states: {}, workers: 0, ended: 0,
-    messages: 0, users: new Map(), userSeq: 0, watches: [
-      ['banner', 'Linux version \\d'],
-      ['init', 'Run \\S+ as init process'],
-      ['login', 'login: $'],
-      ['boot_shell', PROMPT],
-    ].map(([name, re]) => ({ name, re: new RegExp(re), from: 0 })) };
-  const strip = (s) => s.replace(/\x1b\[[0-?]*[ -\/]*[@-~]/g, '').replace(/\x1b\][^\x07\x1b]*(\x07|\x1b\\)?/g, '').replace(/\r/g, '');
-  const decoder = new TextDecoder();
-  const check = () => {
-    if (!b.watches.length) return;
-    const now = performance.now();
-    b.watches = b.watches.filter((w) => {
-      const tail = strip(b.text.slice(Math.max(w.from, b.text.length - 4096)));
-      if (!w.re.test(tail)) return true;
-      b.marks[w.name] = now;
-      return false;
-    });
-  };
-  b.watch = (name, re) => { delete b.marks[name];
-    b.watches.push({ name, re: new RegExp(re), from: b.text.length }); };
-  const Native = window.Worker;
-  window.Worker = class extends Native {
-    constructor(...args) {
-      super(...args);
-      b.workers++;
-      this.addEventListener('message', (ev) => {
-        const d = ev.data || {};
-        if (d.UserCreated && d.UserCreated.memory instanceof WebAssembly.Memory)
-          b.users.set(d.UserCreated.handle, { memory: d.UserCreated.memory, seq: b.userSeq++ });
-        if (d.UserReleased) b.users.delete(d.UserReleased.handle);
-        const c = d.Console;
-        if (!c || !(c.bytes instanceof Uint8Array)) return;
-        if (!b.messages++) b.marks.first_output = performance.now();
-        b.text += decoder.decode(c.bytes, { stream: true });
-        check();
-      });
-    }
-    terminate() { b.ended++; return super.terminate(); }
-  };
-  const seen = () => {
-    const app = document.querySelector('.app');
-    const s = app && app.dataset.state;
-    if (s && !(s in b.states)) b.states[s] = performance.now();
-  };
-  new MutationObserver(seen).observe(document, { subtree: true, childList: true,
-    attributes: true, attributeFilter: ['data-state'] });
-})();"#;
-
-/// A shell prompt at the end of the text: `host:dir# ` (the image's PS1) or hush's default
-/// `/dir # `, at the start of a line, so a log line cut after a `#` does not count.
-pub const PROMPT: &str = r"(^|\n)([\w.-]+:[^\n]*|[/~][^\n]* )[#$] $";
-
-/// The probe with the prompt pattern in it (as a JS string literal's content).
-fn probe_script() -> String {
-    PROBE.replace("__PROMPT__", &PROMPT.replace('\\', "\\\\"))
-}
-
-/// Milestones of one boot, in ms from navigation start (the page's clock).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BootMarks {
-    pub compiled: Option<f64>,
-    pub banner: Option<f64>,
-    pub init: Option<f64>,
-    pub login: Option<f64>,
-    /// When "root" was typed at the login prompt.
-    pub login_typed: Option<f64>,
-    pub shell: Option<f64>,
-    /// Live workers when the shell prompt appeared.
-    pub workers: Option<f64>,
-    /// Sizes in bytes of the live process memories at the prompt, oldest first (the last is
-    /// the login shell's: login execs it last).
-    pub users: Vec<f64>,
-}
-
-impl BootMarks {
-    /// The intervals the report shows: name → ms.
-    pub fn intervals(&self) -> Vec<(&'static str, Option<f64>)> {
-        let d = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
-        vec![
-            ("nav-to-kernel-compiled", self.compiled),
-            ("nav-to-kernel-banner", self.banner),
-            ("banner-to-init", d(self.banner, self.init)),
-            ("init-to-login-prompt", d(self.init, self.login)),
-            // With a login prompt this includes typing the name (WebDriver, a few ms).
-            ("init-to-shell-prompt", d(self.init, self.shell)),
-            ("login-to-shell-prompt", d(self.login_typed, self.shell)),
-            ("nav-to-shell-prompt", self.shell),
-        ]
-    }
-}
-
-fn users(probe: &Value) -> Vec<f64> {
-    probe["users"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
-}
-
-/// The page, driven through WebDriver.
+/// The page, with `alpenglow-bench` run at its shell prompt.
 struct Guest {
-    session: Session,
-    url: String,
-    tag: u32,
+    page: Page,
 }
 
 impl Guest {
-    fn probe(&self) -> Result<Value> {
-        self.session.execute(
-            "const b = window.__agBench; if (!b) return null; \
-             const users = [...b.users.values()].sort((x, y) => x.seq - y.seq) \
-               .map((u) => u.memory.buffer.byteLength); \
-             return { marks: b.marks, states: b.states, live: b.workers - b.ended, \
-                      messages: b.messages, len: b.text.length, users, \
-                      state: document.querySelector('.app')?.dataset.state ?? null };",
-            vec![],
-        )
-    }
-
-    fn text_from(&self, from: u64) -> Result<String> {
-        let v = self.session.execute(
-            "return window.__agBench ? window.__agBench.text.slice(arguments[0]) : '';",
-            vec![json!(from)],
-        )?;
-        Ok(v.as_str().unwrap_or_default().to_string())
-    }
-
-    fn last_lines(&self, n: usize) -> String {
-        let text = self.text_from(0).unwrap_or_default();
-        let text = strip_escapes(&text);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-
-    /// Waits until `probe()` satisfies `done`; fails if the machine stopped or `wait` passed.
-    fn wait_probe(
-        &self,
-        what: &str,
-        wait: Duration,
-        done: impl Fn(&Value) -> bool,
-    ) -> Result<Value> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let p = self.probe()?;
-            if done(&p) {
-                return Ok(p);
-            }
-            let state = p["state"].as_str().unwrap_or("");
-            if matches!(state, "failed" | "not-isolated" | "crashed" | "halted") {
-                bail!(
-                    "waiting for {what}, the page is {state:?}. The console's last lines:\n{}",
-                    self.last_lines(30)
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "waiting for {what}: not there after {} s (page state {state:?}). The \
-                     console's last lines:\n{}",
-                    wait.as_secs(),
-                    self.last_lines(30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// One boot from navigation to a shell prompt, logging in as root if a login prompt
-    /// comes first.
     fn boot(&mut self) -> Result<BootMarks> {
-        self.session.goto(&self.url)?;
-        let p = self
-            .wait_probe("a login prompt or a shell", BOOT_WAIT, |p| {
-                p["marks"]["login"].is_number() || p["marks"]["boot_shell"].is_number()
-            })
-            .context(
-                "the boot must end at a shell prompt (an /init that is not BusyBox init can be \
-                 bypassed with `--append rdinit=/sbin/init`)",
-            )?;
-        if p["messages"].as_u64() == Some(0) {
-            bail!("the probe saw no console messages from the kernel's workers");
-        }
-        let m = &p["marks"];
-        let mut marks = BootMarks {
-            compiled: p["states"]["compiled"]
-                .as_f64()
-                .or(p["states"]["booting"].as_f64()),
-            banner: m["banner"].as_f64(),
-            init: m["init"].as_f64(),
-            login: m["login"].as_f64(),
-            ..Default::default()
-        };
-        if marks.login.is_some() {
-            let typed = self.session.execute(
-                "window.__agBench.watch('shell', arguments[0]); return performance.now();",
-                vec![json!(PROMPT)],
-            )?;
-            marks.login_typed = typed.as_f64();
-            self.session
-                .type_into(TERMINAL_INPUT, &format!("root{}", webdriver::ENTER))?;
-            let p = self.wait_probe("the shell prompt after logging in", BOOT_WAIT, |p| {
-                p["marks"]["shell"].is_number()
-            })?;
-            marks.shell = p["marks"]["shell"].as_f64();
-            marks.workers = p["live"].as_f64();
-            marks.users = users(&p);
-        } else {
-            marks.shell = m["boot_shell"].as_f64();
-            marks.workers = p["live"].as_f64();
-            marks.users = users(&p);
-        }
-        Ok(marks)
+        self.page.boot()
     }
 
     /// Types `alpenglow-bench -t TAG ARGS…` at the shell prompt and returns what it printed.
@@ -610,21 +355,9 @@ impl Guest {
 
     /// The same with the arguments as shell text (`procmem $$`: the shell expands it).
     fn run_line(&mut self, args: &str) -> Result<Output> {
-        self.tag += 1;
-        let tag = self.tag;
-        let from = self.probe()?["len"].as_u64().unwrap_or(0);
-        // `@@""N` echoes as typed but prints as `@@N`: only the output line starts with it.
-        let line = format!("alpenglow-bench -t {tag} {args}; echo @@\"\"{tag} exit $?");
-        self.session.execute(
-            "window.__agBench.watch('cmd', arguments[0]);",
-            vec![json!(format!("(^|\\n)@@{tag} exit -?\\d+\\n"))],
-        )?;
-        self.session
-            .type_into(TERMINAL_INPUT, &format!("{line}{}", webdriver::ENTER))?;
-        self.wait_probe(&format!("`{line}`"), COMMAND_WAIT, |p| {
-            p["marks"]["cmd"].is_number()
-        })?;
-        let text = self.text_from(from)?;
+        let tag = self.page.next_tag();
+        let line = format!("alpenglow-bench -t {tag} {args}");
+        let (text, _) = self.page.run_tagged(tag, &line, COMMAND_WAIT, |_| {})?;
         let out = parse_output(&text, tag).with_context(|| format!("in the guest: {line}"))?;
         if out.exit != Some(0) || !out.ended {
             bail!(
@@ -1180,28 +913,6 @@ fn utc_now() -> String {
 
 // ---------------------------------------------------------------- the run
 
-/// A site to serve: the built app (`target/site`) with `dist/` pointing at the artifacts just
-/// built, so a bench never measures a stale copy.
-fn stage_site(paths: &Paths) -> Result<PathBuf> {
-    let site = paths.site();
-    let stage = paths.repo.join("target/bench/site");
-    if stage.exists() {
-        std::fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
-    }
-    std::fs::create_dir_all(&stage).with_context(|| format!("creating {}", stage.display()))?;
-    for e in std::fs::read_dir(&site).with_context(|| format!("reading {}", site.display()))? {
-        let e = e?;
-        let name = e.file_name();
-        if name == "dist" || name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        std::os::unix::fs::symlink(e.path(), stage.join(&name))
-            .with_context(|| format!("linking {}", e.path().display()))?;
-    }
-    std::os::unix::fs::symlink(paths.dist(), stage.join("dist")).context("linking dist/")?;
-    Ok(stage)
-}
-
 fn bar(len: u64) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -1426,9 +1137,7 @@ fn measure(
     let meta = machine(paths, &session.browser, opts);
     step.done(&format!("{} at {url}", session.browser));
     let mut guest = Guest {
-        session,
-        url,
-        tag: 0,
+        page: Page::new(session, url),
     };
     let mut samples = Samples::default();
 
@@ -1559,7 +1268,7 @@ fn measure(
     }
     // The last page's console, for reading what happened (escapes kept, as the terminal got it).
     let log = paths.repo.join("target/bench/console.log");
-    std::fs::write(&log, guest.text_from(0)?)
+    std::fs::write(&log, guest.page.text_from(0)?)
         .with_context(|| format!("writing {}", log.display()))?;
     let mut meta = meta;
     if let Some(e) = stopped {
@@ -1617,19 +1326,6 @@ fn add_meminfo(samples: &mut Samples, out: &Output) {
             total - avail,
         );
     }
-}
-
-/// Percent-encodes a URL query value.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod manifest;
 pub mod musl;
+pub mod page;
 pub mod paths;
 pub mod pipeline;
 pub mod postlink;

@@ -99,6 +99,15 @@ enum Bbtest {
     /// Build BusyBox with the image's configuration for this machine and run the testsuite
     /// (results in $CACHE/out/busybox-native/testsuite-results.txt).
     Native,
+    /// Boot the built app in headless Chromium and run `busybox-testsuite` in it (output in
+    /// $CACHE/out/busybox-guest/testsuite.log); a full run is compared with the native one.
+    Guest {
+        /// Appended to the kernel command line.
+        #[arg(long)]
+        append: Option<String>,
+        /// Test only these applets (default: all).
+        applets: Vec<String>,
+    },
     /// Compare the output of `busybox-testsuite` in the guest (saved to LOG) with the native run.
     Compare { log: std::path::PathBuf },
 }
@@ -124,6 +133,9 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         Cmd::Guest => guest::build(&mut Ctx::new(ui)?),
         Cmd::Bbtest { what } => match what {
             Bbtest::Native => bbtest::native(&mut Ctx::new(ui)?).map(drop),
+            Bbtest::Guest { append, applets } => {
+                bbtest::guest(&mut Ctx::new(ui)?, &applets, append.as_deref()).map(drop)
+            }
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
         },
         Cmd::Initramfs => {
