@@ -17,7 +17,6 @@ use crate::tree;
 use anyhow::{bail, Context, Result};
 use flate2::{Compression, GzBuilder};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -612,46 +611,22 @@ const GUEST_QUIET: Duration = Duration::from_secs(300);
 /// in `$CACHE/out/busybox-guest/testsuite.log` (the summary in testsuite-results.txt).
 /// A full run is compared with the native one.
 pub fn guest(ctx: &mut Ctx, applets: &[String], append: Option<&str>) -> Result<Summary> {
-    use crate::page::{self, Page};
-    use crate::{initramfs, kernel, manifest, serve::Server, site, webdriver::Driver};
+    use crate::page::{self, Headless};
 
-    if !kernel::vmlinux_wasm(ctx).exists() {
-        bail!(
-            "{} is missing: build the artifacts first (`cargo x all`)",
-            kernel::vmlinux_wasm(ctx).display()
-        );
-    }
-    initramfs::build(ctx)?;
-    manifest::write(ctx)?;
-    let paths = ctx.paths.clone();
-    if !paths.site().join("index.html").exists() {
-        site::build(&ctx.ui, &paths)?;
-    }
-    let dir = paths.out("busybox-guest");
+    page::artifacts_ready(ctx)?;
+    let dir = ctx.paths.out("busybox-guest");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = dir.join("testsuite.log");
 
     let step = ctx.ui.step("booting the app in headless Chromium");
-    let stage = page::stage_site(&paths)?;
-    let server = Server::start(&stage, "127.0.0.1", 0)?;
-    let driver = Driver::start()?;
-    let session = driver.session()?;
-    session.cdp(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": page::probe_script() }),
-    )?;
-    let mut url = server.url();
-    if let Some(a) = append {
-        url.push_str("?append=");
-        url.push_str(&page::percent_encode(a));
-    }
-    let browser = session.browser.clone();
-    let mut page = Page::new(session, url);
-    let marks = page.boot().context("booting to a shell prompt")?;
+    let mut h = Headless::open(&ctx.paths, append)?;
+    let marks = h.page.boot().context("booting to a shell prompt")?;
     step.done(&format!(
-        "{browser}: a shell prompt after {:.1} s",
+        "{}: a shell prompt after {:.1} s",
+        h.browser,
         marks.shell.unwrap_or(0.0) / 1000.0
     ));
+    let page = &mut h.page;
 
     let mut line = "busybox-testsuite".to_string();
     for a in applets {
@@ -661,15 +636,23 @@ pub fn guest(ctx: &mut Ctx, applets: &[String], append: Option<&str>) -> Result<
     let step = ctx.ui.step(&format!("`{line}` in the guest"));
     let pb = spinner();
     let mut so_far = String::new();
+    // The log grows as the run goes (`tail -f` it); rewritten whole at the end.
+    let mut growing =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let tag = page.next_tag();
     let ran = page.run_tagged(tag, &line, GUEST_QUIET, |chunk| {
-        so_far.push_str(&page::strip_escapes(chunk));
+        let chunk = page::strip_escapes(chunk);
+        let _ = std::io::Write::write_all(&mut growing, chunk.as_bytes());
+        so_far.push_str(&chunk);
         pb.set_message(progress(&so_far));
     });
+    drop(growing);
     pb.finish_and_clear();
     let text = match &ran {
         Ok((text, _)) => page::strip_escapes(text),
-        Err(_) => so_far,
+        Err(_) => {
+            format!("{so_far}\n{}", page.stuck_report())
+        }
     };
     std::fs::write(&log, &text).with_context(|| format!("writing {}", log.display()))?;
     let (_, exit) = ran.with_context(|| {
@@ -689,9 +672,7 @@ pub fn guest(ctx: &mut Ctx, applets: &[String], append: Option<&str>) -> Result<
     std::fs::write(&results, summary.report())
         .with_context(|| format!("writing {}", results.display()))?;
     step.done(&format!("{} (log: {})", summary.line(), log.display()));
-    drop(page);
-    drop(driver);
-    drop(server);
+    drop(h);
 
     if applets.is_empty() {
         let native = native(ctx)?;

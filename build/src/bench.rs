@@ -11,15 +11,13 @@
 //! workloads on the host with the native BusyBox (`cargo x bbtest native`) first on PATH,
 //! interleaved with the guest's repetitions, so both see the same machine load.
 
+use crate::guest;
 pub use crate::page::strip_escapes;
-use crate::page::{percent_encode, probe_script, stage_site, BootMarks, Page};
+use crate::page::{self, BootMarks, Headless, Page};
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
-use crate::serve::Server;
 use crate::stamp::InputHash;
 use crate::ui::Ui;
-use crate::webdriver::Driver;
-use crate::{guest, initramfs, kernel, manifest, site};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -338,11 +336,11 @@ pub fn describe(name: &str) -> &'static str {
 // ---------------------------------------------------------------- the guest side
 
 /// The page, with `alpenglow-bench` run at its shell prompt.
-struct Guest {
-    page: Page,
+struct Guest<'a> {
+    page: &'a mut Page,
 }
 
-impl Guest {
+impl Guest<'_> {
     fn boot(&mut self) -> Result<BootMarks> {
         self.page.boot()
     }
@@ -995,18 +993,7 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
     let paths = ctx.paths.clone();
 
     // The image with the bench program in it; the kernel must have been built already.
-    if !kernel::vmlinux_wasm(ctx).exists() {
-        bail!(
-            "{} is missing: build the artifacts first (`cargo x all`)",
-            kernel::vmlinux_wasm(ctx).display()
-        );
-    }
-    guest::build(ctx)?;
-    initramfs::build(ctx)?;
-    manifest::write(ctx)?;
-    if !paths.site().join("index.html").exists() {
-        site::build(&ui, &paths)?;
-    }
+    page::artifacts_ready(ctx)?;
 
     let step = ui.step("native side");
     let bench = build_native_bench(ctx)?;
@@ -1121,24 +1108,10 @@ fn measure(
     native: &mut Native,
 ) -> Result<(Value, Samples)> {
     let step = ui.step("serving the site and starting headless Chromium");
-    let stage = stage_site(paths)?;
-    let server = Server::start(&stage, "127.0.0.1", 0)?;
-    let driver = Driver::start()?;
-    let session = driver.session()?;
-    session.cdp(
-        "Page.addScriptToEvaluateOnNewDocument",
-        json!({ "source": probe_script() }),
-    )?;
-    let mut url = server.url();
-    if let Some(a) = &opts.append {
-        url.push_str("?append=");
-        url.push_str(&percent_encode(a));
-    }
-    let meta = machine(paths, &session.browser, opts);
-    step.done(&format!("{} at {url}", session.browser));
-    let mut guest = Guest {
-        page: Page::new(session, url),
-    };
+    let mut h = Headless::open(paths, opts.append.as_deref())?;
+    let meta = machine(paths, &h.browser, opts);
+    step.done(&format!("{} at {}", h.browser, h.page.url));
+    let mut guest = Guest { page: &mut h.page };
     let mut samples = Samples::default();
 
     // Boots: one first visit (the service worker installs, artifacts are fetched), then
@@ -1274,9 +1247,7 @@ fn measure(
     if let Some(e) = stopped {
         meta["stopped_early"] = Value::String(e);
     }
-    drop(guest);
-    drop(driver);
-    drop(server);
+    drop(h);
     Ok((meta, samples))
 }
 

@@ -3,8 +3,8 @@
 use alpenglow_build::pipeline::{self, Ctx};
 use alpenglow_build::ui::Ui;
 use alpenglow_build::{
-    bbtest, bench, busybox, doctor, guest, initramfs, kernel, manifest, musl, paths::Paths, serve,
-    site, tree,
+    bbtest, bench, busybox, doctor, guest, initramfs, kernel, manifest, musl, page, paths::Paths,
+    serve, site, tree,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -76,6 +76,18 @@ enum Cmd {
         /// Appended to the kernel command line (the page's `append` URL parameter).
         #[arg(long)]
         append: Option<String>,
+    },
+    /// Boot the built app in headless Chromium, type each command at its shell prompt and
+    /// print what the terminal shows (stops at the first command that fails).
+    Run {
+        /// Appended to the kernel command line.
+        #[arg(long)]
+        append: Option<String>,
+        /// Give up on a command that prints nothing for this many seconds.
+        #[arg(long, default_value_t = 120)]
+        quiet: u64,
+        #[arg(required = true)]
+        commands: Vec<String>,
     },
     /// Render the web app's PNG icons from app/icon.svg (trunk's pre-build hook runs this).
     #[command(hide = true)]
@@ -193,6 +205,16 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
                 compare,
                 append,
             },
+        ),
+        Cmd::Run {
+            append,
+            quiet,
+            commands,
+        } => page::run_commands(
+            &mut Ctx::new(ui)?,
+            &commands,
+            append.as_deref(),
+            std::time::Duration::from_secs(quiet),
         ),
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {

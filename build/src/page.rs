@@ -4,7 +4,10 @@
 //! are typed into the terminal of a logged-in shell, as a person would.
 
 use crate::paths::Paths;
-use crate::webdriver::{self, Session};
+use crate::pipeline::Ctx;
+use crate::serve::Server;
+use crate::webdriver::{self, Driver, Session};
+use crate::{guest, initramfs, kernel, manifest, site};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -288,6 +291,35 @@ impl Page {
         Ok(marks)
     }
 
+    /// Types the console's SysRq prefix (Ctrl-O) and then `key`: `t` shows every task's
+    /// state, `w` the blocked ones, `m` memory. The kernel answers on the console even when
+    /// the shell is stuck, as long as it still takes interrupts.
+    pub fn sysrq(&self, key: char) -> Result<()> {
+        let keys = format!("{}o{}{key}", webdriver::CONTROL, webdriver::NULL);
+        self.session.type_into(TERMINAL_INPUT, &keys)
+    }
+
+    /// What the kernel says about its tasks (SysRq `t`) and memory (`m`) when a command seems
+    /// stuck, as the console printed it.
+    pub fn stuck_report(&mut self) -> String {
+        let from = self
+            .probe()
+            .ok()
+            .and_then(|p| p["len"].as_u64())
+            .unwrap_or(0);
+        for key in ['t', 'm'] {
+            if let Err(e) = self.sysrq(key) {
+                return format!("(could not type SysRq {key}: {e:#})");
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let dump = self.text_from(from).unwrap_or_default();
+        format!(
+            "---- SysRq t and m, as the console printed them ----\n{}",
+            strip_escapes(&dump)
+        )
+    }
+
     /// A fresh tag for [`Page::run_tagged`].
     pub fn next_tag(&mut self) -> u32 {
         self.tag += 1;
@@ -375,4 +407,97 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Makes sure what the page loads is current: the image (with the guest programs), the
+/// manifest and the site. The kernel must have been built already.
+pub fn artifacts_ready(ctx: &mut Ctx) -> Result<()> {
+    if !kernel::vmlinux_wasm(ctx).exists() {
+        bail!(
+            "{} is missing: build the artifacts first (`cargo x all`)",
+            kernel::vmlinux_wasm(ctx).display()
+        );
+    }
+    guest::build(ctx)?;
+    initramfs::build(ctx)?;
+    manifest::write(ctx)?;
+    let paths = ctx.paths.clone();
+    if !paths.site().join("index.html").exists() {
+        site::build(&ctx.ui, &paths)?;
+    }
+    Ok(())
+}
+
+/// The built app served on a free local port and open in headless Chromium, with the probe
+/// installed. Dropping it closes the browser, then the server.
+pub struct Headless {
+    pub page: Page,
+    /// The browser's name and version.
+    pub browser: String,
+    _driver: Driver,
+    _server: Server,
+}
+
+impl Headless {
+    /// `append` goes to the kernel command line (the page's `append` URL parameter).
+    pub fn open(paths: &Paths, append: Option<&str>) -> Result<Headless> {
+        let stage = stage_site(paths)?;
+        let server = Server::start(&stage, "127.0.0.1", 0)?;
+        let driver = Driver::start()?;
+        let session = driver.session()?;
+        session.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": probe_script() }),
+        )?;
+        let mut url = server.url();
+        if let Some(a) = append {
+            url.push_str("?append=");
+            url.push_str(&percent_encode(a));
+        }
+        let browser = session.browser.clone();
+        Ok(Headless {
+            page: Page::new(session, url),
+            browser,
+            _driver: driver,
+            _server: server,
+        })
+    }
+}
+
+/// `cargo x run CMD...`: boots the app in headless Chromium and types each command at its
+/// shell prompt, printing what the terminal shows as it comes. Fails on the first command
+/// that exits non-zero, or that prints nothing for `quiet`.
+pub fn run_commands(
+    ctx: &mut Ctx,
+    commands: &[String],
+    append: Option<&str>,
+    quiet: Duration,
+) -> Result<()> {
+    artifacts_ready(ctx)?;
+    let step = ctx.ui.step("booting the app in headless Chromium");
+    let mut h = Headless::open(&ctx.paths, append)?;
+    let marks = h.page.boot().context("booting to a shell prompt")?;
+    step.done(&format!(
+        "{}: a shell prompt after {:.1} s",
+        h.browser,
+        marks.shell.unwrap_or(0.0) / 1000.0
+    ));
+    for cmd in commands {
+        let tag = h.page.next_tag();
+        let ran = h.page.run_tagged(tag, cmd, quiet, |chunk| {
+            print!("{}", strip_escapes(chunk));
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        });
+        let exit = match ran {
+            Ok((_, exit)) => exit,
+            Err(e) => {
+                println!("\n{}", h.page.stuck_report());
+                return Err(e);
+            }
+        };
+        if exit != 0 {
+            bail!("`{cmd}` exited with status {exit} in the guest");
+        }
+    }
+    Ok(())
 }

@@ -167,6 +167,10 @@ impl Drop for Session {
 
 /// The WebDriver key code of Enter.
 pub const ENTER: char = '\u{E007}';
+/// Presses Control until [`NULL`] (WebDriver modifier keys stay down until released).
+pub const CONTROL: char = '\u{E009}';
+/// Releases every modifier key held down.
+pub const NULL: char = '\u{E000}';
 
 fn first_line(s: &str) -> &str {
     s.trim().lines().next().unwrap_or("")
