@@ -602,15 +602,16 @@ fn progress(log: &str) -> String {
     )
 }
 
-/// How long the testsuite in the guest may print nothing before it counts as stuck (the
-/// slowest single test there, bc's, prints nothing for about a minute).
-const GUEST_QUIET: Duration = Duration::from_secs(300);
-
 /// `cargo x bbtest guest [APPLET]...`: boots the built app in headless Chromium, types
 /// `busybox-testsuite [APPLET]...` at its shell prompt, and keeps what the terminal printed
 /// in `$CACHE/out/busybox-guest/testsuite.log` (the summary in testsuite-results.txt).
 /// A full run is compared with the native one.
-pub fn guest(ctx: &mut Ctx, applets: &[String], append: Option<&str>) -> Result<Summary> {
+pub fn guest(
+    ctx: &mut Ctx,
+    applets: &[String],
+    append: Option<&str>,
+    quiet: Duration,
+) -> Result<Summary> {
     use crate::page::{self, Headless};
 
     page::artifacts_ready(ctx)?;
@@ -640,7 +641,7 @@ pub fn guest(ctx: &mut Ctx, applets: &[String], append: Option<&str>) -> Result<
     let mut growing =
         std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
     let tag = page.next_tag();
-    let ran = page.run_tagged(tag, &line, GUEST_QUIET, |chunk| {
+    let ran = page.run_tagged(tag, &line, quiet, |chunk| {
         let chunk = page::strip_escapes(chunk);
         let _ = std::io::Write::write_all(&mut growing, chunk.as_bytes());
         so_far.push_str(&chunk);

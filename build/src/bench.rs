@@ -1383,12 +1383,6 @@ mod tests {
     }
 
     #[test]
-    fn escapes_are_stripped() {
-        assert_eq!(strip_escapes("a\x1b[0;32mb\x1b[6nc\r\n"), "abc\n");
-        assert_eq!(strip_escapes("\x1b]0;t\x1b\\x\x1b(By\x1b]0;u\x07z"), "xyz");
-    }
-
-    #[test]
     fn shell_quoting() {
         assert_eq!(sh_quote("/tmp/z"), "/tmp/z");
         assert_eq!(sh_quote("i=0; done"), "'i=0; done'");
@@ -1501,37 +1495,5 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc(1_763_772_663), "2025-11-22T00:51:03Z");
-        assert_eq!(
-            percent_encode("rdinit=/sbin/init x"),
-            "rdinit%3D%2Fsbin%2Finit%20x"
-        );
-    }
-
-    #[test]
-    fn the_probe_gets_the_prompt_pattern_as_a_js_string() {
-        let p = probe_script();
-        assert!(
-            p.contains(r"const PROMPT = '(^|\\n)([\\w.-]+:[^\\n]*|[/~][^\\n]* )[#$] $';"),
-            "{p}"
-        );
-        assert!(!p.contains("__PROMPT__"));
-    }
-
-    #[test]
-    fn boot_intervals_need_both_ends() {
-        let m = BootMarks {
-            compiled: Some(100.0),
-            banner: Some(150.0),
-            init: Some(900.0),
-            login: None,
-            login_typed: None,
-            shell: Some(2000.0),
-            workers: Some(5.0),
-            users: vec![],
-        };
-        let i: BTreeMap<_, _> = m.intervals().into_iter().collect();
-        assert_eq!(i["banner-to-init"], Some(750.0));
-        assert_eq!(i["init-to-login-prompt"], None);
-        assert_eq!(i["nav-to-shell-prompt"], Some(2000.0));
     }
 }

@@ -117,6 +117,9 @@ enum Bbtest {
         /// Appended to the kernel command line.
         #[arg(long)]
         append: Option<String>,
+        /// Give up when the testsuite prints nothing for this many seconds.
+        #[arg(long, default_value_t = 300)]
+        quiet: u64,
         /// Test only these applets (default: all).
         applets: Vec<String>,
     },
@@ -145,9 +148,17 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         Cmd::Guest => guest::build(&mut Ctx::new(ui)?),
         Cmd::Bbtest { what } => match what {
             Bbtest::Native => bbtest::native(&mut Ctx::new(ui)?).map(drop),
-            Bbtest::Guest { append, applets } => {
-                bbtest::guest(&mut Ctx::new(ui)?, &applets, append.as_deref()).map(drop)
-            }
+            Bbtest::Guest {
+                append,
+                quiet,
+                applets,
+            } => bbtest::guest(
+                &mut Ctx::new(ui)?,
+                &applets,
+                append.as_deref(),
+                std::time::Duration::from_secs(quiet),
+            )
+            .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
         },
         Cmd::Initramfs => {

@@ -70,7 +70,7 @@ pub fn strip_escapes(s: &str) -> String {
 const PROBE: &str = r#"(() => {
   if (window.__agBench || !window.Worker) return;
   const PROMPT = '__PROMPT__';
-  const b = window.__agBench = { text: '', marks: {}, states: {}, workers: 0, ended: 0,
+  const b = window.__agBench = { text: '', marks: {}, states: {}, workers: 0, ended: 0, errors: [],
     messages: 0, users: new Map(), userSeq: 0, watches: [
       ['banner', 'Linux version \\d'],
       ['init', 'Run \\S+ as init process'],
@@ -96,6 +96,10 @@ const PROBE: &str = r#"(() => {
     constructor(...args) {
       super(...args);
       b.workers++;
+      const seq = b.workers;
+      this.addEventListener('error', (ev) => b.errors.push(
+        `worker ${seq}: ${ev.message || 'error'} (${ev.filename || '?'}:${ev.lineno || 0})`));
+      this.addEventListener('messageerror', () => b.errors.push(`worker ${seq}: messageerror`));
       this.addEventListener('message', (ev) => {
         const d = ev.data || {};
         if (d.UserCreated && d.UserCreated.memory instanceof WebAssembly.Memory)
@@ -314,8 +318,22 @@ impl Page {
             std::thread::sleep(Duration::from_secs(3));
         }
         let dump = self.text_from(from).unwrap_or_default();
+        let host = self
+            .session
+            .execute(
+                "const b = window.__agBench; return b ? { workers: b.workers, ended: b.ended, \
+                 errors: b.errors, messages: b.messages } : null;",
+                vec![],
+            )
+            .map_or_else(|e| format!("{e:#}"), |v| v.to_string());
+        let log = self
+            .session
+            .browser_log()
+            .unwrap_or_else(|e| format!("{e:#}"));
         format!(
-            "---- SysRq t and m, as the console printed them ----\n{}",
+            "---- SysRq t and m, as the console printed them ----\n{}\n\
+             ---- the page: workers started/ended, worker errors ----\n{host}\n\
+             ---- the browser's console ----\n{log}",
             strip_escapes(&dump)
         )
     }
@@ -500,4 +518,52 @@ pub fn run_commands(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn escapes_are_stripped() {
+        assert_eq!(strip_escapes("a\x1b[0;32mb\x1b[6nc\r\n"), "abc\n");
+        assert_eq!(strip_escapes("\x1b]0;t\x1b\\x\x1b(By\x1b]0;u\x07z"), "xyz");
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("rdinit=/sbin/init x"),
+            "rdinit%3D%2Fsbin%2Finit%20x"
+        );
+    }
+
+    #[test]
+    fn the_probe_gets_the_prompt_pattern_as_a_js_string() {
+        let p = probe_script();
+        assert!(
+            p.contains(r"const PROMPT = '(^|\\n)([\\w.-]+:[^\\n]*|[/~][^\\n]* )[#$] $';"),
+            "{p}"
+        );
+        assert!(!p.contains("__PROMPT__"));
+    }
+
+    #[test]
+    fn boot_intervals_need_both_ends() {
+        let m = BootMarks {
+            compiled: Some(100.0),
+            banner: Some(150.0),
+            init: Some(900.0),
+            login: None,
+            login_typed: None,
+            shell: Some(2000.0),
+            workers: Some(5.0),
+            users: vec![],
+        };
+        let i: BTreeMap<_, _> = m.intervals().into_iter().collect();
+        assert_eq!(i["banner-to-init"], Some(750.0));
+        assert_eq!(i["init-to-login-prompt"], None);
+        assert_eq!(i["nav-to-shell-prompt"], Some(2000.0));
+    }
 }

@@ -77,6 +77,8 @@ impl Driver {
         let caps = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            // Keeps the page's console messages for `Session::browser_log`.
+            "goog:loggingPrefs": { "browser": "ALL" },
         }}});
         let answer = post(&format!("{base}/session"), &caps).context("starting Chromium")?;
         let id = answer["sessionId"]
@@ -129,6 +131,25 @@ impl Session {
         .with_context(|| format!("running a script in the page: {}", first_line(script)))
     }
 
+    /// The browser console's messages since the last call (chromedriver's log endpoint), one
+    /// `LEVEL message` line each; a line repeated at once is shown once with a count (every
+    /// worker logs the same start-up warnings).
+    pub fn browser_log(&self) -> Result<String> {
+        let v = post(
+            &format!("{}/se/log", self.url),
+            &json!({ "type": "browser" }),
+        )
+        .context("reading the browser's console log")?;
+        let lines = v.as_array().into_iter().flatten().map(|e| {
+            format!(
+                "{} {}",
+                e["level"].as_str().unwrap_or("?"),
+                e["message"].as_str().unwrap_or("")
+            )
+        });
+        Ok(collapse_repeats(lines))
+    }
+
     /// A Chrome DevTools Protocol command (chromedriver's `goog/cdp/execute`).
     pub fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
         post(
@@ -171,6 +192,31 @@ pub const ENTER: char = '\u{E007}';
 pub const CONTROL: char = '\u{E009}';
 /// Releases every modifier key held down.
 pub const NULL: char = '\u{E000}';
+
+/// Lines, with each run of identical lines shown once as `line (×n)`.
+pub fn collapse_repeats(lines: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::new();
+    let mut last: Option<(String, usize)> = None;
+    let flush = |out: &mut String, l: &(String, usize)| match l.1 {
+        1 => out.push_str(&format!("{}\n", l.0)),
+        n => out.push_str(&format!("{} (×{n})\n", l.0)),
+    };
+    for line in lines {
+        match &mut last {
+            Some((l, n)) if *l == line => *n += 1,
+            _ => {
+                if let Some(l) = last.take() {
+                    flush(&mut out, &l);
+                }
+                last = Some((line, 1));
+            }
+        }
+    }
+    if let Some(l) = last {
+        flush(&mut out, &l);
+    }
+    out
+}
 
 fn first_line(s: &str) -> &str {
     s.trim().lines().next().unwrap_or("")
@@ -215,6 +261,13 @@ pub fn error_message(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_lines_are_counted() {
+        let lines = ["a", "b", "b", "b", "a"].map(String::from);
+        assert_eq!(collapse_repeats(lines), "a\nb (×3)\na\n");
+        assert_eq!(collapse_repeats(Vec::<String>::new()), "");
+    }
 
     #[test]
     fn error_answers_are_summarised() {
