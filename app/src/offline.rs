@@ -17,7 +17,7 @@ use web_sys::{
 const SCRIPT: &str = "./sw.js";
 /// Set in sessionStorage just before the one reload that should make the page isolated.
 const RELOADED: &str = "alpenglow-isolation-reload";
-/// The kernel worker's files (trunk's loader shim names, see kernel-host's machine): workers
+/// The kernel worker's files (worker/worker_loader.js and trunk's output): workers
 /// may fetch them before the service worker controls the page, so they are always listed.
 const WORKER_FILES: [&str; 3] = ["./worker_loader.js", "./worker.js", "./worker_bg.wasm"];
 

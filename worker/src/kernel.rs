@@ -9,7 +9,7 @@ use kernel_host::browser::devices::{self, BrowserEntropy, KernelMemory, SharedCe
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
 use kernel_host::browser::{js_error_message, js_error_stack};
 use kernel_host::virtio::{Bus, Effect};
-use kernel_host::{abi, user};
+use kernel_host::{abi, handles, user};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use wasm_bindgen::closure::Closure;
@@ -67,6 +67,8 @@ thread_local! {
     static USERS: RefCell<HashMap<u32, UserMemory>> = RefCell::new(HashMap::new());
     /// `user_select`'s handle (0 = none).
     static SELECTED: Cell<u32> = const { Cell::new(0) };
+    /// The shared handle cells (`kernel_host::handles`), from `Init`.
+    static HANDLES: RefCell<Option<SharedCells>> = const { RefCell::new(None) };
     /// The address of the kernel's pending-IRQ word, once instantiated.
     static IRQ_WORD: Cell<Option<u32>> = const { Cell::new(None) };
     /// The kernel memory and the device cells, for `Run(Devices)`.
@@ -123,6 +125,7 @@ pub fn start() {
             ) {
                 Ok((kernel, irq_pending)) => {
                     KERNEL.with(|k| *k.borrow_mut() = Some(kernel));
+                    HANDLES.with(|h| *h.borrow_mut() = Some(SharedCells::new(&handles)));
                     IRQ_WORD.set(Some(irq_pending));
                     SHARED.with(|s| *s.borrow_mut() = Some((memory, devices)));
                     post(&FromWorker::Ready { irq_pending });
@@ -556,13 +559,22 @@ fn add_user_imports(
     )?;
     add(
         "user_select",
-        Closure::<dyn FnMut(u32)>::new(|handle: u32| SELECTED.set(handle)).into_js_value(),
+        Closure::<dyn FnMut(u32)>::new(|handle: u32| {
+            forget_released();
+            SELECTED.set(handle);
+        })
+        .into_js_value(),
     )?;
     add(
         "user_release",
         Closure::<dyn FnMut(u32)>::new(|handle: u32| {
             // Only references are dropped: the instance may still have frames on this stack.
             USERS.with(|u| u.borrow_mut().remove(&handle));
+            HANDLES.with(|h| {
+                if let Some(h) = h.borrow().as_ref() {
+                    handles::mark_released(h, handle);
+                }
+            });
             post(&FromWorker::UserReleased { handle });
         })
         .into_js_value(),
@@ -659,6 +671,19 @@ fn strnlen(u: &Uint8Array, s: u32, n: u32) -> u32 {
     n.wrapping_add(1)
 }
 
+/// Drops this worker's references to process memories released in other workers (see
+/// `kernel_host::handles`: each one left behind holds ~10 GiB of the page's address space).
+fn forget_released() {
+    HANDLES.with(|h| {
+        if let Some(h) = h.borrow().as_ref() {
+            USERS.with(|u| {
+                u.borrow_mut()
+                    .retain(|handle, _| !handles::is_released(h, *handle))
+            });
+        }
+    });
+}
+
 /// `user_create(image, len, pages_out)`: compiles the program file at kernel `image`, creates
 /// its process memory and registers both under a new handle.
 fn user_create(
@@ -668,6 +693,7 @@ fn user_create(
     len: u32,
     pages_out: u32,
 ) -> i32 {
+    forget_released();
     let ram = Uint8Array::new(&kmem.buffer());
     if u64::from(image) + u64::from(len) > u64::from(ram.length())
         || u64::from(pages_out) + 4 > u64::from(ram.length())

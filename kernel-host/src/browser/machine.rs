@@ -30,7 +30,7 @@ pub struct MachineOptions {
     pub bootargs: String,
     /// Workers kept instantiated and idle, so a new task starts without a cold worker start.
     pub spare_workers: usize,
-    /// The worker script: trunk's loader shim for the `worker` binary.
+    /// The worker script: `worker/worker_loader.js`, which loads the `worker` binary.
     pub worker_url: String,
     /// Console lines kept for the crash report.
     pub console_lines: usize,
@@ -202,7 +202,7 @@ impl Machine {
             module: module.clone(),
             memory: memory.clone(),
             clock: SharedArrayBuffer::new(8),
-            handles: SharedArrayBuffer::new(4),
+            handles: SharedArrayBuffer::new(crate::handles::cells_bytes()),
             devices: SharedArrayBuffer::new(virtio::cells_bytes()),
             epoch_ms,
             state: RefCell::new(State {

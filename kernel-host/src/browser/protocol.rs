@@ -56,8 +56,9 @@ pub enum ToWorker {
         clock: SharedArrayBuffer,
         /// `performance.timeOrigin + performance.now()` on the main thread at boot.
         epoch_ms: f64,
-        /// 4 bytes: the last process-memory handle given out (`Atomics.add`), so handles are
-        /// unique across workers.
+        /// The shared process-memory handle cells (`crate::handles`): the last handle given
+        /// out (`Atomics.add`, so handles are unique across workers), then the ring of
+        /// released handles.
         #[serde(with = "serde_wasm_bindgen::preserve")]
         handles: SharedArrayBuffer,
         /// The virtio devices' register cells (`virtio::cells_bytes()` bytes).
