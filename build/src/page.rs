@@ -209,6 +209,20 @@ impl Page {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// The console text from `from` to its end now, and where that end is (the text may have
+    /// grown since the last probe; offsets are the page's, in UTF-16 units).
+    pub fn text_since(&self, from: u64) -> Result<(String, u64)> {
+        let v = self.session.execute(
+            "const t = window.__agBench ? window.__agBench.text : ''; \
+             return [t.slice(arguments[0]), t.length];",
+            vec![json!(from)],
+        )?;
+        Ok((
+            v[0].as_str().unwrap_or_default().to_string(),
+            v[1].as_u64().unwrap_or(from),
+        ))
+    }
+
     pub fn last_lines(&self, n: usize) -> String {
         let text = self.text_from(0).unwrap_or_default();
         let text = strip_escapes(&text);
@@ -371,10 +385,10 @@ impl Page {
             let p = self.wait_probe(&format!("`{line}` to print more"), left, |p| {
                 p["marks"]["cmd"].is_number() || p["len"].as_u64().unwrap_or(0) > seen
             })?;
-            let len = p["len"].as_u64().unwrap_or(0);
-            if len > seen {
-                progress(&self.text_from(seen)?);
-                seen = len;
+            if p["len"].as_u64().unwrap_or(0) > seen {
+                let (chunk, end) = self.text_since(seen)?;
+                progress(&chunk);
+                seen = end;
                 last_news = Instant::now();
             }
             if p["marks"]["cmd"].is_number() {

@@ -20,6 +20,31 @@ pub struct ProgramMemory {
     pub maximum: u32,
 }
 
+/// Released process memories a worker keeps for its next exec rather than making a new one:
+/// every new `WebAssembly.Memory` takes about 10 GiB of the page's address space (V8's guard
+/// regions, out of about 1 TiB) until the garbage collector finds it dead, which in a worker
+/// that runs wasm without a break can take very long.
+pub const SPARE_MEMORIES: usize = 2;
+/// Larger memories are not kept: they hold RAM, and zeroing them costs more than a new one.
+pub const SPARE_MAX_PAGES: u32 = 256;
+
+/// Program modules a worker keeps compiled, with the file they came from: exec of the same
+/// file (BusyBox, again and again from a shell) reuses the module.
+pub const CACHED_MODULES: usize = 2;
+
+/// Whether a released memory of `pages` is worth keeping when `spares` are kept already.
+pub fn keep_as_spare(pages: u32, spares: usize) -> bool {
+    pages <= SPARE_MAX_PAGES && spares < SPARE_MEMORIES
+}
+
+/// Whether a spare memory of `pages` with the maximum `max` can serve a program asking for
+/// `want`: the pages it must grow by first. Its maximum must be the program's (an imported
+/// memory's limits must match the declared ones).
+pub fn spare_fits(pages: u32, max: u32, want: ProgramMemory) -> Option<u32> {
+    (max == want.maximum && want.initial <= want.maximum)
+        .then(|| want.initial.saturating_sub(pages))
+}
+
 /// Checks that `bytes` is a program module: it imports exactly a shared `env.memory` and
 /// `linux.syscall: (i32 x 7) -> i32`, and exports `_start: (i32) -> ()`, `__stack_pointer`,
 /// `__wasm_init_tls`, `__tls_size`, `__tls_align` and its function table
@@ -189,6 +214,21 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spares_are_small_few_and_of_the_same_maximum() {
+        assert!(keep_as_spare(40, 0));
+        assert!(keep_as_spare(SPARE_MAX_PAGES, SPARE_MEMORIES - 1));
+        assert!(!keep_as_spare(SPARE_MAX_PAGES + 1, 0));
+        assert!(!keep_as_spare(40, SPARE_MEMORIES));
+        let want = ProgramMemory {
+            initial: 30,
+            maximum: DEFAULT_MAX_PAGES,
+        };
+        assert_eq!(spare_fits(40, DEFAULT_MAX_PAGES, want), Some(0));
+        assert_eq!(spare_fits(20, DEFAULT_MAX_PAGES, want), Some(10));
+        assert_eq!(spare_fits(40, 1024, want), None);
+    }
 
     fn section(id: u8, body: &[u8]) -> Vec<u8> {
         let mut v = vec![id, body.len() as u8];

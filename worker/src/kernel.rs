@@ -8,6 +8,7 @@ use kernel_host::boot::clock_ns;
 use kernel_host::browser::devices::{self, BrowserEntropy, KernelMemory, SharedCells};
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
 use kernel_host::browser::{js_error_message, js_error_stack};
+use kernel_host::layout::WASM_PAGE;
 use kernel_host::virtio::{Bus, Effect};
 use kernel_host::{abi, handles, user};
 use std::cell::{Cell, RefCell};
@@ -33,6 +34,15 @@ struct UserMemory {
     module: WebAssembly::Module,
     memory: WebAssembly::Memory,
     instance: Option<Program>,
+    /// The memory's maximum in pages if this worker made it (only the maker may reuse a
+    /// memory once it is released: no two workers can then hand it out twice).
+    made_here: Option<u32>,
+}
+
+/// A released process memory this worker made, kept for its next exec.
+struct Spare {
+    memory: WebAssembly::Memory,
+    maximum: u32,
 }
 
 /// What the host uses of a program instance: its entry, and for `user_sp`/`user_call` (signal
@@ -67,6 +77,9 @@ thread_local! {
     static USERS: RefCell<HashMap<u32, UserMemory>> = RefCell::new(HashMap::new());
     /// `user_select`'s handle (0 = none).
     static SELECTED: Cell<u32> = const { Cell::new(0) };
+    static SPARES: RefCell<Vec<Spare>> = const { RefCell::new(Vec::new()) };
+    /// Program files this worker compiled lately, with their modules, oldest first.
+    static MODULES: RefCell<Vec<(Vec<u8>, WebAssembly::Module)>> = const { RefCell::new(Vec::new()) };
     /// The shared handle cells (`kernel_host::handles`), from `Init`.
     static HANDLES: RefCell<Option<SharedCells>> = const { RefCell::new(None) };
     /// The address of the kernel's pending-IRQ word, once instantiated.
@@ -142,6 +155,7 @@ pub fn start() {
                         module,
                         memory,
                         instance: None,
+                        made_here: None,
                     });
                 });
                 if let Some((h, p, thread)) = WAITING.get() {
@@ -568,8 +582,12 @@ fn add_user_imports(
     add(
         "user_release",
         Closure::<dyn FnMut(u32)>::new(|handle: u32| {
-            // Only references are dropped: the instance may still have frames on this stack.
-            USERS.with(|u| u.borrow_mut().remove(&handle));
+            // Only references are dropped: the instance may still have frames on this stack
+            // (it is unwound before any later exec could reuse the memory).
+            let released = USERS.with(|u| u.borrow_mut().remove(&handle));
+            if let Some(released) = released {
+                keep_spare(released);
+            }
             HANDLES.with(|h| {
                 if let Some(h) = h.borrow().as_ref() {
                     handles::mark_released(h, handle);
@@ -636,13 +654,7 @@ fn add_user_imports(
             let Some(memory) = memory else {
                 return -abi::ENOMEM;
             };
-            // Memory.grow throws a RangeError when it cannot grow: call it through Reflect.
-            Reflect::get(&memory, &"grow".into())
-                .ok()
-                .and_then(|g| g.dyn_into::<Function>().ok())
-                .and_then(|g| g.call1(&memory, &pages.into()).ok())
-                .and_then(|old| old.as_f64())
-                .map_or(-abi::ENOMEM, |old| old as i32)
+            grow_memory(&memory, pages).map_or(-abi::ENOMEM, |old| old as i32)
         })
         .into_js_value(),
     )?;
@@ -674,14 +686,98 @@ fn strnlen(u: &Uint8Array, s: u32, n: u32) -> u32 {
 /// Drops this worker's references to process memories released in other workers (see
 /// `kernel_host::handles`: each one left behind holds ~10 GiB of the page's address space).
 fn forget_released() {
-    HANDLES.with(|h| {
-        if let Some(h) = h.borrow().as_ref() {
-            USERS.with(|u| {
-                u.borrow_mut()
-                    .retain(|handle, _| !handles::is_released(h, *handle))
+    let released: Vec<UserMemory> = HANDLES.with(|h| {
+        let h = h.borrow();
+        let Some(h) = h.as_ref() else {
+            return Vec::new();
+        };
+        USERS.with(|u| {
+            let mut u = u.borrow_mut();
+            let gone: Vec<u32> = u
+                .keys()
+                .copied()
+                .filter(|handle| handles::is_released(h, *handle))
+                .collect();
+            gone.iter().filter_map(|handle| u.remove(handle)).collect()
+        })
+    });
+    for r in released {
+        keep_spare(r);
+    }
+}
+
+/// Keeps a released memory this worker made for its next exec (`user::keep_as_spare`).
+fn keep_spare(released: UserMemory) {
+    let Some(maximum) = released.made_here else {
+        return;
+    };
+    let pages = Uint8Array::new(&released.memory.buffer()).length() / WASM_PAGE;
+    SPARES.with(|s| {
+        let mut s = s.borrow_mut();
+        if user::keep_as_spare(pages, s.len()) {
+            s.push(Spare {
+                memory: released.memory,
+                maximum,
             });
         }
     });
+}
+
+/// A process memory for a program asking for `want`: a spare one, zeroed and grown to size,
+/// or a new one.
+fn process_memory(want: user::ProgramMemory) -> Option<WebAssembly::Memory> {
+    while let Some(spare) = SPARES.with(|s| s.borrow_mut().pop()) {
+        let bytes = Uint8Array::new(&spare.memory.buffer());
+        let pages = bytes.length() / WASM_PAGE;
+        let Some(grow) = user::spare_fits(pages, spare.maximum, want) else {
+            continue;
+        };
+        bytes.fill(0, 0, bytes.length());
+        if grow > 0 && grow_memory(&spare.memory, grow).is_none() {
+            continue;
+        }
+        return Some(spare.memory);
+    }
+    let desc = Object::new();
+    let ok = Reflect::set(&desc, &"initial".into(), &want.initial.into()).is_ok()
+        && Reflect::set(&desc, &"maximum".into(), &want.maximum.into()).is_ok()
+        && Reflect::set(&desc, &"shared".into(), &true.into()).is_ok();
+    if !ok {
+        return None;
+    }
+    WebAssembly::Memory::new(&desc).ok()
+}
+
+/// `memory.grow(pages)` (which throws a RangeError when it cannot): the old size in pages.
+fn grow_memory(memory: &WebAssembly::Memory, pages: u32) -> Option<u32> {
+    Reflect::get(memory, &"grow".into())
+        .ok()
+        .and_then(|g| g.dyn_into::<Function>().ok())
+        .and_then(|g| g.call1(memory, &pages.into()).ok())
+        .and_then(|old| old.as_f64())
+        .map(|old| old as u32)
+}
+
+/// The module of a program file: compiled now, or earlier in this worker from the same bytes
+/// (a shell execs BusyBox over and over; compiling it costs more than comparing it).
+fn compiled(file: Vec<u8>, bytes: &Uint8Array) -> Result<WebAssembly::Module, JsValue> {
+    if let Some(m) = MODULES.with(|m| {
+        m.borrow()
+            .iter()
+            .find(|(f, _)| *f == file)
+            .map(|(_, module)| module.clone())
+    }) {
+        return Ok(m);
+    }
+    let module = WebAssembly::Module::new(bytes)?;
+    MODULES.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() == user::CACHED_MODULES {
+            m.remove(0);
+        }
+        m.push((file, module.clone()));
+    });
+    Ok(module)
 }
 
 /// `user_create(image, len, pages_out)`: compiles the program file at kernel `image`, creates
@@ -702,30 +798,26 @@ fn user_create(
     }
     // slice(): an unshared copy, which the compiler accepts.
     let bytes = ram.slice(image, image + len);
-    let limits = match user::check_program(&bytes.to_vec()) {
+    let file = bytes.to_vec();
+    let limits = match user::check_program(&file) {
         Ok(l) => l,
         Err(e) => {
             web_sys::console::warn_1(&format!("user_create: not a program module: {e}").into());
             return -abi::ENOEXEC;
         }
     };
-    let module = match WebAssembly::Module::new(&bytes) {
+    let module = match compiled(file, &bytes) {
         Ok(m) => m,
         Err(e) => {
             web_sys::console::warn_1(&format!("user_create: {}", js_error_message(&e)).into());
             return -abi::ENOEXEC;
         }
     };
-    let desc = Object::new();
-    let ok = Reflect::set(&desc, &"initial".into(), &limits.initial.into()).is_ok()
-        && Reflect::set(&desc, &"maximum".into(), &limits.maximum.into()).is_ok()
-        && Reflect::set(&desc, &"shared".into(), &true.into()).is_ok();
-    if !ok {
-        return -abi::ENOMEM;
-    }
-    let Ok(memory) = WebAssembly::Memory::new(&desc) else {
+    let Some(memory) = process_memory(limits) else {
         return -abi::ENOMEM;
     };
+    // A spare memory may be larger than the program asks for: the kernel gets its real size.
+    let pages = Uint8Array::new(&memory.buffer()).length() / WASM_PAGE;
     let Ok(last) = Atomics::add(handles, 0, 1) else {
         return -abi::ENOMEM;
     };
@@ -737,6 +829,7 @@ fn user_create(
                 module: module.clone(),
                 memory: memory.clone(),
                 instance: None,
+                made_here: Some(limits.maximum),
             },
         )
     });
@@ -750,7 +843,7 @@ fn user_create(
         0,
         ram.length() as usize,
     )
-    .set_uint32_endian(pages_out as usize, limits.initial, true);
+    .set_uint32_endian(pages_out as usize, pages, true);
     handle as i32
 }
 

@@ -30,6 +30,10 @@ pub struct MachineOptions {
     pub bootargs: String,
     /// Workers kept instantiated and idle, so a new task starts without a cold worker start.
     pub spare_workers: usize,
+    /// Workers whose task ended are kept for the next tasks while fewer than this many are
+    /// idle (their vmlinux instance is reused: `wasm_task_entry` sets up all a task needs);
+    /// beyond that they are ended.
+    pub kept_workers: usize,
     /// The worker script: `worker/worker_loader.js`, which loads the `worker` binary.
     pub worker_url: String,
     /// Console lines kept for the crash report.
@@ -41,6 +45,7 @@ impl Default for MachineOptions {
         MachineOptions {
             bootargs: boot::DEFAULT_BOOTARGS.to_string(),
             spare_workers: 2,
+            kept_workers: 4,
             worker_url: "./worker_loader.js".to_string(),
             console_lines: 40,
         }
@@ -84,10 +89,8 @@ enum Phase {
     Instantiating,
     /// Instantiated, waiting for a role.
     Idle,
-    /// Running its role: it never becomes free again.
+    /// Running its role, until its task calls `task_exit` (then it is idle again or ended).
     Running,
-    /// Its task called `task_exit`: the worker is terminated.
-    Exited,
 }
 
 /// A process memory registered by `user_create` (ARCHITECTURE.md, "User programs: kernel ↔
@@ -284,12 +287,8 @@ impl Machine {
     pub fn stats(&self) -> Stats {
         match self.inner.state.try_borrow() {
             Ok(st) => Stats {
-                workers: st.slots.iter().filter(|s| s.phase != Phase::Exited).count(),
-                busy: st
-                    .slots
-                    .iter()
-                    .filter(|s| s.role.is_some() && s.phase != Phase::Exited)
-                    .count(),
+                workers: st.slots.len(),
+                busy: st.slots.iter().filter(|s| s.role.is_some()).count(),
                 timer_irqs: st.timer_irqs,
             },
             Err(_) => Stats::default(),
@@ -459,20 +458,12 @@ impl Inner {
             .find(|s| s.role.is_none() && s.phase == Phase::Idle)
         {
             Inner::run(slot, role, &st.users, &mut st.device_backlog)?;
-        } else if let Some(slot) = st
-            .slots
-            .iter_mut()
-            .find(|s| s.role.is_none() && s.phase != Phase::Exited)
-        {
+        } else if let Some(slot) = st.slots.iter_mut().find(|s| s.role.is_none()) {
             slot.role = Some(role);
         } else {
             Inner::spawn(inner, st, Some(role))?;
         }
-        let spare = st
-            .slots
-            .iter()
-            .filter(|s| s.role.is_none() && s.phase != Phase::Exited)
-            .count();
+        let spare = st.slots.iter().filter(|s| s.role.is_none()).count();
         for _ in spare..inner.options.spare_workers {
             Inner::spawn(inner, st, None)?;
         }
@@ -577,11 +568,17 @@ impl Inner {
             }
             FromWorker::TaskExit => {
                 let i = slot(st)?;
-                let s = &mut st.slots[i];
-                s.phase = Phase::Exited;
-                s.worker.set_onmessage(None);
-                s.worker.set_onerror(None);
-                s.worker.terminate();
+                let idle = st.slots.iter().filter(|s| s.role.is_none()).count();
+                if idle < inner.options.kept_workers {
+                    let s = &mut st.slots[i];
+                    s.role = None;
+                    s.phase = Phase::Idle;
+                } else {
+                    let s = st.slots.remove(i);
+                    s.worker.set_onmessage(None);
+                    s.worker.set_onerror(None);
+                    s.worker.terminate();
+                }
             }
             FromWorker::SpawnTask { task } => {
                 Inner::assign(inner, st, Role::Task { task })?;
