@@ -369,6 +369,12 @@ impl Session {
         self.uploads.len() + self.sent.len()
     }
 
+    /// The upload being sent: its id, the bytes sent so far and its size.
+    pub fn current(&self) -> Option<(u32, u64, u64)> {
+        let u = self.uploads.front().filter(|u| u.started)?;
+        Some((u.id, u.sent, u.size))
+    }
+
     /// Queues an upload of `size` bytes named `name` (a file name: the guest keeps only what
     /// follows the last `/`). Returns its id.
     pub fn upload(&mut self, name: &str, size: u64) -> u32 {
@@ -844,6 +850,8 @@ mod tests {
         let b = s.upload("b", 3);
         assert!(matches!(s.next(), Some(Step::Send(_))));
         assert!(matches!(s.next(), Some(Step::Read { id, .. }) if id == a));
+        s.data(a, b"0123");
+        assert_eq!(s.current(), Some((a, 4, 10)));
         let mut down = Frame::Begin {
             id: 1,
             size: 4,
