@@ -238,7 +238,11 @@ fn failed(s: AppState, err: LoadError) -> impl IntoView {
 /// A drag carries files (not text or a link from the page).
 fn carries_files(ev: &web_sys::DragEvent) -> bool {
     ev.data_transfer()
-        .map(|dt| dt.types().iter().any(|t| t.as_string().as_deref() == Some("Files")))
+        .map(|dt| {
+            dt.types()
+                .iter()
+                .any(|t| t.as_string().as_deref() == Some("Files"))
+        })
         .unwrap_or(false)
 }
 

@@ -125,7 +125,9 @@ pub enum Command {
     /// Text to type into the terminal.
     Type(String),
     /// A file for the guest's /root; the bytes are the message's `data`.
-    Upload { name: String },
+    Upload {
+        name: String,
+    },
     Reboot,
     Focus,
     GetState,

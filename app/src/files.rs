@@ -86,21 +86,13 @@ mod imp {
         static CLEAR: RefCell<Option<(i32, Closure<dyn FnMut()>)>> = const { RefCell::new(None) };
     }
 
-    fn random_nonce() -> u64 {
-        let mut b = [0u8; 8];
-        if let Some(c) = web_sys::window().and_then(|w| w.crypto().ok()) {
-            let _ = c.get_random_values_with_u8_array(&mut b);
-        }
-        u64::from_le_bytes(b)
-    }
-
     /// A new machine: a new session (the guest's helper will say hello).
     pub fn reset(s: AppState) {
         STATE.set(Some(s));
         GENERATION.set(GENERATION.get().wrapping_add(1));
         let old = FILES.with(|f| {
             f.borrow_mut().replace(Files {
-                session: Session::new(random_nonce()),
+                session: Session::new(),
                 blobs: BTreeMap::new(),
                 downloads: BTreeMap::new(),
             })
@@ -252,8 +244,7 @@ mod imp {
                 });
             }
             Notice::DownloadProgress { id, received, size } => {
-                if let Some(name) = with(|f| f.downloads.get(&id).map(|d| d.0.clone())).flatten()
-                {
+                if let Some(name) = with(|f| f.downloads.get(&id).map(|d| d.0.clone())).flatten() {
                     let (text, progress) = progress_text("downloading", &name, received, size);
                     show(Transfer {
                         text,
@@ -302,15 +293,15 @@ mod imp {
     fn save(name: &str, data: &Uint8Array) -> Result<(), String> {
         let err = |e: JsValue| kernel_host::browser::js_error_message(&e);
         let parts = Array::of1(data);
-        let blob = Blob::new_with_u8_array_sequence(&parts).map_err(err)?;
+        // Untyped, the browser would sniff text and add ".txt" to a name without extension.
+        let kind = web_sys::BlobPropertyBag::new();
+        kind.set_type("application/octet-stream");
+        let blob = Blob::new_with_u8_array_sequence_and_options(&parts, &kind).map_err(err)?;
         let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
         let doc = web_sys::window()
             .and_then(|w| w.document())
             .ok_or("no document")?;
-        let a: web_sys::HtmlAnchorElement = doc
-            .create_element("a")
-            .map_err(err)?
-            .unchecked_into();
+        let a: web_sys::HtmlAnchorElement = doc.create_element("a").map_err(err)?.unchecked_into();
         a.set_href(&url);
         a.set_download(name);
         a.click();
@@ -319,10 +310,8 @@ mod imp {
             let _ = web_sys::Url::revoke_object_url(&url);
         });
         if let Some(w) = web_sys::window() {
-            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(
-                cb.unchecked_ref(),
-                60_000,
-            );
+            let _ =
+                w.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 60_000);
         }
         Ok(())
     }
@@ -386,7 +375,9 @@ mod imp {
                         }
                         other => {
                             let why = match other {
-                                Ok(b) => format!("read {} bytes where {len} were expected", b.len()),
+                                Ok(b) => {
+                                    format!("read {} bytes where {len} were expected", b.len())
+                                }
                                 Err(e) => e,
                             };
                             let why = format!("reading the file: {why}");

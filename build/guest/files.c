@@ -665,14 +665,18 @@ static int read_answer(int fd, char *line, size_t size)
 	}
 }
 
+/* As the page writes sizes: 12 KiB, 1.5 MiB, 293 KiB. */
 static void human(char *out, size_t size, long long bytes)
 {
+	const char *unit = bytes < 1048576 ? "KiB" : "MiB";
+	double v = bytes / (bytes < 1048576 ? 1024.0 : 1048576.0);
+
 	if (bytes < 1024)
 		snprintf(out, size, "%lld bytes", bytes);
-	else if (bytes < 1024 * 1024)
-		snprintf(out, size, "%.1f KiB", bytes / 1024.0);
+	else if (v >= 100 || v == (long long)v)
+		snprintf(out, size, "%.0f %s", v, unit);
 	else
-		snprintf(out, size, "%.1f MiB", bytes / 1048576.0);
+		snprintf(out, size, "%.1f %s", v, unit);
 }
 
 static int download_command(int argc, char **argv)

@@ -21,7 +21,7 @@
 //! | `K` ack | page → guest | id u32, ok u8, message | the page handed download `id` to the browser (or why not) |
 //!
 //! The hello/sync pair is what keeps a restarted helper from reading the middle of an old
-//! transfer as a frame: the page answers each hello with the same random nonce, and the
+//! transfer as a frame: the page answers each hello with the random nonce it carried, and the
 //! helper reads nothing as a frame before it. The page in turn skips everything from the
 //! guest that is not a frame (what a tty echoes before the helper set it raw) until the next
 //! hello.
@@ -333,9 +333,8 @@ pub enum Step {
 
 /// The page's side of the protocol: queued uploads, downloads coming in, the hello/sync
 /// handshake. It does no I/O: the page feeds it the guest's bytes and sends what it returns.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Session {
-    nonce: u64,
     decoder: Decoder,
     ready: bool,
     next_id: u32,
@@ -346,16 +345,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// `nonce` should be random: it tells this page's sync apart from bytes of old transfers.
-    pub fn new(nonce: u64) -> Session {
+    pub fn new() -> Session {
         Session {
-            nonce,
-            decoder: Decoder::new(),
-            ready: false,
             next_id: 1,
-            uploads: VecDeque::new(),
-            sent: BTreeMap::new(),
-            downloads: BTreeMap::new(),
+            ..Session::default()
         }
     }
 
@@ -484,7 +477,7 @@ impl Session {
                 )));
                 self.ready = false;
             }
-            Frame::Hello { .. } => {
+            Frame::Hello { nonce, .. } => {
                 // A new helper knows nothing of what the old one was doing.
                 let restarted = "the guest's file helper restarted";
                 for u in std::mem::take(&mut self.sent).into_values() {
@@ -511,7 +504,8 @@ impl Session {
                     });
                 }
                 self.ready = true;
-                reply.extend(Frame::Sync { nonce: self.nonce }.encode());
+                // The helper's own nonce back: it skips everything before this frame.
+                reply.extend(Frame::Sync { nonce }.encode());
                 notices.push(Notice::Ready);
             }
             Frame::Stored { id, path } => match self.sent.remove(&id) {
@@ -743,7 +737,7 @@ mod tests {
 
     fn hello() -> Vec<u8> {
         Frame::Hello {
-            nonce: 1,
+            nonce: 0xabcd,
             version: VERSION,
         }
         .encode()
@@ -767,7 +761,7 @@ mod tests {
 
     #[test]
     fn uploads_wait_for_the_helper_then_go_in_chunks_and_are_confirmed() {
-        let mut s = Session::new(0xabcd);
+        let mut s = Session::new();
         let big: Vec<u8> = (0..CHUNK * 2 + 5).map(|i| (i * 7) as u8).collect();
         let a = s.upload("a.bin", big.len() as u64);
         let b = s.upload("empty", 0);
@@ -844,7 +838,7 @@ mod tests {
 
     #[test]
     fn a_restarted_helper_fails_what_was_under_way_and_the_queue_goes_on() {
-        let mut s = Session::new(5);
+        let mut s = Session::new();
         s.receive(&hello());
         let a = s.upload("a", 10);
         let b = s.upload("b", 3);
@@ -862,7 +856,7 @@ mod tests {
         s.receive(&down);
 
         let (notices, reply) = s.receive(&hello());
-        assert_eq!(reply, Frame::Sync { nonce: 5 }.encode());
+        assert_eq!(reply, Frame::Sync { nonce: 0xabcd }.encode());
         assert!(notices.contains(&Notice::UploadFailed {
             id: a,
             name: "a".into(),
@@ -888,7 +882,7 @@ mod tests {
 
     #[test]
     fn downloads_are_assembled_checked_and_acknowledged() {
-        let mut s = Session::new(1);
+        let mut s = Session::new();
         s.receive(&hello());
         let payload: Vec<u8> = (0..=255).collect();
         let mut stream = Frame::Begin {
@@ -962,7 +956,7 @@ mod tests {
 
     #[test]
     fn the_page_can_give_up_on_an_upload() {
-        let mut s = Session::new(1);
+        let mut s = Session::new();
         s.receive(&hello());
         let a = s.upload("a", 100);
         let b = s.upload("b", 1);
@@ -984,7 +978,7 @@ mod tests {
 
     #[test]
     fn long_names_are_cut_on_a_character_boundary() {
-        let mut s = Session::new(1);
+        let mut s = Session::new();
         s.receive(&hello());
         let name = "é".repeat(200);
         s.upload(&name, 0);
