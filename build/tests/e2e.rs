@@ -1302,6 +1302,10 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
     )
     .expect("write the stranger's page");
     let stranger = Server::start(stranger_dir.path(), "127.0.0.1", 0).expect("serve the stranger");
+    // The file the parent page uploads.
+    let upload_dir = tempfile::tempdir().expect("temp dir");
+    let upload = upload_dir.path().join("embedded.txt");
+    std::fs::write(&upload, "from the parent\n").expect("write the file to upload");
     // A shell as the first process, so that what the parent types runs.
     let page = format!(
         "{}&append=rdinit=/bin/sh",
@@ -1398,9 +1402,55 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
         let output = text_of(&c, "#output").await;
         assert!(!output.contains("intruder"), "the stranger's text was typed:\n{output}");
         screenshot(&c, "embedded-echo.png").await;
+
+        // The parent uploads a file (alpenglow:upload with the picked File). This boot has no
+        // init, so the file waits until the guest's helper runs; then it lands in /root and
+        // the parent hears where.
+        c.find(Locator::Css("#upload"))
+            .await
+            .expect("the example's file input")
+            .send_keys(&upload.display().to_string())
+            .await
+            .expect("pick a file in the parent page");
+        type_into(&c, "#text", "/usr/sbin/alpenglow-files &").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "alpenglow:uploaded in the parent",
+            "return document.getElementById('events').textContent\
+               .includes('uploaded: embedded.txt → /root/embedded.txt (16 bytes)')",
+        )
+        .await;
+        type_into(&c, "#text", "cat /root/embedded.txt").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "the uploaded file's text in alpenglow:output events",
+            "return document.getElementById('output').textContent.split(/\\r?\\n/)\
+               .some(l => l.trim() === 'from the parent')",
+        )
+        .await;
+        // And back: `download` in the guest is an alpenglow:download event with the bytes.
+        type_into(&c, "#text", "download /root/embedded.txt").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "alpenglow:download in the parent",
+            "return document.getElementById('events').textContent\
+               .includes('download: embedded.txt (16 bytes)')",
+        )
+        .await;
+        let saved = js(
+            &c,
+            "const a = document.querySelector('#events a.download'); \
+             return a ? [a.download, await (await fetch(a.href)).text()] : null;",
+        )
+        .await;
+        assert_eq!(saved, json!(["embedded.txt", "from the parent\n"]));
     })
     .await;
     drop(stranger_dir);
+    drop(upload_dir);
 }
 
 /// WebDriver's "set permission" (chromedriver supports it; fantoccini has no method for it).
