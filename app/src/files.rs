@@ -67,6 +67,9 @@ mod imp {
     use wasm_bindgen_futures::JsFuture;
     use web_sys::Blob;
 
+    /// The timeout that hides a finished transfer's line, and its callback.
+    type PendingClear = (i32, Closure<dyn FnMut()>);
+
     struct Files {
         session: Session,
         /// The picked files of the uploads not finished, by id.
@@ -83,7 +86,7 @@ mod imp {
         static PUMPING: Cell<bool> = const { Cell::new(false) };
         /// Resolves the pump's wait for the guest to take bytes.
         static WAKE: RefCell<Option<Function>> = const { RefCell::new(None) };
-        static CLEAR: RefCell<Option<(i32, Closure<dyn FnMut()>)>> = const { RefCell::new(None) };
+        static CLEAR: RefCell<Option<PendingClear>> = const { RefCell::new(None) };
     }
 
     /// A new machine: a new session (the guest's helper will say hello).
@@ -347,7 +350,7 @@ mod imp {
                     return Ok(());
                 }
             }
-            let Some(step) = with(|f| f.session.next()).flatten() else {
+            let Some(step) = with(|f| f.session.next_step()).flatten() else {
                 return Ok(());
             };
             match step {

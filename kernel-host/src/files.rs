@@ -390,7 +390,7 @@ impl Session {
 
     /// What to do next for the first queued upload; `None` while the helper is not there or
     /// nothing is queued.
-    pub fn next(&mut self) -> Option<Step> {
+    pub fn next_step(&mut self) -> Option<Step> {
         if !self.ready {
             return None;
         }
@@ -746,7 +746,7 @@ mod tests {
     /// Runs the uploads of `files` to the end, as the page does; returns the bytes sent.
     fn pump(s: &mut Session, files: &BTreeMap<u32, Vec<u8>>) -> Vec<u8> {
         let mut out = Vec::new();
-        while let Some(step) = s.next() {
+        while let Some(step) = s.next_step() {
             match step {
                 Step::Send(b) => out.extend(b),
                 Step::Read { id, offset, len } => {
@@ -765,7 +765,7 @@ mod tests {
         let big: Vec<u8> = (0..CHUNK * 2 + 5).map(|i| (i * 7) as u8).collect();
         let a = s.upload("a.bin", big.len() as u64);
         let b = s.upload("empty", 0);
-        assert_eq!(s.next(), None, "no helper yet");
+        assert_eq!(s.next_step(), None, "no helper yet");
 
         let (notices, reply) = s.receive(&hello());
         assert_eq!(notices, vec![Notice::Ready]);
@@ -842,8 +842,8 @@ mod tests {
         s.receive(&hello());
         let a = s.upload("a", 10);
         let b = s.upload("b", 3);
-        assert!(matches!(s.next(), Some(Step::Send(_))));
-        assert!(matches!(s.next(), Some(Step::Read { id, .. }) if id == a));
+        assert!(matches!(s.next_step(), Some(Step::Send(_))));
+        assert!(matches!(s.next_step(), Some(Step::Read { id, .. }) if id == a));
         s.data(a, b"0123");
         assert_eq!(s.current(), Some((a, 4, 10)));
         let mut down = Frame::Begin {
@@ -868,7 +868,7 @@ mod tests {
         // Data read for the failed upload is not sent; the next upload starts afresh.
         assert!(s.data(a, b"0123456789").is_empty());
         assert_eq!(
-            s.next(),
+            s.next_step(),
             Some(Step::Send(
                 Frame::Put {
                     id: b,
@@ -962,7 +962,7 @@ mod tests {
         let b = s.upload("b", 1);
         // b has not started: nothing to tell the guest.
         assert_eq!(s.cancel(b, "unreadable").0, Vec::<u8>::new());
-        assert!(matches!(s.next(), Some(Step::Send(_))));
+        assert!(matches!(s.next_step(), Some(Step::Send(_))));
         let (bytes, notice) = s.cancel(a, "the file changed");
         assert_eq!(bytes, Frame::Cancel { id: a }.encode());
         assert_eq!(
@@ -973,7 +973,7 @@ mod tests {
                 message: "the file changed".into()
             })
         );
-        assert_eq!(s.next(), None);
+        assert_eq!(s.next_step(), None);
     }
 
     #[test]
@@ -982,7 +982,7 @@ mod tests {
         s.receive(&hello());
         let name = "é".repeat(200);
         s.upload(&name, 0);
-        let Some(Step::Send(put)) = s.next() else {
+        let Some(Step::Send(put)) = s.next_step() else {
             panic!()
         };
         let Ok(Frame::Put { name: got, .. }) = Frame::decode(b'P', &put[HEADER_LEN..]) else {
