@@ -13,6 +13,7 @@ use crate::{
 };
 use leptos::prelude::*;
 use std::cell::RefCell;
+use wasm_bindgen::JsCast;
 
 thread_local! {
     static CONSOLE: RefCell<Option<Console>> = const { RefCell::new(None) };
@@ -234,8 +235,71 @@ fn failed(s: AppState, err: LoadError) -> impl IntoView {
     }
 }
 
+/// A drag carries files (not text or a link from the page).
+fn carries_files(ev: &web_sys::DragEvent) -> bool {
+    ev.data_transfer()
+        .map(|dt| {
+            dt.types()
+                .iter()
+                .any(|t| t.as_string().as_deref() == Some("Files"))
+        })
+        .unwrap_or(false)
+}
+
+/// Uploads every file of a drop or of the file picker.
+fn upload_list(list: &web_sys::FileList) {
+    for i in 0..list.length() {
+        if let Some(file) = list.get(i) {
+            if let Err(e) = upload_file(file) {
+                web_sys::console::warn_1(&format!("alpenglow: upload: {e}").into());
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn upload_file(file: web_sys::File) -> Result<(), String> {
+    crate::files::upload(file.name(), file.into())
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn upload_file(_file: web_sys::File) -> Result<(), String> {
+    Err("the machine runs only in a browser".into())
+}
+
+/// Opens the file picker of the terminal's upload input.
+fn pick_files() {
+    let input = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("upload-input"));
+    if let Some(input) = input.and_then(|i| i.dyn_into::<web_sys::HtmlElement>().ok()) {
+        input.click();
+    }
+}
+
+/// The latest upload or download over the terminal: what, where, how far.
+#[component]
+fn TransferLine(s: AppState) -> impl IntoView {
+    move || {
+        s.transfer.get().map(|t| {
+            view! {
+                <div class="transfer" data-state=t.state role="status">
+                    <span class="transfer-text">{t.text}</span>
+                    {t.progress.map(|p| view! {
+                        <div class="transfer-bar" aria-hidden="true">
+                            <div class="transfer-fill" style:width=format!("{:.1}%", p * 100.0)></div>
+                        </div>
+                    })}
+                </div>
+            }
+        })
+    }
+}
+
 fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
     let term_ref = NodeRef::<leptos::html::Div>::new();
+    // Nested elements fire enter/leave pairs of their own: count to know when the drag left.
+    let drag_depth = RwSignal::new(0u32);
     let lines = status_lines(s, &k);
     term_ref.on_load(move |el| {
         let mut console = Console::open(el.into(), look(s));
@@ -326,8 +390,58 @@ fn compiled(s: AppState, k: KernelSummary) -> impl IntoView {
             })}
             <Artifacts s=s />
         </section>
-        <section class="terminal-wrap" aria-label="Terminal" on:click=move |_| with_console(|c| c.focus())>
+        <section
+            class="terminal-wrap"
+            aria-label="Terminal"
+            data-drop=move || (drag_depth.get() > 0).then_some("")
+            on:click=move |_| with_console(|c| c.focus())
+            on:dragenter=move |ev: web_sys::DragEvent| {
+                if carries_files(&ev) {
+                    ev.prevent_default();
+                    drag_depth.update(|d| *d += 1);
+                }
+            }
+            on:dragover=move |ev: web_sys::DragEvent| {
+                if carries_files(&ev) {
+                    // Without this the browser opens the file instead of dropping it here.
+                    ev.prevent_default();
+                    if let Some(dt) = ev.data_transfer() {
+                        dt.set_drop_effect("copy");
+                    }
+                }
+            }
+            on:dragleave=move |_| drag_depth.update(|d| *d = d.saturating_sub(1))
+            on:drop=move |ev: web_sys::DragEvent| {
+                ev.prevent_default();
+                drag_depth.set(0);
+                if let Some(list) = ev.data_transfer().and_then(|dt| dt.files()) {
+                    upload_list(&list);
+                }
+                with_console(|c| c.focus());
+            }
+        >
             <div class="terminal" id="terminal" node_ref=term_ref></div>
+            <div class="drop-hint" aria-hidden="true">
+                <span>"Drop files to upload them to "<code>"/root"</code></span>
+            </div>
+            <input
+                type="file"
+                multiple
+                id="upload-input"
+                class="upload-input"
+                tabindex="-1"
+                aria-label="Files to upload to /root"
+                on:change=move |ev| {
+                    let input: web_sys::HtmlInputElement = event_target(&ev);
+                    if let Some(list) = input.files() {
+                        upload_list(&list);
+                    }
+                    // The same file can be picked again.
+                    input.set_value("");
+                    with_console(|c| c.focus());
+                }
+            />
+            <TransferLine s=s />
         </section>
     }
 }
@@ -461,6 +575,15 @@ fn StatusBar(s: AppState) -> impl IntoView {
                     _ => "",
                 })}
             </span>
+            <Show when=move || s.run.with(|r| matches!(r, RunState::Booting | RunState::Running))>
+                <button
+                    class="upload-toggle"
+                    title="Upload files to /root in the guest (or drop them on the terminal)"
+                    on:click=move |_| pick_files()
+                >
+                    "Upload"
+                </button>
+            </Show>
             <button
                 class="settings-toggle"
                 aria-expanded=move || s.panel.get().to_string()

@@ -7,10 +7,16 @@
 //! `data-refused-messages` and logged once per origin.
 //!
 //! In:  `{type: "alpenglow:type", text}` types `text` into the terminal as a person would;
+//!      `{type: "alpenglow:upload", name, data}` puts a file (`data`: a Blob, File,
+//!      ArrayBuffer or typed array) into the guest's /root, as a drop on the terminal does;
 //!      `{type: "alpenglow:reboot"}`; `{type: "alpenglow:focus"}`; `{type: "alpenglow:get-state"}`.
 //! Out: `{type: "alpenglow:state", state, detail}` on every change of the page's state
 //!      (loading, failed, booting, running, halted, crashed, …) and when asked;
 //!      `{type: "alpenglow:output", text}` the kernel console's output, as it comes;
+//!      `{type: "alpenglow:uploaded", name, path, size}` / `{type: "alpenglow:upload-failed",
+//!      name, message}` for every upload (dropped, picked or sent);
+//!      `{type: "alpenglow:download", name, data}` a file the guest sent (`download FILE`),
+//!      `data` an ArrayBuffer (the page also saves it as a browser download);
 //!      `{type: "alpenglow:error", message, request}` a message that could not be acted on.
 
 use crate::boot_screen::with_console;
@@ -118,18 +124,29 @@ pub fn config<'a>(
 pub enum Command {
     /// Text to type into the terminal.
     Type(String),
+    /// A file for the guest's /root; the bytes are the message's `data`.
+    Upload {
+        name: String,
+    },
     Reboot,
     Focus,
     GetState,
 }
 
-/// A message's `type` (and `text`) as a command. `None`: not an Alpenglow message (pages get
-/// messages from many sources), so it is not answered; `Err`: an Alpenglow message that is
-/// wrong, answered with the reason.
-pub fn command(kind: Option<&str>, text: Option<String>) -> Option<Result<Command, String>> {
+/// A message's `type` (and its string fields, by name) as a command. `None`: not an Alpenglow
+/// message (pages get messages from many sources), so it is not answered; `Err`: an Alpenglow
+/// message that is wrong, answered with the reason.
+pub fn command(
+    kind: Option<&str>,
+    field: impl Fn(&str) -> Option<String>,
+) -> Option<Result<Command, String>> {
     let kind = kind?.strip_prefix("alpenglow:")?;
     Some(match kind {
-        "type" => match text {
+        "upload" => match field("name") {
+            Some(n) if !n.is_empty() => Ok(Command::Upload { name: n }),
+            _ => Err("alpenglow:upload needs a name (a non-empty string) and data".into()),
+        },
+        "type" => match field("text") {
             Some(t) if !t.is_empty() => Ok(Command::Type(t)),
             Some(_) => Err("alpenglow:type needs a non-empty text".into()),
             None => Err("alpenglow:type needs a text (a string)".into()),
@@ -138,8 +155,8 @@ pub fn command(kind: Option<&str>, text: Option<String>) -> Option<Result<Comman
         "focus" => Ok(Command::Focus),
         "get-state" => Ok(Command::GetState),
         other => Err(format!(
-            "unknown message type alpenglow:{other}; known: alpenglow:type, alpenglow:reboot, \
-             alpenglow:focus, alpenglow:get-state"
+            "unknown message type alpenglow:{other}; known: alpenglow:type, alpenglow:upload, \
+             alpenglow:reboot, alpenglow:focus, alpenglow:get-state"
         )),
     })
 }
@@ -234,6 +251,41 @@ fn broadcast(value: &JsValue) {
     });
 }
 
+/// A file event (`alpenglow:uploaded`, `alpenglow:upload-failed`, `alpenglow:download`) for
+/// the embedding page.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn file_event(kind: &str, fields: &[(&str, JsValue)]) {
+    broadcast(&message(kind, fields));
+}
+
+/// The `data` of an `alpenglow:upload` as a Blob.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn upload_blob(data: &JsValue) -> Result<web_sys::Blob, String> {
+    if let Some(b) = data.dyn_ref::<web_sys::Blob>() {
+        return Ok(b.clone());
+    }
+    let is_bytes = data.is_instance_of::<js_sys::ArrayBuffer>()
+        || js_sys::ArrayBuffer::is_view(data)
+        || data.is_instance_of::<js_sys::SharedArrayBuffer>();
+    if !is_bytes {
+        return Err(
+            "alpenglow:upload needs data: a Blob, a File, an ArrayBuffer or a typed array".into(),
+        );
+    }
+    web_sys::Blob::new_with_buffer_source_sequence(&js_sys::Array::of1(data))
+        .map_err(|e| kernel_host_message(&e))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn kernel_host_message(e: &JsValue) -> String {
+    kernel_host::browser::js_error_message(e)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn kernel_host_message(e: &JsValue) -> String {
+    format!("{e:?}")
+}
+
 /// Console output for the embedding page.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub fn output(bytes: &[u8]) {
@@ -298,10 +350,14 @@ fn refuse(s: AppState, origin: &str) {
     }
 }
 
-fn act(s: AppState, cmd: Command) -> Result<Option<JsValue>, String> {
+fn act(s: AppState, cmd: Command, data: &JsValue) -> Result<Option<JsValue>, String> {
     let compiled = || s.phase.with_untracked(|p| matches!(p, Phase::Compiled(_)));
     match cmd {
         Command::Type(text) => machine::input(text.as_bytes()).map(|()| None),
+        Command::Upload { name } => {
+            let blob = upload_blob(&Reflect::get(data, &"data".into()).unwrap_or_default())?;
+            upload(name, blob).map(|()| None)
+        }
         Command::Reboot if compiled() => {
             machine::boot(s, true);
             Ok(None)
@@ -351,7 +407,7 @@ pub fn install(s: AppState, config: EmbedConfig) {
                 .ok()
                 .and_then(|v| v.as_string())
         };
-        let Some(cmd) = command(field("type").as_deref(), field("text")) else {
+        let Some(cmd) = command(field("type").as_deref(), field) else {
             return;
         };
         let origin = ev.origin();
@@ -360,7 +416,7 @@ pub fn install(s: AppState, config: EmbedConfig) {
             return;
         }
         let reply = match cmd {
-            Ok(cmd) => act(s, cmd).unwrap_or_else(|e| {
+            Ok(cmd) => act(s, cmd, &data).unwrap_or_else(|e| {
                 Some(message(
                     "alpenglow:error",
                     &[("message", e.into()), ("request", data.clone())],
@@ -400,6 +456,16 @@ pub fn install(s: AppState, config: EmbedConfig) {
         }
         now
     });
+}
+
+#[cfg(target_arch = "wasm32")]
+fn upload(name: String, blob: web_sys::Blob) -> Result<(), String> {
+    crate::files::upload(name, blob)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn upload(_name: String, _blob: web_sys::Blob) -> Result<(), String> {
+    Err("the machine runs only in a browser".into())
 }
 
 #[cfg(test)]
@@ -467,21 +533,34 @@ mod tests {
 
     #[test]
     fn commands_are_parsed_and_strangers_ignored() {
+        let none = |_: &str| None;
+        let text = |k: &str| (k == "text").then(|| "ls\n".to_string());
         assert_eq!(
-            command(Some("alpenglow:type"), Some("ls\n".into())),
+            command(Some("alpenglow:type"), text),
             Some(Ok(Command::Type("ls\n".into())))
         );
-        assert!(command(Some("alpenglow:type"), None).unwrap().is_err());
+        assert!(command(Some("alpenglow:type"), none).unwrap().is_err());
         assert_eq!(
-            command(Some("alpenglow:reboot"), None),
+            command(Some("alpenglow:reboot"), none),
             Some(Ok(Command::Reboot))
         );
-        assert!(command(Some("alpenglow:fly"), None)
+        let name = |k: &str| (k == "name").then(|| "notes.txt".to_string());
+        assert_eq!(
+            command(Some("alpenglow:upload"), name),
+            Some(Ok(Command::Upload {
+                name: "notes.txt".into()
+            }))
+        );
+        assert!(command(Some("alpenglow:upload"), none)
+            .unwrap()
+            .unwrap_err()
+            .contains("needs a name"));
+        assert!(command(Some("alpenglow:fly"), none)
             .unwrap()
             .unwrap_err()
             .contains("unknown"));
-        assert_eq!(command(Some("webpackOk"), None), None);
-        assert_eq!(command(None, None), None);
+        assert_eq!(command(Some("webpackOk"), none), None);
+        assert_eq!(command(None, none), None);
     }
 
     #[test]

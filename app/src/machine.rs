@@ -9,7 +9,7 @@ mod imp {
     use super::*;
     use crate::boot_screen::{console_size, with_console};
     use crate::kernel::{self, human_bytes};
-    use crate::{embed, now_ms, Booted, Crash, MachineStats, MACHINE};
+    use crate::{embed, files, now_ms, Booted, Crash, MachineStats, MACHINE};
     use kernel_host::abi::Shutdown;
     use kernel_host::browser::{Event, Machine, MachineOptions};
     use leptos::prelude::{GetUntracked, Update, WithUntracked};
@@ -142,6 +142,7 @@ mod imp {
                     machine.resize(cols, rows);
                 }
                 RUNNING.with(|r| *r.borrow_mut() = Some(machine));
+                files::reset(s);
                 s.now.set(booted.at_ms);
                 s.booted.set(Some(booted));
                 s.stats.set(MachineStats::default());
@@ -164,6 +165,22 @@ mod imp {
         })
     }
 
+    /// Bytes for the guest's file helper on hvc1 (`files.rs`).
+    pub fn files_send(bytes: &[u8]) -> Result<(), String> {
+        RUNNING.with(|r| match r.borrow().as_ref() {
+            Some(m) => {
+                m.files_send(bytes);
+                Ok(())
+            }
+            None => Err("no machine is running".to_string()),
+        })
+    }
+
+    /// Files bytes the guest has not taken yet.
+    pub fn files_in_flight() -> u64 {
+        RUNNING.with(|r| r.borrow().as_ref().map_or(0, |m| m.files_in_flight()))
+    }
+
     /// The terminal's size in characters, for the guest's console (`stty size`, SIGWINCH).
     pub fn resize(cols: u16, rows: u16) {
         RUNNING.with(|r| {
@@ -179,6 +196,8 @@ mod imp {
                 with_console(|c| c.write_bytes(&bytes));
                 embed::output(&bytes);
             }
+            Event::Files(bytes) => files::from_guest(&bytes),
+            Event::FilesTaken => files::taken(),
             Event::Running => s.run.set(RunState::Running),
             Event::Shutdown(Shutdown::Restart) => {
                 with_console(|c| c.host_status("the kernel asked to restart"));
@@ -218,7 +237,7 @@ mod imp {
 }
 
 #[cfg(target_arch = "wasm32")]
-pub use imp::{boot, input, resize};
+pub use imp::{boot, files_in_flight, files_send, input, resize};
 
 /// Bytes typed into the terminal (or sent by an embedding page) for the guest's console.
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,7 @@
 mod artifacts;
 mod boot_screen;
 mod embed;
+mod files;
 mod kernel;
 mod machine;
 mod offline;
@@ -175,6 +176,8 @@ pub struct AppState {
     pub embed: bool,
     /// Messages refused because their origin is not allowed (`embed.rs`).
     pub refused: RwSignal<u32>,
+    /// The latest upload or download, for the line over the terminal (`files.rs`).
+    pub transfer: RwSignal<Option<files::Transfer>>,
 }
 
 impl AppState {
@@ -312,6 +315,7 @@ fn App() -> impl IntoView {
         now: RwSignal::new(now_ms()),
         embed: embed_config.embed,
         refused: RwSignal::new(0),
+        transfer: RwSignal::new(None),
     };
     embed::install(s, embed_config);
     let (isolated, shared_memory) = isolation();

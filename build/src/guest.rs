@@ -30,6 +30,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("init.c", "init"),
     ("bench.c", "alpenglow-bench"),
     ("ctest.c", "ctest"),
+    ("files.c", "alpenglow-files"),
 ];
 
 pub fn output(ctx: &Ctx, name: &str) -> PathBuf {

@@ -774,6 +774,7 @@ mod tests {
                 "/usr/share/busybox/testsuite.tar.gz",
                 "/usr/bin/alpenglow-bench",
                 "/usr/bin/alpenglow-ctest",
+                "/usr/sbin/alpenglow-files",
                 "applets from `busybox:busybox.links`"
             ]
         );
@@ -860,6 +861,14 @@ mod tests {
             );
         }
         assert!(inittab.contains("::shutdown:/bin/umount -a -r"));
+        // The files helper on hvc1, respawned; `download` is the same program.
+        assert!(inittab
+            .lines()
+            .any(|l| l == "::respawn:/usr/sbin/alpenglow-files"));
+        assert_eq!(
+            long(gz, "usr/bin/download").last().unwrap(),
+            "/usr/sbin/alpenglow-files"
+        );
         let fstab = read("etc/fstab");
         for mp in ["/proc", "/sys", "/dev/pts", "/dev/shm", "/tmp", "/run"] {
             assert!(
@@ -900,11 +909,14 @@ mod tests {
         std::fs::write(&bench, b"\0asm bench test input").unwrap();
         let ctest = out.path().join("ctest-program");
         std::fs::write(&ctest, b"\0asm ctest test input").unwrap();
+        let files = out.path().join("files-program");
+        std::fs::write(&files, b"\0asm files test input").unwrap();
         let sources = Sources::new(env!("CARGO_MANIFEST_DIR"))
             .with_output("busybox", &bb)
             .with_output("init", &init)
             .with_output("alpenglow-bench", &bench)
-            .with_output("ctest", &ctest);
+            .with_output("ctest", &ctest)
+            .with_output("alpenglow-files", &files);
         let image = shipped().build(&sources).unwrap();
         assert!(image.skipped.is_empty(), "{:?}", image.skipped);
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
@@ -917,6 +929,7 @@ mod tests {
                 script,
                 bench,
                 ctest,
+                files,
                 bb.join("busybox.links")
             ]
         );

@@ -1302,6 +1302,10 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
     )
     .expect("write the stranger's page");
     let stranger = Server::start(stranger_dir.path(), "127.0.0.1", 0).expect("serve the stranger");
+    // The file the parent page uploads.
+    let upload_dir = tempfile::tempdir().expect("temp dir");
+    let upload = upload_dir.path().join("embedded.txt");
+    std::fs::write(&upload, "from the parent\n").expect("write the file to upload");
     // A shell as the first process, so that what the parent types runs.
     let page = format!(
         "{}&append=rdinit=/bin/sh",
@@ -1398,9 +1402,55 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
         let output = text_of(&c, "#output").await;
         assert!(!output.contains("intruder"), "the stranger's text was typed:\n{output}");
         screenshot(&c, "embedded-echo.png").await;
+
+        // The parent uploads a file (alpenglow:upload with the picked File). This boot has no
+        // init, so the file waits until the guest's helper runs; then it lands in /root and
+        // the parent hears where.
+        c.find(Locator::Css("#upload"))
+            .await
+            .expect("the example's file input")
+            .send_keys(&upload.display().to_string())
+            .await
+            .expect("pick a file in the parent page");
+        type_into(&c, "#text", "/usr/sbin/alpenglow-files &").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "alpenglow:uploaded in the parent",
+            "return document.getElementById('events').textContent\
+               .includes('uploaded: embedded.txt → /root/embedded.txt (16 bytes)')",
+        )
+        .await;
+        type_into(&c, "#text", "cat /root/embedded.txt").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "the uploaded file's text in alpenglow:output events",
+            "return document.getElementById('output').textContent.split(/\\r?\\n/)\
+               .some(l => l.trim() === 'from the parent')",
+        )
+        .await;
+        // And back: `download` in the guest is an alpenglow:download event with the bytes.
+        type_into(&c, "#text", "download /root/embedded.txt").await;
+        click(&c, "#send button").await;
+        wait_until(
+            &c,
+            "alpenglow:download in the parent",
+            "return document.getElementById('events').textContent\
+               .includes('download: embedded.txt (16 bytes)')",
+        )
+        .await;
+        let saved = js(
+            &c,
+            "const a = document.querySelector('#events a.download'); \
+             return a ? [a.download, await (await fetch(a.href)).text()] : null;",
+        )
+        .await;
+        assert_eq!(saved, json!(["embedded.txt", "from the parent\n"]));
     })
     .await;
     drop(stranger_dir);
+    drop(upload_dir);
 }
 
 /// WebDriver's "set permission" (chromedriver supports it; fantoccini has no method for it).
@@ -1859,6 +1909,241 @@ async fn a_login_shell_runs_what_people_type() {
         let out = sh.run("echo still-here").await;
         has(&out, "still-here");
         screenshot(&c, "shell-after-500-commands.png").await;
+    })
+    .await;
+}
+
+// ---- Files in and out (issue 5) -------------------------------------------------------------
+
+/// chromedriver's bridge to the DevTools protocol (fantoccini has no method for it).
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.0, "params": self.1 });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// The page's transfer line once it says `needle` and is finished (`done` or `failed`).
+async fn wait_for_transfer(c: &Client, needle: &str, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    let script = "const t = document.querySelector('.transfer'); \
+                  return t ? [t.dataset.state, t.textContent] : null;";
+    loop {
+        let v = js(c, script).await;
+        let state = v[0].as_str().unwrap_or_default();
+        let text = v[1].as_str().unwrap_or_default().to_string();
+        if state != "busy" && text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the transfer line never said {needle:?}; it says {text:?} ({state})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A file the browser downloaded into `dir`, once it is complete (`len` bytes, no partial
+/// `.crdownload` left).
+async fn wait_for_download(dir: &Path, name: &str, len: usize, wait: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let partial = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+            })
+            .unwrap_or(false);
+        if let (false, Ok(bytes)) = (partial, std::fs::read(dir.join(name))) {
+            if bytes.len() == len {
+                return bytes;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser did not download {name} ({len} bytes) into {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The sha256 `sha256sum FILE` printed in the guest.
+fn guest_sha256(out: &str, file: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim().strip_suffix(&format!("  {file}")))
+        .unwrap_or_else(|| panic!("no sha256 of {file} in:\n{out}"))
+        .to_string()
+}
+
+/// Files go in through the page (its file input, and a drop on the terminal) and are
+/// readable in the guest with the same bytes; `download` in the guest hands a file to the
+/// browser, which saves the same bytes. All through hvc1, the second virtio console, and the
+/// guest's helper.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs the built site: run by cargo x test"]
+async fn files_go_in_and_out_through_the_page() {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (up, downloads) = (dir.path().join("up"), dir.path().join("downloads"));
+    std::fs::create_dir_all(&up).expect("upload dir");
+    std::fs::create_dir_all(&downloads).expect("download dir");
+    std::fs::write(up.join("notes.txt"), "notes from the host: grüße\n").expect("notes.txt");
+    // Every byte value, the tty's special characters (^C, ^S, ^Q, ^O, CR, NUL) among them.
+    let binary: Vec<u8> = (0..200_000u32).map(|i| (i ^ (i >> 8)) as u8).collect();
+    std::fs::write(up.join("binary.bin"), &binary).expect("binary.bin");
+    // Tens of MiB, so that the flow control is what carries them.
+    let big: Vec<u8> = (0..20u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(up.join("big.bin"), &big).expect("big.bin");
+    with_browser(move |c| async move {
+        // Headless Chromium saves downloads only where it is told to.
+        c.issue_cmd(Cdp(
+            "Browser.setDownloadBehavior",
+            json!({ "behavior": "allow", "downloadPath": downloads.display().to_string() }),
+        ))
+        .await
+        .expect("let the browser download into the test's directory");
+        let mut sh = Shell::login(c.clone(), &url).await;
+
+        // Two files at once through the page's file input (what Upload opens).
+        let input = c
+            .find(Locator::Css("#upload-input"))
+            .await
+            .expect("the page's file input");
+        let path = |name: &str| up.join(name).display().to_string();
+        input
+            .send_keys(&format!("{}\n{}", path("notes.txt"), path("binary.bin")))
+            .await
+            .expect("pick two files");
+        wait_for_transfer(&c, "uploaded binary.bin to /root (195 KiB)", WAIT).await;
+        screenshot(&c, "files-uploaded.png").await;
+        has(
+            &sh.run("cat /root/notes.txt").await,
+            "notes from the host: grüße",
+        );
+        let out = sh.run("sha256sum /root/binary.bin").await;
+        assert_eq!(
+            guest_sha256(&out, "/root/binary.bin"),
+            sha256_hex(&binary),
+            "binary.bin changed on its way in"
+        );
+
+        // The same name again: kept beside the first, and the page says so.
+        input
+            .send_keys(&path("notes.txt"))
+            .await
+            .expect("pick notes.txt again");
+        let said = wait_for_transfer(&c, "notes.txt", WAIT).await;
+        has(&said, "as /root/notes-1.txt");
+        has(&said, "was there already");
+        has(&sh.run("cat /root/notes-1.txt").await, "notes from the host");
+
+        // A drop on the terminal: the target lights up while a file is dragged over it.
+        let dragged = js(
+            &c,
+            "const w = document.querySelector('.terminal-wrap'); \
+             const dt = new DataTransfer(); \
+             dt.items.add(new File(['dropped on the terminal\\n'], 'dropped.txt')); \
+             window.__drag = dt; \
+             for (const type of ['dragenter', 'dragover']) \
+               w.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true })); \
+             return true;",
+        )
+        .await;
+        assert_eq!(dragged, Value::Bool(true));
+        wait_until(
+            &c,
+            "the drop target to light up",
+            "return document.querySelector('.terminal-wrap').hasAttribute('data-drop') && \
+             getComputedStyle(document.querySelector('.drop-hint')).display !== 'none'",
+        )
+        .await;
+        screenshot(&c, "files-drop-target.png").await;
+        js(
+            &c,
+            "document.querySelector('.terminal-wrap').dispatchEvent(\
+               new DragEvent('drop', { dataTransfer: window.__drag, bubbles: true, cancelable: true })); \
+             return true;",
+        )
+        .await;
+        wait_for_transfer(&c, "uploaded dropped.txt to /root", WAIT).await;
+        assert_eq!(
+            attr(&c, ".terminal-wrap", "data-drop").await,
+            None,
+            "the drop target stays lit after the drop"
+        );
+        has(
+            &sh.run("cat /root/dropped.txt").await,
+            "dropped on the terminal",
+        );
+
+        // Out: a file written in the guest downloads with the same bytes.
+        let out = sh
+            .run("head -c 300000 /dev/urandom > /tmp/r; sha256sum /tmp/r")
+            .await;
+        let want = guest_sha256(&out, "/tmp/r");
+        has(
+            &sh.run("download /tmp/r").await,
+            "download: /tmp/r: sent to the browser (293 KiB)",
+        );
+        let got = wait_for_download(&downloads, "r", 300_000, WAIT).await;
+        assert_eq!(sha256_hex(&got), want, "r changed on its way out");
+        wait_for_transfer(&c, "downloaded r (293 KiB) from the guest", WAIT).await;
+        screenshot(&c, "files-downloaded.png").await;
+
+        // What cannot be downloaded says why, and fails.
+        let (status, out) = sh.run_status("download /tmp").await;
+        assert_eq!(status, 1, "download of a directory:\n{out}");
+        has(&out, "download: /tmp: is a directory");
+        let (status, out) = sh.run_status("download /tmp/nothing-here").await;
+        assert_eq!(status, 1, "download of a missing file:\n{out}");
+        has(&out, "download: /tmp/nothing-here: No such file or directory");
+
+        // 20 MiB in and out: the page sends only what the guest takes, nothing is lost.
+        let started = Instant::now();
+        input.send_keys(&path("big.bin")).await.expect("pick big.bin");
+        wait_for_transfer(&c, "uploaded big.bin to /root (20 MiB)", BOOT_WAIT * 4).await;
+        let upload = started.elapsed();
+        let out = sh.run("sha256sum /root/big.bin").await;
+        assert_eq!(
+            guest_sha256(&out, "/root/big.bin"),
+            sha256_hex(&big),
+            "big.bin changed on its way in"
+        );
+        let started = Instant::now();
+        has(
+            &sh.run("download /root/big.bin").await,
+            "sent to the browser (20 MiB)",
+        );
+        let got = wait_for_download(&downloads, "big.bin", big.len(), BOOT_WAIT * 4).await;
+        let download = started.elapsed();
+        assert!(got == big, "big.bin changed on its way out");
+        let mib = big.len() as f64 / f64::from(1 << 20);
+        eprintln!(
+            "20 MiB: upload {:.1} s ({:.2} MiB/s), download {:.1} s ({:.2} MiB/s)",
+            upload.as_secs_f64(),
+            mib / upload.as_secs_f64(),
+            download.as_secs_f64(),
+            mib / download.as_secs_f64()
+        );
     })
     .await;
 }

@@ -6,6 +6,7 @@ pub mod abi;
 pub mod boot;
 pub mod console;
 pub mod fdt;
+pub mod files;
 pub mod handles;
 pub mod layout;
 pub mod user;

@@ -9,7 +9,7 @@ use kernel_host::browser::devices::{self, BrowserEntropy, KernelMemory, SharedCe
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
 use kernel_host::browser::{js_error_message, js_error_stack};
 use kernel_host::layout::WASM_PAGE;
-use kernel_host::virtio::{Bus, Effect};
+use kernel_host::virtio::{self, Bus, Effect};
 use kernel_host::{abi, handles, user};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -96,7 +96,7 @@ fn scope() -> DedicatedWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-fn post(msg: &FromWorker) {
+pub(crate) fn post(msg: &FromWorker) {
     post_with(msg, None);
 }
 
@@ -182,7 +182,8 @@ pub fn start() {
             }
             Ok(ToWorker::Input { bytes }) => crate::devices::input(bytes.to_vec()),
             Ok(ToWorker::Resize { cols, rows }) => crate::devices::resize(cols, rows),
-            Ok(ToWorker::ReceiveBuffers) => crate::devices::receive_buffers(),
+            Ok(ToWorker::FilesInput { bytes }) => crate::devices::files_input(bytes.to_vec()),
+            Ok(ToWorker::ReceiveBuffers { device }) => crate::devices::receive_buffers(device),
             Err(e) => trap(e, None),
         }
     });
@@ -880,10 +881,14 @@ fn add_device_imports(
 
 fn device_effect(kmem: &WebAssembly::Memory, effect: Effect) {
     match effect {
-        Effect::Output(bytes) => {
+        Effect::Output { device, bytes } => {
             let bytes = Uint8Array::from(&bytes[..]);
             let buffer = bytes.buffer();
-            post_with(&FromWorker::Console { bytes }, Some(&buffer));
+            let msg = match device {
+                virtio::FILES => FromWorker::Files { bytes },
+                _ => FromWorker::Console { bytes },
+            };
+            post_with(&msg, Some(&buffer));
         }
         Effect::ReceiveBuffers { device } => post(&FromWorker::ReceiveBuffers {
             device: device as u32,

@@ -5,7 +5,10 @@
 //!
 //! Console input and terminal resizes (`input`, `resize`) go to the device worker, which
 //! serves the virtio console's receive side; typed bytes wait there until the driver has
-//! posted receive buffers.
+//! posted receive buffers. The files channel (hvc1) is the same: `files_send` bytes wait in
+//! the device worker, which reports how many the guest has taken, so the page sends more only
+//! as the guest reads (`files_in_flight`); what the guest writes there comes back as
+//! `Event::Files`.
 //!
 //! The main thread never blocks: it only posts messages, sets timeouts and, to raise the
 //! timer interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
@@ -57,6 +60,10 @@ impl Default for MachineOptions {
 pub enum Event {
     /// Bytes the kernel wrote to its console (UTF-8, `\n` line ends).
     Console(Vec<u8>),
+    /// Bytes the guest wrote to hvc1, the files channel (`kernel_host::files` frames).
+    Files(Vec<u8>),
+    /// The guest took files bytes: fewer are in flight now (`Machine::files_in_flight`).
+    FilesTaken,
     /// `start_kernel` is done: the kernel has started its first task.
     Running,
     /// The kernel asked to halt, power off or restart; the workers are stopped.
@@ -122,6 +129,9 @@ struct State {
     users: BTreeMap<u32, UserMemory>,
     /// Messages for the device worker from before it runs, in order.
     device_backlog: Vec<ToWorker>,
+    /// Files bytes sent to the device worker, and how many of them the guest has taken.
+    files_sent: u64,
+    files_taken: u64,
 }
 
 struct Inner {
@@ -219,6 +229,8 @@ impl Machine {
                 log: ConsoleLog::new(options.console_lines),
                 users: BTreeMap::new(),
                 device_backlog: Vec::new(),
+                files_sent: 0,
+                files_taken: 0,
             }),
             options,
             on_event: RefCell::new(Box::new(on_event)),
@@ -269,6 +281,29 @@ impl Machine {
     /// foreground programs SIGWINCH).
     pub fn resize(&self, cols: u16, rows: u16) {
         self.to_devices(ToWorker::Resize { cols, rows });
+    }
+
+    /// Bytes for the guest's file helper on hvc1. Like typed input they wait, in order, until
+    /// the driver has buffers for them; nothing is dropped. Send more only while
+    /// [`Machine::files_in_flight`] is small: the guest reads at its own pace.
+    pub fn files_send(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            st.files_sent += bytes.len() as u64;
+        }
+        self.to_devices(ToWorker::FilesInput {
+            bytes: Uint8Array::from(bytes),
+        });
+    }
+
+    /// Files bytes sent that the guest has not taken yet.
+    pub fn files_in_flight(&self) -> u64 {
+        match self.inner.state.try_borrow() {
+            Ok(st) => st.files_sent.saturating_sub(st.files_taken),
+            Err(_) => 0,
+        }
     }
 
     fn to_devices(&self, msg: ToWorker) {
@@ -541,12 +576,17 @@ impl Inner {
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
             FromWorker::ReceiveBuffers { device } => {
-                if device as usize != virtio::CONSOLE {
+                if ![virtio::CONSOLE, virtio::FILES].contains(&(device as usize)) {
                     return Err(format!(
-                        "receive buffers for virtio device {device}, not the console"
+                        "receive buffers for virtio device {device}, which is not a console"
                     ));
                 }
-                Inner::to_devices(st, ToWorker::ReceiveBuffers)?;
+                Inner::to_devices(st, ToWorker::ReceiveBuffers { device })?;
+            }
+            FromWorker::Files { bytes } => events.push(Event::Files(bytes.to_vec())),
+            FromWorker::FilesTaken { total } => {
+                st.files_taken = total as u64;
+                events.push(Event::FilesTaken);
             }
             FromWorker::UserCreated {
                 handle,

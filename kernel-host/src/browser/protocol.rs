@@ -15,8 +15,11 @@
 //!   ReceiveBuffers { device }  (the driver posted console receive buffers: relayed to the
 //!                               device worker as ToWorker::ReceiveBuffers)
 //!
+//!   Files { bytes }            (what the guest wrote to hvc1, the files channel)
+//!
 //! The device worker gets `Run(Devices)` after `Ready`, then `Input { bytes }`,
-//! `Resize { cols, rows }` and `ReceiveBuffers` from the main thread.
+//! `Resize { cols, rows }`, `FilesInput { bytes }` and `ReceiveBuffers { device }` from the
+//! main thread; it answers `FilesTaken { total }` whenever the guest took files bytes.
 //!   Trap { message, stack }  (the kernel call threw: a trap, e.g. `unreachable`)
 //!   UserCreated { handle, module, memory } / UserReleased { handle }   (the registry)
 //!   WantUser { handle } ───────────────►   User { handle, module, memory } | NoUser { handle }
@@ -89,9 +92,18 @@ pub enum ToWorker {
         cols: u16,
         rows: u16,
     },
-    /// To the device worker: the console driver posted receive buffers (relayed from the
-    /// kernel worker whose notify said so).
-    ReceiveBuffers,
+    /// To the device worker: bytes for the guest's file helper (frames of
+    /// `kernel_host::files`), kept until the driver has room for them.
+    FilesInput {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        bytes: Uint8Array,
+    },
+    /// To the device worker: the driver of console device `device` (the terminal or the
+    /// files channel) posted receive buffers (relayed from the kernel worker whose notify
+    /// said so).
+    ReceiveBuffers {
+        device: u32,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -107,10 +119,20 @@ pub enum FromWorker {
     TimerSet {
         delta_ns: i64,
     },
-    /// The driver of virtio device `device` (the console) posted receive buffers: waiting
-    /// input can go in.
+    /// The driver of virtio device `device` (the console or the files channel) posted
+    /// receive buffers: waiting input can go in.
     ReceiveBuffers {
         device: u32,
+    },
+    /// Bytes the guest wrote to hvc1, the files channel (copied out, transferred).
+    Files {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        bytes: Uint8Array,
+    },
+    /// From the device worker: the guest has taken `total` bytes of files input in all
+    /// (a count, so messages in flight cannot confuse the page's flow control).
+    FilesTaken {
+        total: f64,
     },
     SpawnTask {
         task: u32,

@@ -1,4 +1,5 @@
-//! virtio-console (device ID 3), one port: the guest's hvc0 and the page's terminal.
+//! virtio-console (device ID 3), one port: the guest's hvc0 and the page's terminal — and,
+//! as a second device, hvc1, the channel files travel on (`super::files`).
 //!
 //! Output: the driver notifies the transmit queue from the worker that is writing, and the
 //! bytes go to the page at once. Input: the page's keystrokes wait in a queue on the main
@@ -51,7 +52,10 @@ pub fn transmit<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
     })?;
     let mut effects = Vec::new();
     if !out.is_empty() {
-        effects.push(Effect::Output(out));
+        effects.push(Effect::Output {
+            device: index,
+            bytes: out,
+        });
     }
     if notify {
         effects.push(mmio::interrupt(cells, index, INT_USED_BUFFER));

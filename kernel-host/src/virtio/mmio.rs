@@ -101,7 +101,7 @@ pub fn read<C: Cells + ?Sized>(cells: &C, index: usize, offset: u32, size: u32) 
     let kind = DEVICES[index].kind;
     if offset >= REG_CONFIG {
         let config = match kind {
-            Kind::Console => console::config(cells, index),
+            Kind::Console | Kind::Files => console::config(cells, index),
             Kind::Rng => Vec::new(),
         };
         return config_read(&config, (offset - REG_CONFIG) as usize, size);

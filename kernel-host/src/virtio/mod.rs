@@ -6,16 +6,17 @@
 //! every worker, so the device side works on them from wherever it is called:
 //!
 //! * a register access or a queue notification runs synchronously in the worker of the task
-//!   that made it (console output, RNG requests);
-//! * console input and terminal resizes come from the main thread ([`console::receive`],
-//!   [`console::resize`]), which never blocks: it fills receive buffers the driver has posted
-//!   and raises an interrupt.
+//!   that made it (console and files output, RNG requests);
+//! * console and files input and terminal resizes come from the page through the device
+//!   worker ([`console::receive`], [`console::resize`]), which never blocks: it fills receive
+//!   buffers the driver has posted and raises an interrupt.
 //!
-//! Each queue has one device-side user — the receive queue the main thread, the others the
+//! Each queue has one device-side user — the receive queues the device worker, the others the
 //! kernel's own CPU — so the queues need no lock. Register state is in a small shared array of
 //! 32-bit cells ([`Cells`]) so that every worker and the main thread see the same device.
 
 pub mod console;
+pub mod files;
 pub mod mmio;
 pub mod queue;
 pub mod rng;
@@ -32,20 +33,23 @@ pub const MMIO_STRIDE: u32 = 0x200;
 pub enum Kind {
     Console,
     Rng,
+    /// A second virtio console (`hvc1`) that carries files between the page and the guest's
+    /// helper ([`files`]): the same device to the driver, without a terminal size.
+    Files,
 }
 
 impl Kind {
     /// The virtio device ID.
     pub fn device_id(self) -> u32 {
         match self {
-            Kind::Console => 3,
+            Kind::Console | Kind::Files => 3,
             Kind::Rng => 4,
         }
     }
 
     pub fn queues(self) -> u32 {
         match self {
-            Kind::Console => 2,
+            Kind::Console | Kind::Files => 2,
             Kind::Rng => 1,
         }
     }
@@ -54,7 +58,7 @@ impl Kind {
     pub fn features(self) -> u64 {
         match self {
             Kind::Console => 1 << console::F_SIZE,
-            Kind::Rng => 0,
+            Kind::Rng | Kind::Files => 0,
         }
     }
 
@@ -62,6 +66,7 @@ impl Kind {
         match self {
             Kind::Console => "console",
             Kind::Rng => "rng",
+            Kind::Files => "files",
         }
     }
 }
@@ -84,10 +89,17 @@ pub const DEVICES: &[Device] = &[
         kind: Kind::Rng,
         irq_line: 2,
     },
+    // After the console, so the driver makes it hvc1 (hvc0 stays the terminal).
+    Device {
+        kind: Kind::Files,
+        irq_line: 3,
+    },
 ];
 
 /// The index of the console in [`DEVICES`].
 pub const CONSOLE: usize = 0;
+/// The index of the files console in [`DEVICES`].
+pub const FILES: usize = 2;
 
 /// 32-bit cells per device in the shared register state.
 pub const CELLS_PER_DEVICE: usize = 64;
@@ -178,8 +190,8 @@ pub trait Entropy {
 /// What the caller of the device side has to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Bytes the guest wrote to its console.
-    Output(Vec<u8>),
+    /// Bytes the guest wrote to console device `device` (the terminal or the files channel).
+    Output { device: usize, bytes: Vec<u8> },
     /// The driver posted receive buffers on device `device`: pending input can go in now.
     ReceiveBuffers { device: usize },
     /// Raise interrupt line `line`.
@@ -244,10 +256,12 @@ fn notify<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
 ) -> Vec<Effect> {
     let device = DEVICES[index];
     let result = match (device.kind, queue) {
-        (Kind::Console, console::RECEIVE_QUEUE) => {
+        (Kind::Console | Kind::Files, console::RECEIVE_QUEUE) => {
             return vec![Effect::ReceiveBuffers { device: index }]
         }
-        (Kind::Console, console::TRANSMIT_QUEUE) => console::transmit(memory, cells, index),
+        (Kind::Console | Kind::Files, console::TRANSMIT_QUEUE) => {
+            console::transmit(memory, cells, index)
+        }
         (Kind::Rng, 0) => rng::serve(memory, cells, index, entropy),
         _ => Ok(Vec::new()),
     };
@@ -411,7 +425,10 @@ mod tests {
         assert_eq!(
             fx,
             vec![
-                Effect::Output(b"hi".to_vec()),
+                Effect::Output {
+                    device: CONSOLE,
+                    bytes: b"hi".to_vec()
+                },
                 Effect::Interrupt { line: 1 }
             ]
         );

@@ -1,0 +1,993 @@
+//! Files between the page and the guest: the framed protocol on `hvc1` (the second virtio
+//! console, `virtio::FILES`) and the page's side of a session with the guest's helper
+//! (`build/guest/files.c`, `/usr/sbin/alpenglow-files`).
+//!
+//! Every frame, both ways: `'A' 'G' type 0` then the payload length (u32, little endian),
+//! then the payload. Integers are little endian; names and messages are the rest of the
+//! payload (UTF-8 from the page; whatever bytes the guest has, shown lossily).
+//!
+//! | type | way | payload | meaning |
+//! | --- | --- | --- | --- |
+//! | `H` hello | guest → page | nonce u64, version u32 | the helper (re)started: forget every transfer |
+//! | `Y` sync | page → guest | nonce u64 | the answer to hello: the helper skips every byte before it |
+//! | `P` put | page → guest | id u32, size u64, name | an upload starts; `size` bytes of `D` follow |
+//! | `D` data | both | id u32, bytes | part of upload or download `id` |
+//! | `C` cancel | page → guest | id u32 | the page could not read the rest: drop the partial file |
+//! | `S` stored | guest → page | id u32, path | upload `id` is complete, at `path` |
+//! | `R` refused | guest → page | id u32, message | upload `id` failed; no file is left |
+//! | `B` begin | guest → page | id u32, size u64, name | `download FILE`: `size` bytes of `D` follow |
+//! | `F` finish | guest → page | id u32 | download `id` is complete |
+//! | `X` abort | guest → page | id u32, message | download `id` failed in the guest |
+//! | `K` ack | page → guest | id u32, ok u8, message | the page handed download `id` to the browser (or why not) |
+//!
+//! The hello/sync pair is what keeps a restarted helper from reading the middle of an old
+//! transfer as a frame: the page answers each hello with the random nonce it carried, and the
+//! helper reads nothing as a frame before it. The page in turn skips everything from the
+//! guest that is not a frame (what a tty echoes before the helper set it raw) until the next
+//! hello.
+
+use std::collections::{BTreeMap, VecDeque};
+
+pub const MAGIC: [u8; 2] = *b"AG";
+pub const HEADER_LEN: usize = 8;
+/// The largest payload either side accepts.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+/// File data per `D` frame the page sends.
+pub const CHUNK: usize = 64 * 1024;
+/// Bytes of a name (a file name, not a path).
+pub const MAX_NAME: usize = 255;
+pub const VERSION: u32 = 1;
+
+/// One frame, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Hello { nonce: u64, version: u32 },
+    Sync { nonce: u64 },
+    Put { id: u32, size: u64, name: String },
+    Data { id: u32, bytes: Vec<u8> },
+    Cancel { id: u32 },
+    Stored { id: u32, path: String },
+    Refused { id: u32, message: String },
+    Begin { id: u32, size: u64, name: String },
+    Finish { id: u32 },
+    Abort { id: u32, message: String },
+    Ack { id: u32, ok: bool, message: String },
+}
+
+fn header(kind: u8, len: usize) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_LEN + len);
+    h.extend_from_slice(&MAGIC);
+    h.push(kind);
+    h.push(0);
+    h.extend_from_slice(&(len as u32).to_le_bytes());
+    h
+}
+
+/// A `D` frame for `bytes` of transfer `id`, without building a [`Frame`] first.
+pub fn data_frame(id: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut f = header(b'D', 4 + bytes.len());
+    f.extend_from_slice(&id.to_le_bytes());
+    f.extend_from_slice(bytes);
+    f
+}
+
+impl Frame {
+    fn kind(&self) -> u8 {
+        match self {
+            Frame::Hello { .. } => b'H',
+            Frame::Sync { .. } => b'Y',
+            Frame::Put { .. } => b'P',
+            Frame::Data { .. } => b'D',
+            Frame::Cancel { .. } => b'C',
+            Frame::Stored { .. } => b'S',
+            Frame::Refused { .. } => b'R',
+            Frame::Begin { .. } => b'B',
+            Frame::Finish { .. } => b'F',
+            Frame::Abort { .. } => b'X',
+            Frame::Ack { .. } => b'K',
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::new();
+        match self {
+            Frame::Hello { nonce, version } => {
+                p.extend_from_slice(&nonce.to_le_bytes());
+                p.extend_from_slice(&version.to_le_bytes());
+            }
+            Frame::Sync { nonce } => p.extend_from_slice(&nonce.to_le_bytes()),
+            Frame::Put { id, size, name } | Frame::Begin { id, size, name } => {
+                p.extend_from_slice(&id.to_le_bytes());
+                p.extend_from_slice(&size.to_le_bytes());
+                p.extend_from_slice(name.as_bytes());
+            }
+            Frame::Data { id, bytes } => return data_frame(*id, bytes),
+            Frame::Cancel { id } | Frame::Finish { id } => p.extend_from_slice(&id.to_le_bytes()),
+            Frame::Stored { id, path: text }
+            | Frame::Refused { id, message: text }
+            | Frame::Abort { id, message: text } => {
+                p.extend_from_slice(&id.to_le_bytes());
+                p.extend_from_slice(text.as_bytes());
+            }
+            Frame::Ack { id, ok, message } => {
+                p.extend_from_slice(&id.to_le_bytes());
+                p.push(u8::from(!ok));
+                p.extend_from_slice(message.as_bytes());
+            }
+        }
+        let mut f = header(self.kind(), p.len());
+        f.extend_from_slice(&p);
+        f
+    }
+
+    /// The frame of type `kind` with payload `p`.
+    pub fn decode(kind: u8, p: &[u8]) -> Result<Frame, String> {
+        let short = || {
+            format!(
+                "a '{}' frame of {} bytes is too short",
+                kind as char,
+                p.len()
+            )
+        };
+        let u32_at = |at: usize| -> Result<u32, String> {
+            let b = p.get(at..at + 4).ok_or_else(short)?;
+            Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let u64_at = |at: usize| -> Result<u64, String> {
+            let b = p.get(at..at + 8).ok_or_else(short)?;
+            let mut a = [0; 8];
+            a.copy_from_slice(b);
+            Ok(u64::from_le_bytes(a))
+        };
+        let text =
+            |at: usize| String::from_utf8_lossy(p.get(at..).unwrap_or_default()).into_owned();
+        let name = |at: usize| -> Result<String, String> {
+            let n = p.get(at..).unwrap_or_default();
+            if n.is_empty() || n.len() > MAX_NAME {
+                return Err(format!("a file name of {} bytes", n.len()));
+            }
+            Ok(text(at))
+        };
+        Ok(match kind {
+            b'H' => Frame::Hello {
+                nonce: u64_at(0)?,
+                version: u32_at(8)?,
+            },
+            b'Y' => Frame::Sync { nonce: u64_at(0)? },
+            b'P' => Frame::Put {
+                id: u32_at(0)?,
+                size: u64_at(4)?,
+                name: name(12)?,
+            },
+            b'D' => Frame::Data {
+                id: u32_at(0)?,
+                bytes: p[4..].to_vec(),
+            },
+            b'C' => Frame::Cancel { id: u32_at(0)? },
+            b'S' => Frame::Stored {
+                id: u32_at(0)?,
+                path: text(4),
+            },
+            b'R' => Frame::Refused {
+                id: u32_at(0)?,
+                message: text(4),
+            },
+            b'B' => Frame::Begin {
+                id: u32_at(0)?,
+                size: u64_at(4)?,
+                name: name(12)?,
+            },
+            b'F' => Frame::Finish { id: u32_at(0)? },
+            b'X' => Frame::Abort {
+                id: u32_at(0)?,
+                message: text(4),
+            },
+            b'K' => Frame::Ack {
+                id: u32_at(0)?,
+                ok: *p.get(4).ok_or_else(short)? == 0,
+                message: text(5),
+            },
+            other => return Err(format!("an unknown frame type {other:#04x}")),
+        })
+    }
+}
+
+/// Splits a byte stream into frames. After a malformed frame it skips bytes until the next
+/// `hello` header: nothing but a restarted helper can put the stream right again.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    lost: bool,
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// Waiting for the next hello (after garbage).
+    pub fn lost(&self) -> bool {
+        self.lost
+    }
+
+    /// Every complete frame in `bytes` (and what came before); an error for each place
+    /// the stream went wrong.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Result<Frame, String>> {
+        self.buf.extend_from_slice(bytes);
+        let mut out = Vec::new();
+        let mut at = 0;
+        loop {
+            if self.lost {
+                const HELLO: [u8; 8] = [b'A', b'G', b'H', 0, 12, 0, 0, 0];
+                match self.buf[at..].windows(HELLO.len()).position(|w| w == HELLO) {
+                    Some(i) => {
+                        at += i;
+                        self.lost = false;
+                    }
+                    None => {
+                        // Keep a tail that may be the start of a hello.
+                        at = self.buf.len().saturating_sub(HELLO.len() - 1).max(at);
+                        break;
+                    }
+                }
+            }
+            let rest = &self.buf[at..];
+            if rest.len() < HEADER_LEN {
+                break;
+            }
+            let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+            if rest[..2] != MAGIC || rest[3] != 0 || len > MAX_PAYLOAD {
+                out.push(Err(format!(
+                    "{} bytes from the guest that are not a frame",
+                    rest.len().min(16)
+                )));
+                self.lost = true;
+                at += 1;
+                continue;
+            }
+            if rest.len() < HEADER_LEN + len {
+                break;
+            }
+            let frame = Frame::decode(rest[2], &rest[HEADER_LEN..HEADER_LEN + len]);
+            if frame.is_err() {
+                self.lost = true;
+            }
+            out.push(frame);
+            at += HEADER_LEN + len;
+        }
+        self.buf.drain(..at);
+        out
+    }
+}
+
+/// An upload the page has queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Upload {
+    id: u32,
+    name: String,
+    size: u64,
+    /// The `P` frame went out.
+    started: bool,
+    /// File bytes sent so far.
+    sent: u64,
+}
+
+#[derive(Debug)]
+struct Incoming {
+    name: String,
+    size: u64,
+    bytes: Vec<u8>,
+}
+
+/// What the page should tell the person (and the embedding page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The guest's helper is there (again): queued uploads go now.
+    Ready,
+    /// Upload `id` is in the guest at `path`.
+    Stored {
+        id: u32,
+        name: String,
+        path: String,
+        size: u64,
+    },
+    UploadFailed {
+        id: u32,
+        name: String,
+        message: String,
+    },
+    DownloadStarted {
+        id: u32,
+        name: String,
+        size: u64,
+    },
+    DownloadProgress {
+        id: u32,
+        received: u64,
+        size: u64,
+    },
+    /// A complete download: hand it to the browser.
+    Downloaded {
+        id: u32,
+        name: String,
+        bytes: Vec<u8>,
+    },
+    DownloadFailed {
+        id: u32,
+        name: String,
+        message: String,
+    },
+    /// The stream from the guest went wrong (for the developer console).
+    Garbled(String),
+}
+
+/// What the page does next for the upload at the head of the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send these bytes (the `P` frame).
+    Send(Vec<u8>),
+    /// Read `len` bytes of upload `id`'s file from `offset` and give them to
+    /// [`Session::data`].
+    Read { id: u32, offset: u64, len: usize },
+}
+
+/// The page's side of the protocol: queued uploads, downloads coming in, the hello/sync
+/// handshake. It does no I/O: the page feeds it the guest's bytes and sends what it returns.
+#[derive(Debug, Default)]
+pub struct Session {
+    decoder: Decoder,
+    ready: bool,
+    next_id: u32,
+    uploads: VecDeque<Upload>,
+    /// Uploads fully sent, waiting for the guest's `S` or `R`.
+    sent: BTreeMap<u32, Upload>,
+    downloads: BTreeMap<u32, Incoming>,
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session {
+            next_id: 1,
+            ..Session::default()
+        }
+    }
+
+    /// The guest's helper has said hello.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Uploads not finished yet (queued, being sent, or waiting for the guest).
+    pub fn pending_uploads(&self) -> usize {
+        self.uploads.len() + self.sent.len()
+    }
+
+    /// The upload being sent: its id, the bytes sent so far and its size.
+    pub fn current(&self) -> Option<(u32, u64, u64)> {
+        let u = self.uploads.front().filter(|u| u.started)?;
+        Some((u.id, u.sent, u.size))
+    }
+
+    /// Queues an upload of `size` bytes named `name` (a file name: the guest keeps only what
+    /// follows the last `/`). Returns its id.
+    pub fn upload(&mut self, name: &str, size: u64) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        // The guest takes at most MAX_NAME bytes; cut on a character boundary.
+        let mut end = name.len().min(MAX_NAME);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.uploads.push_back(Upload {
+            id,
+            name: name[..end].to_string(),
+            size,
+            started: false,
+            sent: 0,
+        });
+        id
+    }
+
+    /// What to do next for the first queued upload; `None` while the helper is not there or
+    /// nothing is queued.
+    pub fn next_step(&mut self) -> Option<Step> {
+        if !self.ready {
+            return None;
+        }
+        let u = self.uploads.front_mut()?;
+        if !u.started {
+            u.started = true;
+            let put = Frame::Put {
+                id: u.id,
+                size: u.size,
+                name: u.name.clone(),
+            }
+            .encode();
+            if u.size == 0 {
+                // Nothing follows the header.
+                if let Some(done) = self.uploads.pop_front() {
+                    self.sent.insert(done.id, done);
+                }
+            }
+            return Some(Step::Send(put));
+        }
+        Some(Step::Read {
+            id: u.id,
+            offset: u.sent,
+            len: (u.size - u.sent).min(CHUNK as u64) as usize,
+        })
+    }
+
+    /// Bytes read for upload `id`: the frame to send (empty if the upload is no longer the
+    /// one being sent, e.g. the helper restarted meanwhile).
+    pub fn data(&mut self, id: u32, bytes: &[u8]) -> Vec<u8> {
+        let Some(u) = self.uploads.front_mut().filter(|u| u.id == id && u.started) else {
+            return Vec::new();
+        };
+        let n = (bytes.len() as u64).min(u.size - u.sent) as usize;
+        u.sent += n as u64;
+        let frame = data_frame(id, &bytes[..n]);
+        if u.sent == u.size {
+            if let Some(done) = self.uploads.pop_front() {
+                self.sent.insert(done.id, done);
+            }
+        }
+        frame
+    }
+
+    /// The page could not read upload `id`'s file: drop it. Returns what to send (a cancel
+    /// if the guest has heard of it) and the notice.
+    pub fn cancel(&mut self, id: u32, why: &str) -> (Vec<u8>, Option<Notice>) {
+        let Some(i) = self.uploads.iter().position(|u| u.id == id) else {
+            return (Vec::new(), None);
+        };
+        let Some(u) = self.uploads.remove(i) else {
+            return (Vec::new(), None);
+        };
+        let bytes = match u.started {
+            true => Frame::Cancel { id }.encode(),
+            false => Vec::new(),
+        };
+        let notice = Notice::UploadFailed {
+            id,
+            name: u.name,
+            message: why.to_string(),
+        };
+        (bytes, Some(notice))
+    }
+
+    /// Bytes from the guest. Returns what to tell the person and what to send back.
+    pub fn receive(&mut self, bytes: &[u8]) -> (Vec<Notice>, Vec<u8>) {
+        let mut notices = Vec::new();
+        let mut reply = Vec::new();
+        for frame in self.decoder.push(bytes) {
+            match frame {
+                Ok(f) => self.frame(f, &mut notices, &mut reply),
+                Err(e) => notices.push(Notice::Garbled(e)),
+            }
+        }
+        (notices, reply)
+    }
+
+    fn frame(&mut self, f: Frame, notices: &mut Vec<Notice>, reply: &mut Vec<u8>) {
+        match f {
+            Frame::Hello { version, .. } if version != VERSION => {
+                notices.push(Notice::Garbled(format!(
+                    "the guest's file helper speaks version {version}, the page {VERSION}"
+                )));
+                self.ready = false;
+            }
+            Frame::Hello { nonce, .. } => {
+                // A new helper knows nothing of what the old one was doing.
+                let restarted = "the guest's file helper restarted";
+                for u in std::mem::take(&mut self.sent).into_values() {
+                    notices.push(Notice::UploadFailed {
+                        id: u.id,
+                        name: u.name,
+                        message: restarted.into(),
+                    });
+                }
+                if self.uploads.front().is_some_and(|u| u.started) {
+                    if let Some(u) = self.uploads.pop_front() {
+                        notices.push(Notice::UploadFailed {
+                            id: u.id,
+                            name: u.name,
+                            message: restarted.into(),
+                        });
+                    }
+                }
+                for (id, d) in std::mem::take(&mut self.downloads) {
+                    notices.push(Notice::DownloadFailed {
+                        id,
+                        name: d.name,
+                        message: restarted.into(),
+                    });
+                }
+                self.ready = true;
+                // The helper's own nonce back: it skips everything before this frame.
+                reply.extend(Frame::Sync { nonce }.encode());
+                notices.push(Notice::Ready);
+            }
+            Frame::Stored { id, path } => match self.sent.remove(&id) {
+                Some(u) => notices.push(Notice::Stored {
+                    id,
+                    name: u.name,
+                    path,
+                    size: u.size,
+                }),
+                None => notices.push(Notice::Garbled(format!("stored: no upload {id}"))),
+            },
+            Frame::Refused { id, message } => {
+                let name = match self.sent.remove(&id) {
+                    Some(u) => Some(u.name),
+                    None => {
+                        let i = self.uploads.iter().position(|u| u.id == id);
+                        i.and_then(|i| self.uploads.remove(i)).map(|u| u.name)
+                    }
+                };
+                match name {
+                    Some(name) => notices.push(Notice::UploadFailed { id, name, message }),
+                    None => notices.push(Notice::Garbled(format!("refused: no upload {id}"))),
+                }
+            }
+            Frame::Begin { id, size, name } => {
+                notices.push(Notice::DownloadStarted {
+                    id,
+                    name: name.clone(),
+                    size,
+                });
+                let capacity = size.min(64 << 20) as usize;
+                self.downloads.insert(
+                    id,
+                    Incoming {
+                        name,
+                        size,
+                        bytes: Vec::with_capacity(capacity),
+                    },
+                );
+            }
+            Frame::Data { id, bytes } => match self.downloads.get_mut(&id) {
+                Some(d) => {
+                    d.bytes.extend_from_slice(&bytes);
+                    notices.push(Notice::DownloadProgress {
+                        id,
+                        received: d.bytes.len() as u64,
+                        size: d.size,
+                    });
+                }
+                None => notices.push(Notice::Garbled(format!("data for no download {id}"))),
+            },
+            Frame::Finish { id } => {
+                let Some(d) = self.downloads.remove(&id) else {
+                    notices.push(Notice::Garbled(format!("finish: no download {id}")));
+                    return;
+                };
+                let got = d.bytes.len() as u64;
+                if got == d.size {
+                    reply.extend(
+                        Frame::Ack {
+                            id,
+                            ok: true,
+                            message: String::new(),
+                        }
+                        .encode(),
+                    );
+                    notices.push(Notice::Downloaded {
+                        id,
+                        name: d.name,
+                        bytes: d.bytes,
+                    });
+                } else {
+                    let message = format!("the page got {got} of {} bytes", d.size);
+                    reply.extend(
+                        Frame::Ack {
+                            id,
+                            ok: false,
+                            message: message.clone(),
+                        }
+                        .encode(),
+                    );
+                    notices.push(Notice::DownloadFailed {
+                        id,
+                        name: d.name,
+                        message,
+                    });
+                }
+            }
+            Frame::Abort { id, message } => {
+                if let Some(d) = self.downloads.remove(&id) {
+                    notices.push(Notice::DownloadFailed {
+                        id,
+                        name: d.name,
+                        message,
+                    });
+                }
+            }
+            // Frames only the page sends.
+            Frame::Sync { .. } | Frame::Put { .. } | Frame::Cancel { .. } | Frame::Ack { .. } => {
+                notices.push(Notice::Garbled(format!(
+                    "a '{}' frame from the guest",
+                    f.kind() as char
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_frames() -> Vec<Frame> {
+        vec![
+            Frame::Hello {
+                nonce: 0x0102_0304_0506_0708,
+                version: VERSION,
+            },
+            Frame::Sync { nonce: u64::MAX },
+            Frame::Put {
+                id: 7,
+                size: 1 << 33,
+                name: "notes.txt".into(),
+            },
+            Frame::Data {
+                id: 7,
+                bytes: vec![0, 0xff, b'A', b'G', b'H', 0],
+            },
+            Frame::Data {
+                id: 8,
+                bytes: Vec::new(),
+            },
+            Frame::Cancel { id: 7 },
+            Frame::Stored {
+                id: 7,
+                path: "/root/notes-1.txt".into(),
+            },
+            Frame::Refused {
+                id: 7,
+                message: "No space left on device".into(),
+            },
+            Frame::Begin {
+                id: 3,
+                size: 300_000,
+                name: "r".into(),
+            },
+            Frame::Finish { id: 3 },
+            Frame::Abort {
+                id: 3,
+                message: "Input/output error".into(),
+            },
+            Frame::Ack {
+                id: 3,
+                ok: true,
+                message: String::new(),
+            },
+            Frame::Ack {
+                id: 3,
+                ok: false,
+                message: "no".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_frame_round_trips_even_one_byte_at_a_time() {
+        let frames = all_frames();
+        let stream: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        let mut d = Decoder::new();
+        assert_eq!(
+            d.push(&stream).into_iter().collect::<Result<Vec<_>, _>>(),
+            Ok(frames.clone())
+        );
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        for b in &stream {
+            got.extend(d.push(std::slice::from_ref(b)));
+        }
+        assert_eq!(got.into_iter().collect::<Result<Vec<_>, _>>(), Ok(frames));
+    }
+
+    #[test]
+    fn the_header_is_as_documented() {
+        let f = Frame::Cancel { id: 0x0403_0201 }.encode();
+        assert_eq!(f, [b'A', b'G', b'C', 0, 4, 0, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(
+            data_frame(1, b"xy")[..HEADER_LEN],
+            [b'A', b'G', b'D', 0, 6, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn bad_frames_are_errors_and_the_decoder_waits_for_the_next_hello() {
+        let mut d = Decoder::new();
+        // What a tty echoes before the helper sets it raw, then a good hello.
+        let hello = Frame::Hello {
+            nonce: 9,
+            version: VERSION,
+        };
+        let mut stream = b"garbage\r\n".to_vec();
+        stream.extend(Frame::Finish { id: 1 }.encode()); // skipped: lost until hello
+        stream.extend(hello.encode());
+        let out = d.push(&stream);
+        assert!(out[0].is_err());
+        assert_eq!(out.last(), Some(&Ok(hello.clone())));
+        assert_eq!(out.len(), 2);
+        assert!(!d.lost());
+
+        // Unknown type, short payloads, empty or long names, an absurd length.
+        let mut bad = header(b'Q', 0);
+        assert!(d.push(&bad).remove(0).unwrap_err().contains("unknown"));
+        d.push(&hello.encode());
+        bad = header(b'B', 12);
+        bad.extend([0; 12]);
+        assert!(d.push(&bad).remove(0).unwrap_err().contains("file name"));
+        d.push(&hello.encode());
+        bad = header(b'H', 3);
+        bad.extend([0; 3]);
+        assert!(d.push(&bad).remove(0).unwrap_err().contains("too short"));
+        d.push(&hello.encode());
+        bad = header(b'D', MAX_PAYLOAD + 1);
+        assert!(d.push(&bad)[0].is_err());
+        assert!(d.lost());
+        // A hello split across two pushes still resynchronises.
+        let h = hello.encode();
+        assert!(d.push(&h[..5]).is_empty());
+        assert_eq!(d.push(&h[5..]), vec![Ok(hello)]);
+    }
+
+    fn hello() -> Vec<u8> {
+        Frame::Hello {
+            nonce: 0xabcd,
+            version: VERSION,
+        }
+        .encode()
+    }
+
+    /// Runs the uploads of `files` to the end, as the page does; returns the bytes sent.
+    fn pump(s: &mut Session, files: &BTreeMap<u32, Vec<u8>>) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(step) = s.next_step() {
+            match step {
+                Step::Send(b) => out.extend(b),
+                Step::Read { id, offset, len } => {
+                    let f = &files[&id];
+                    let o = offset as usize;
+                    out.extend(s.data(id, &f[o..o + len]));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn uploads_wait_for_the_helper_then_go_in_chunks_and_are_confirmed() {
+        let mut s = Session::new();
+        let big: Vec<u8> = (0..CHUNK * 2 + 5).map(|i| (i * 7) as u8).collect();
+        let a = s.upload("a.bin", big.len() as u64);
+        let b = s.upload("empty", 0);
+        assert_eq!(s.next_step(), None, "no helper yet");
+
+        let (notices, reply) = s.receive(&hello());
+        assert_eq!(notices, vec![Notice::Ready]);
+        assert_eq!(reply, Frame::Sync { nonce: 0xabcd }.encode());
+
+        let files = BTreeMap::from([(a, big.clone()), (b, Vec::new())]);
+        let sent = pump(&mut s, &files);
+        let frames: Vec<Frame> = Decoder::new()
+            .push(&sent)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            frames[0],
+            Frame::Put {
+                id: a,
+                size: big.len() as u64,
+                name: "a.bin".into()
+            }
+        );
+        let data: Vec<u8> = frames[1..4]
+            .iter()
+            .flat_map(|f| match f {
+                Frame::Data { id, bytes } if *id == a => bytes.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(data, big);
+        assert_eq!(
+            frames[4..],
+            [Frame::Put {
+                id: b,
+                size: 0,
+                name: "empty".into()
+            }]
+        );
+        assert_eq!(s.pending_uploads(), 2);
+
+        let mut back = Frame::Stored {
+            id: a,
+            path: "/root/a.bin".into(),
+        }
+        .encode();
+        back.extend(
+            Frame::Refused {
+                id: b,
+                message: "empty names".into(),
+            }
+            .encode(),
+        );
+        let (notices, _) = s.receive(&back);
+        assert_eq!(
+            notices,
+            vec![
+                Notice::Stored {
+                    id: a,
+                    name: "a.bin".into(),
+                    path: "/root/a.bin".into(),
+                    size: big.len() as u64
+                },
+                Notice::UploadFailed {
+                    id: b,
+                    name: "empty".into(),
+                    message: "empty names".into()
+                }
+            ]
+        );
+        assert_eq!(s.pending_uploads(), 0);
+    }
+
+    #[test]
+    fn a_restarted_helper_fails_what_was_under_way_and_the_queue_goes_on() {
+        let mut s = Session::new();
+        s.receive(&hello());
+        let a = s.upload("a", 10);
+        let b = s.upload("b", 3);
+        assert!(matches!(s.next_step(), Some(Step::Send(_))));
+        assert!(matches!(s.next_step(), Some(Step::Read { id, .. }) if id == a));
+        s.data(a, b"0123");
+        assert_eq!(s.current(), Some((a, 4, 10)));
+        let mut down = Frame::Begin {
+            id: 1,
+            size: 4,
+            name: "r".into(),
+        }
+        .encode();
+        down.extend(data_frame(1, b"ab"));
+        s.receive(&down);
+
+        let (notices, reply) = s.receive(&hello());
+        assert_eq!(reply, Frame::Sync { nonce: 0xabcd }.encode());
+        assert!(notices.contains(&Notice::UploadFailed {
+            id: a,
+            name: "a".into(),
+            message: "the guest's file helper restarted".into()
+        }));
+        assert!(notices
+            .iter()
+            .any(|n| matches!(n, Notice::DownloadFailed { id: 1, .. })));
+        // Data read for the failed upload is not sent; the next upload starts afresh.
+        assert!(s.data(a, b"0123456789").is_empty());
+        assert_eq!(
+            s.next_step(),
+            Some(Step::Send(
+                Frame::Put {
+                    id: b,
+                    size: 3,
+                    name: "b".into()
+                }
+                .encode()
+            ))
+        );
+    }
+
+    #[test]
+    fn downloads_are_assembled_checked_and_acknowledged() {
+        let mut s = Session::new();
+        s.receive(&hello());
+        let payload: Vec<u8> = (0..=255).collect();
+        let mut stream = Frame::Begin {
+            id: 4,
+            size: 256,
+            name: "r".into(),
+        }
+        .encode();
+        stream.extend(data_frame(4, &payload[..100]));
+        stream.extend(data_frame(4, &payload[100..]));
+        stream.extend(Frame::Finish { id: 4 }.encode());
+        // Split at an awkward place: frames straddle the pieces.
+        let (mut notices, mut reply) = s.receive(&stream[..50]);
+        let (n2, r2) = s.receive(&stream[50..]);
+        notices.extend(n2);
+        reply.extend(r2);
+        assert_eq!(
+            notices.first(),
+            Some(&Notice::DownloadStarted {
+                id: 4,
+                name: "r".into(),
+                size: 256
+            })
+        );
+        assert!(notices.contains(&Notice::DownloadProgress {
+            id: 4,
+            received: 100,
+            size: 256
+        }));
+        assert_eq!(
+            notices.last(),
+            Some(&Notice::Downloaded {
+                id: 4,
+                name: "r".into(),
+                bytes: payload
+            })
+        );
+        assert_eq!(
+            reply,
+            Frame::Ack {
+                id: 4,
+                ok: true,
+                message: String::new()
+            }
+            .encode()
+        );
+
+        // Short: refused, and the guest hears why.
+        let mut short = Frame::Begin {
+            id: 5,
+            size: 3,
+            name: "s".into(),
+        }
+        .encode();
+        short.extend(data_frame(5, b"x"));
+        short.extend(Frame::Finish { id: 5 }.encode());
+        let (notices, reply) = s.receive(&short);
+        assert!(matches!(
+            notices.last(),
+            Some(Notice::DownloadFailed { id: 5, .. })
+        ));
+        assert!(matches!(
+            Frame::decode(b'K', &reply[HEADER_LEN..]),
+            Ok(Frame::Ack {
+                id: 5,
+                ok: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_page_can_give_up_on_an_upload() {
+        let mut s = Session::new();
+        s.receive(&hello());
+        let a = s.upload("a", 100);
+        let b = s.upload("b", 1);
+        // b has not started: nothing to tell the guest.
+        assert_eq!(s.cancel(b, "unreadable").0, Vec::<u8>::new());
+        assert!(matches!(s.next_step(), Some(Step::Send(_))));
+        let (bytes, notice) = s.cancel(a, "the file changed");
+        assert_eq!(bytes, Frame::Cancel { id: a }.encode());
+        assert_eq!(
+            notice,
+            Some(Notice::UploadFailed {
+                id: a,
+                name: "a".into(),
+                message: "the file changed".into()
+            })
+        );
+        assert_eq!(s.next_step(), None);
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        let mut s = Session::new();
+        s.receive(&hello());
+        let name = "é".repeat(200);
+        s.upload(&name, 0);
+        let Some(Step::Send(put)) = s.next_step() else {
+            panic!()
+        };
+        let Ok(Frame::Put { name: got, .. }) = Frame::decode(b'P', &put[HEADER_LEN..]) else {
+            panic!()
+        };
+        assert!(got.len() <= MAX_NAME && name.starts_with(&got) && got.len() >= MAX_NAME - 1);
+    }
+}
