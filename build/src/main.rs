@@ -44,7 +44,7 @@ enum Cmd {
         #[command(subcommand)]
         what: Bbtest,
     },
-    /// Build dist/initramfs.cpio.gz.
+    /// Build dist/initramfs.cpio.gz (and the guest programs it carries, if stale).
     Initramfs,
     /// Build every artifact (each step skipped when its inputs are unchanged).
     All,
@@ -163,6 +163,8 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         },
         Cmd::Initramfs => {
             let mut ctx = Ctx::new(ui)?;
+            // The image carries our guest programs: build what is stale of them first.
+            guest::build(&mut ctx)?;
             initramfs::build(&mut ctx)?;
             if kernel::vmlinux_wasm(&ctx).exists() {
                 manifest::write(&mut ctx)?;
