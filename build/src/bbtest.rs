@@ -614,19 +614,11 @@ pub fn guest(
 ) -> Result<Summary> {
     use crate::page::{self, Headless};
 
-    page::artifacts_ready(ctx)?;
     let dir = ctx.paths.out("busybox-guest");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = dir.join("testsuite.log");
 
-    let step = ctx.ui.step("booting the app in headless Chromium");
-    let mut h = Headless::open(&ctx.paths, append)?;
-    let marks = h.page.boot().context("booting to a shell prompt")?;
-    step.done(&format!(
-        "{}: a shell prompt after {:.1} s",
-        h.browser,
-        marks.shell.unwrap_or(0.0) / 1000.0
-    ));
+    let mut h = Headless::boot(ctx, append)?;
     let page = &mut h.page;
 
     let mut line = "busybox-testsuite".to_string();

@@ -494,6 +494,20 @@ impl Headless {
             _server: server,
         })
     }
+
+    /// Makes the artifacts current, opens the app and boots it to a shell prompt.
+    pub fn boot(ctx: &mut Ctx, append: Option<&str>) -> Result<Headless> {
+        artifacts_ready(ctx)?;
+        let step = ctx.ui.step("booting the app in headless Chromium");
+        let mut h = Headless::open(&ctx.paths, append)?;
+        let marks = h.page.boot().context("booting to a shell prompt")?;
+        step.done(&format!(
+            "{}: a shell prompt after {:.1} s",
+            h.browser,
+            marks.shell.unwrap_or(0.0) / 1000.0
+        ));
+        Ok(h)
+    }
 }
 
 /// `cargo x run CMD...`: boots the app in headless Chromium and types each command at its
@@ -505,15 +519,7 @@ pub fn run_commands(
     append: Option<&str>,
     quiet: Duration,
 ) -> Result<()> {
-    artifacts_ready(ctx)?;
-    let step = ctx.ui.step("booting the app in headless Chromium");
-    let mut h = Headless::open(&ctx.paths, append)?;
-    let marks = h.page.boot().context("booting to a shell prompt")?;
-    step.done(&format!(
-        "{}: a shell prompt after {:.1} s",
-        h.browser,
-        marks.shell.unwrap_or(0.0) / 1000.0
-    ));
+    let mut h = Headless::boot(ctx, append)?;
     for cmd in commands {
         let tag = h.page.next_tag();
         let ran = h.page.run_tagged(tag, cmd, quiet, |chunk| {

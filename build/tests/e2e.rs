@@ -1453,25 +1453,41 @@ async fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refus
     drop(upload_dir);
 }
 
-/// WebDriver's "set permission" (chromedriver supports it; fantoccini has no method for it).
+/// A WebDriver command fantoccini has no method for: `POST session/{id}/{path}` with a JSON
+/// body (chromedriver's "set permission" and its bridge to the DevTools protocol).
 #[derive(Debug)]
-struct GrantPermission(&'static str);
+struct SessionPost(&'static str, Value);
 
-impl fantoccini::wd::WebDriverCompatibleCommand for GrantPermission {
+impl SessionPost {
+    /// Grants a permission (e.g. `clipboard-read`) to the page.
+    fn grant(name: &str) -> SessionPost {
+        SessionPost(
+            "permissions",
+            json!({ "descriptor": { "name": name }, "state": "granted" }),
+        )
+    }
+
+    /// A DevTools protocol command.
+    fn cdp(cmd: &str, params: Value) -> SessionPost {
+        SessionPost("goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SessionPost {
     fn endpoint(
         &self,
         base: &url::Url,
         session: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base.join(&format!(
-            "session/{}/permissions",
-            session.unwrap_or_default()
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.0
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "descriptor": { "name": self.0 }, "state": "granted" });
-        (http::Method::POST, Some(body.to_string()))
+        (http::Method::POST, Some(self.1.to_string()))
     }
 }
 
@@ -1513,7 +1529,7 @@ async fn terminal_takes_focus_copies_a_selection_and_fits_the_window() {
         // The status bar says how the machine stopped, in words.
         assert_eq!(text_of(&c, ".statusbar .phase").await, "powered off");
         for p in ["clipboard-read", "clipboard-write"] {
-            c.issue_cmd(GrantPermission(p))
+            c.issue_cmd(SessionPost::grant(p))
                 .await
                 .unwrap_or_else(|e| panic!("grant {p}: {e}"));
         }
@@ -1664,7 +1680,7 @@ async fn typing_and_pasting_reach_the_shell_and_the_guest_sees_the_terminal_size
 
         // Paste: the clipboard holds a command line; Ctrl-Shift-V gives it to the shell.
         for p in ["clipboard-read", "clipboard-write"] {
-            c.issue_cmd(GrantPermission(p))
+            c.issue_cmd(SessionPost::grant(p))
                 .await
                 .unwrap_or_else(|e| panic!("grant {p}: {e}"));
         }
@@ -1915,28 +1931,6 @@ async fn a_login_shell_runs_what_people_type() {
 
 // ---- Files in and out (issue 5) -------------------------------------------------------------
 
-/// chromedriver's bridge to the DevTools protocol (fantoccini has no method for it).
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base: &url::Url,
-        session: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({ "cmd": self.0, "params": self.1 });
-        (http::Method::POST, Some(body.to_string()))
-    }
-}
-
 /// The page's transfer line once it says `needle` and is finished (`done` or `failed`).
 async fn wait_for_transfer(c: &Client, needle: &str, wait: Duration) -> String {
     let deadline = Instant::now() + wait;
@@ -2015,7 +2009,7 @@ async fn files_go_in_and_out_through_the_page() {
     std::fs::write(up.join("big.bin"), &big).expect("big.bin");
     with_browser(move |c| async move {
         // Headless Chromium saves downloads only where it is told to.
-        c.issue_cmd(Cdp(
+        c.issue_cmd(SessionPost::cdp(
             "Browser.setDownloadBehavior",
             json!({ "behavior": "allow", "downloadPath": downloads.display().to_string() }),
         ))
