@@ -51,8 +51,8 @@ mod tests {
     use super::*;
     use crate::virtio::mmio::*;
     use crate::virtio::queue::tests::{post, AVAIL, DESC, USED};
-    use crate::virtio::testing::Ram;
-    use crate::virtio::{mmio_address, Bus, Entropy, CELLS_PER_DEVICE, DEVICES};
+    use crate::virtio::testing::{self, cells, Ram};
+    use crate::virtio::{mmio_address, Bus, Entropy, DEVICES};
     use std::sync::atomic::AtomicU32;
 
     struct NoEntropy;
@@ -60,36 +60,20 @@ mod tests {
         fn fill(&mut self, _: &mut [u8]) {}
     }
 
-    fn cells() -> Vec<AtomicU32> {
-        (0..DEVICES.len() * CELLS_PER_DEVICE)
-            .map(|_| AtomicU32::new(0))
-            .collect()
-    }
-
     /// The driver's probe: the files device is a console without the size feature; queue 0
     /// (receive) at the test layout, queue 1 (transmit) 0x8000 above it.
     fn bring_up(bus: &Bus<Ram, [AtomicU32]>) {
         let base = mmio_address(FILES);
-        let w = |off, v| assert!(bus.write(base + off, 4, v, &mut NoEntropy).is_empty());
         assert_eq!(bus.read(base + REG_DEVICE_ID, 4), 3, "a virtio console");
-        w(REG_STATUS, 1 | 2);
-        w(REG_DEVICE_FEATURES_SEL, 0);
+        testing::bring_up(bus, FILES, &[(0, 0), (1, 0x8000)], 0);
+        assert!(bus
+            .write(base + REG_DEVICE_FEATURES_SEL, 4, 0, &mut NoEntropy)
+            .is_empty());
         assert_eq!(
             bus.read(base + REG_DEVICE_FEATURES, 4),
             0,
             "no size, no ports"
         );
-        w(REG_DRIVER_FEATURES_SEL, 1);
-        w(REG_DRIVER_FEATURES, 1);
-        for (queue, offset) in [(0, 0u64), (1, 0x8000)] {
-            w(REG_QUEUE_SEL, queue);
-            w(REG_QUEUE_NUM, 8);
-            w(REG_QUEUE_DESC_LOW, (DESC + offset) as u32);
-            w(REG_QUEUE_DRIVER_LOW, (AVAIL + offset) as u32);
-            w(REG_QUEUE_DEVICE_LOW, (USED + offset) as u32);
-            w(REG_QUEUE_READY, 1);
-        }
-        w(REG_STATUS, 1 | 2 | 8 | STATUS_DRIVER_OK);
     }
 
     #[test]

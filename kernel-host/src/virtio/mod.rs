@@ -268,11 +268,57 @@ fn notify<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
     result.unwrap_or_else(|message| mmio::broken(cells, index, message))
 }
 
-/// A test double for kernel memory.
+/// Test doubles for kernel memory and the register cells, and the driver's bring-up.
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::{Fault, GuestMemory};
+    use super::mmio::*;
+    use super::queue::tests::{AVAIL, DESC, USED};
+    use super::{mmio_address, Bus, Entropy, Fault, GuestMemory, CELLS_PER_DEVICE, DEVICES};
     use std::cell::RefCell;
+    use std::sync::atomic::AtomicU32;
+
+    struct NoEntropy;
+    impl Entropy for NoEntropy {
+        fn fill(&mut self, _: &mut [u8]) {}
+    }
+
+    pub fn cells() -> Vec<AtomicU32> {
+        (0..DEVICES.len() * CELLS_PER_DEVICE)
+            .map(|_| AtomicU32::new(0))
+            .collect()
+    }
+
+    /// What Linux's virtio_mmio does to bring queue `queue` of device `index` up, then
+    /// DRIVER_OK with `features` accepted.
+    pub fn bring_up(
+        bus: &Bus<Ram, [AtomicU32]>,
+        index: usize,
+        queues: &[(u32, u64)],
+        features: u32,
+    ) {
+        let base = mmio_address(index);
+        let w = |off, v| assert!(bus.write(base + off, 4, v, &mut NoEntropy).is_empty());
+        assert_eq!(bus.read(base + REG_MAGIC, 4), MAGIC);
+        assert_eq!(bus.read(base + REG_VERSION, 4), 2);
+        w(REG_STATUS, 0);
+        w(REG_STATUS, 1 | 2);
+        w(REG_DEVICE_FEATURES_SEL, 1);
+        assert_eq!(bus.read(base + REG_DEVICE_FEATURES, 4), 1, "VERSION_1");
+        w(REG_DRIVER_FEATURES_SEL, 0);
+        w(REG_DRIVER_FEATURES, features);
+        w(REG_DRIVER_FEATURES_SEL, 1);
+        w(REG_DRIVER_FEATURES, 1);
+        for &(queue, offset) in queues {
+            w(REG_QUEUE_SEL, queue);
+            assert_eq!(bus.read(base + REG_QUEUE_NUM_MAX, 4), QUEUE_SIZE);
+            w(REG_QUEUE_NUM, 8);
+            w(REG_QUEUE_DESC_LOW, (DESC + offset) as u32);
+            w(REG_QUEUE_DRIVER_LOW, (AVAIL + offset) as u32);
+            w(REG_QUEUE_DEVICE_LOW, (USED + offset) as u32);
+            w(REG_QUEUE_READY, 1);
+        }
+        w(REG_STATUS, 1 | 2 | 8 | STATUS_DRIVER_OK);
+    }
 
     pub struct Ram(pub RefCell<Vec<u8>>);
 
@@ -322,7 +368,7 @@ pub(crate) mod testing {
 mod tests {
     use super::mmio::*;
     use super::queue::tests::{post, AVAIL, DESC, USED};
-    use super::testing::Ram;
+    use super::testing::{bring_up, cells, Ram};
     use super::*;
     use std::collections::VecDeque;
 
@@ -334,39 +380,6 @@ mod tests {
                 *b = self.0;
             }
         }
-    }
-
-    fn cells() -> Vec<AtomicU32> {
-        (0..DEVICES.len() * CELLS_PER_DEVICE)
-            .map(|_| AtomicU32::new(0))
-            .collect()
-    }
-
-    /// What Linux's virtio_mmio does to bring queue `queue` of device `index` up, then
-    /// DRIVER_OK with `features` accepted.
-    fn bring_up(bus: &Bus<Ram, [AtomicU32]>, index: usize, queues: &[(u32, u64)], features: u32) {
-        let base = mmio_address(index);
-        let w = |off, v| assert!(bus.write(base + off, 4, v, &mut Counter(0)).is_empty());
-        assert_eq!(bus.read(base + REG_MAGIC, 4), MAGIC);
-        assert_eq!(bus.read(base + REG_VERSION, 4), 2);
-        w(REG_STATUS, 0);
-        w(REG_STATUS, 1 | 2);
-        w(REG_DEVICE_FEATURES_SEL, 1);
-        assert_eq!(bus.read(base + REG_DEVICE_FEATURES, 4), 1, "VERSION_1");
-        w(REG_DRIVER_FEATURES_SEL, 0);
-        w(REG_DRIVER_FEATURES, features);
-        w(REG_DRIVER_FEATURES_SEL, 1);
-        w(REG_DRIVER_FEATURES, 1);
-        for &(queue, offset) in queues {
-            w(REG_QUEUE_SEL, queue);
-            assert_eq!(bus.read(base + REG_QUEUE_NUM_MAX, 4), QUEUE_SIZE);
-            w(REG_QUEUE_NUM, 8);
-            w(REG_QUEUE_DESC_LOW, (DESC + offset) as u32);
-            w(REG_QUEUE_DRIVER_LOW, (AVAIL + offset) as u32);
-            w(REG_QUEUE_DEVICE_LOW, (USED + offset) as u32);
-            w(REG_QUEUE_READY, 1);
-        }
-        w(REG_STATUS, 1 | 2 | 8 | STATUS_DRIVER_OK);
     }
 
     #[test]
