@@ -1,6 +1,11 @@
 //! The kernel↔host ABI, defined once on this side. The kernel declares its imports in
 //! `arch/wasm/include/asm/wasm_imports.h`; `tests/abi.rs` reads the built `vmlinux.wasm` and
 //! checks that both sides agree, both ways.
+//!
+//! Architecture invariant: this is the only ABI table. The names and signatures of the
+//! kernel's imports and exports are listed here and nowhere else; the worker that implements
+//! an import binds it by name and refuses a name that is not in [`IMPORTS`]. (What a user
+//! program imports and exports is the program-module contract, checked in `user.rs`.)
 
 /// A wasm value type at the boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

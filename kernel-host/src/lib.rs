@@ -1,6 +1,13 @@
-//! The machine that hosts the wasm kernel: the kernel↔host ABI, the boot memory layout, the
-//! device tree and the console log. Pure logic here is tested natively; the browser side (the
-//! `Machine` on the main thread and the worker protocol) is in `browser`, built for wasm32.
+//! The machine that hosts the wasm kernel: the kernel↔host ABI (`abi`), the boot memory
+//! layout and device tree (`layout`, `fdt`, `boot`), the console log, the process-memory
+//! handles, the program-module check (`user`), the virtio devices (`virtio`) and the files
+//! protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
+//! the main thread, the worker protocol, the devices on browser objects) is in `browser`,
+//! built for wasm32.
+//!
+//! Architecture invariants: only `browser` uses js-sys, web-sys and wasm-bindgen (they are
+//! wasm32-only dependencies, so the native `cargo test` keeps the rest pure); `abi` is the
+//! only ABI table; no two files import each other.
 
 pub mod abi;
 pub mod boot;

@@ -1,8 +1,9 @@
 //! The virtio device side (`crate::virtio`) on browser objects: the shared register cells,
 //! kernel memory, `crypto.getRandomValues`, and raising an interrupt line. Used by the
-//! workers (register accesses) and the main thread (console input, resize).
+//! kernel's workers (register accesses), the device worker (console and files input,
+//! resize) and the main thread (the timer's interrupt line).
 
-use super::js_error_message;
+use super::error::js_error_message;
 use crate::abi;
 use crate::virtio::{Cells, Entropy, Fault, GuestMemory};
 use js_sys::{
@@ -10,7 +11,7 @@ use js_sys::{
 };
 use wasm_bindgen::JsCast;
 
-/// The devices' register state, shared by every worker and the main thread.
+/// The devices' register state, shared by every worker.
 pub struct SharedCells(Int32Array);
 
 impl SharedCells {

@@ -14,7 +14,7 @@
 //! timer interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
 
 use super::devices;
-use super::js_error_message;
+use super::error::js_error_message;
 use super::protocol::{self, FromWorker, Role, ToWorker};
 use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};

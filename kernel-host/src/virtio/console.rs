@@ -2,27 +2,33 @@
 //! as a second device, hvc1, the channel files travel on (`super::files`).
 //!
 //! Output: the driver notifies the transmit queue from the worker that is writing, and the
-//! bytes go to the page at once. Input: the page's keystrokes wait in a queue on the main
-//! thread until the driver has posted receive buffers, then go in with one interrupt.
+//! bytes go to the page at once. Input: the page's bytes wait in an [`Inbox`] in the device
+//! worker until the driver has posted receive buffers, then go in with one interrupt.
 //! The terminal size is the configuration (VIRTIO_CONSOLE_F_SIZE): a change raises a
 //! configuration interrupt and the kernel resizes the tty (SIGWINCH).
 
-use super::mmio::{self, C_CONFIG, C_CONFIG_GENERATION, INT_CONFIG_CHANGE, INT_USED_BUFFER};
+use super::memory::GuestMemory;
 use super::queue::drain;
-use super::{Cells, Effect, GuestMemory};
+use super::state::{
+    self, Cells, Effect, C_CONFIG, C_CONFIG_GENERATION, INT_CONFIG_CHANGE, INT_USED_BUFFER,
+};
 use std::collections::VecDeque;
 
+pub const DEVICE_ID: u32 = 3;
+pub const QUEUES: u32 = 2;
 pub const RECEIVE_QUEUE: u32 = 0;
 pub const TRANSMIT_QUEUE: u32 = 1;
 /// VIRTIO_CONSOLE_F_SIZE: cols and rows are valid.
 pub const F_SIZE: u32 = 0;
+/// Device feature bits the terminal offers (the files channel offers its own).
+pub const FEATURES: u64 = 1 << F_SIZE;
 
 /// The most one transmit buffer may carry; the driver sends at most a page at a time.
 const MAX_OUTPUT: u32 = 1 << 20;
 
 /// The configuration space: cols, rows (u16), max_nr_ports, emerg_wr (u32).
 pub fn config<C: Cells + ?Sized>(cells: &C, index: usize) -> Vec<u8> {
-    let size = cells.load(mmio::cell(index, C_CONFIG));
+    let size = cells.load(state::cell(index, C_CONFIG));
     let mut c = Vec::with_capacity(12);
     c.extend_from_slice(&(size as u16).to_le_bytes());
     c.extend_from_slice(&((size >> 16) as u16).to_le_bytes());
@@ -58,20 +64,21 @@ pub fn transmit<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
         });
     }
     if notify {
-        effects.push(mmio::interrupt(cells, index, INT_USED_BUFFER));
+        effects.push(state::interrupt(cells, index, INT_USED_BUFFER));
     }
     Ok(effects)
 }
 
-/// Moves as much of `input` as the driver has buffers for into the receive queue (main
-/// thread). Bytes that do not fit stay in `input` for the next `ReceiveBuffers`.
+/// Moves as much of `input` as the driver has buffers for into the receive queue of console
+/// `index` (in the device worker). Bytes that do not fit stay in `input` for the next
+/// `ReceiveBuffers`. [`Inbox::serve`] is this with the count the files channel needs.
 pub fn receive<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
     mem: &M,
     cells: &C,
     index: usize,
     input: &mut VecDeque<u8>,
 ) -> Vec<Effect> {
-    if input.is_empty() || !mmio::live(cells, index) {
+    if input.is_empty() || !state::live(cells, index) {
         return Vec::new();
     }
     let result = drain(mem, cells, index, RECEIVE_QUEUE, |chain| {
@@ -92,9 +99,9 @@ pub fn receive<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
         Ok(Some(written))
     });
     match result {
-        Ok(true) => vec![mmio::interrupt(cells, index, INT_USED_BUFFER)],
+        Ok(true) => vec![state::interrupt(cells, index, INT_USED_BUFFER)],
         Ok(false) => Vec::new(),
-        Err(message) => mmio::broken(cells, index, message),
+        Err(message) => state::broken(cells, index, message),
     }
 }
 
@@ -102,14 +109,55 @@ pub fn receive<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
 /// and accepted the size feature, tells it.
 pub fn resize<C: Cells + ?Sized>(cells: &C, index: usize, cols: u16, rows: u16) -> Vec<Effect> {
     cells.store(
-        mmio::cell(index, C_CONFIG),
+        state::cell(index, C_CONFIG),
         u32::from(cols) | u32::from(rows) << 16,
     );
-    let generation = mmio::cell(index, C_CONFIG_GENERATION);
+    let generation = state::cell(index, C_CONFIG_GENERATION);
     cells.store(generation, cells.load(generation).wrapping_add(1));
-    if mmio::live(cells, index) && mmio::negotiated(cells, index, F_SIZE) {
-        vec![mmio::interrupt(cells, index, INT_CONFIG_CHANGE)]
+    if state::live(cells, index) && state::negotiated(cells, index, F_SIZE) {
+        vec![state::interrupt(cells, index, INT_CONFIG_CHANGE)]
     } else {
         Vec::new()
+    }
+}
+
+/// The bytes from the page for console `DEVICE` (an index into `DEVICES`) that wait in the
+/// device worker for receive buffers: keystrokes for hvc0 (`Inbox<CONSOLE>`), `crate::files`
+/// frames for hvc1 (`files::Inbox`).
+#[derive(Debug, Default)]
+pub struct Inbox<const DEVICE: usize> {
+    queue: VecDeque<u8>,
+    /// Every byte ever taken by the driver, so the page can tell how much is still in flight
+    /// (it counts what it sent; the difference is what waits).
+    taken: u64,
+}
+
+impl<const DEVICE: usize> Inbox<DEVICE> {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.queue.extend(bytes);
+    }
+
+    /// Bytes waiting for room in the guest.
+    pub fn waiting(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Everything the driver has taken so far.
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// Fills the receive buffers the driver has posted. Returns the effects and whether any
+    /// byte went in (then the page may want to hear the new [`Inbox::taken`]).
+    pub fn serve<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
+        &mut self,
+        mem: &M,
+        cells: &C,
+    ) -> (Vec<Effect>, bool) {
+        let before = self.queue.len();
+        let effects = receive(mem, cells, DEVICE, &mut self.queue);
+        let moved = before - self.queue.len();
+        self.taken += moved as u64;
+        (effects, moved > 0)
     }
 }

@@ -1,6 +1,25 @@
-//! The virtio-mmio (version 2) register file of each device, kept in shared cells.
+//! The transport: virtio-mmio (version 2). The top layer: it decodes the kernel's register
+//! accesses into the devices' register state and, for a queue notification, calls the
+//! device ([`Bus`]). Devices and queues never call up into it.
 
-use super::{console, Cells, Effect, CELLS_PER_DEVICE, DEVICES};
+use super::memory::GuestMemory;
+use super::rng::{self, Entropy};
+use super::state::{
+    self, cell, queue_cell, Cells, Effect, Kind, C_CONFIG_GENERATION, C_DEVICE_FEATURES_SEL,
+    C_DRIVER_FEATURES, C_DRIVER_FEATURES_SEL, C_INTERRUPT_STATUS, C_QUEUE_SEL, C_STATUS, DEVICES,
+    Q_DESC, Q_DEVICE, Q_DRIVER, Q_LAST_AVAIL, Q_NUM, Q_READY,
+};
+use super::{console, files};
+
+/// Where the device register window starts (`WASM_MMIO_BASE` in `arch/wasm`'s `<asm/io.h>`).
+pub const MMIO_BASE: u32 = 0xfe00_0000;
+/// The register block of one virtio-mmio device.
+pub const MMIO_STRIDE: u32 = 0x200;
+
+/// The register base address of device `index`.
+pub fn mmio_address(index: usize) -> u32 {
+    MMIO_BASE + index as u32 * MMIO_STRIDE
+}
 
 pub const MAGIC: u32 = 0x7472_6976; // "virt"
 pub const VERSION: u32 = 2;
@@ -39,61 +58,35 @@ pub const REG_SHM_LEN_HIGH: u32 = 0x0b4;
 pub const REG_CONFIG_GENERATION: u32 = 0x0fc;
 pub const REG_CONFIG: u32 = 0x100;
 
-// Device status bits.
-pub const STATUS_DRIVER_OK: u32 = 4;
-pub const STATUS_NEEDS_RESET: u32 = 0x40;
+/// What the driver is told each kind of device is: the device modules' own constants.
+impl Kind {
+    /// The virtio device ID.
+    pub fn device_id(self) -> u32 {
+        match self {
+            Kind::Console | Kind::Files => console::DEVICE_ID,
+            Kind::Rng => rng::DEVICE_ID,
+        }
+    }
 
-// Interrupt status bits.
-pub const INT_USED_BUFFER: u32 = 1;
-pub const INT_CONFIG_CHANGE: u32 = 2;
+    pub fn queues(self) -> u32 {
+        match self {
+            Kind::Console | Kind::Files => console::QUEUES,
+            Kind::Rng => rng::QUEUES,
+        }
+    }
 
-// Cells of one device (relative to its first cell).
-pub const C_STATUS: usize = 0;
-pub const C_DEVICE_FEATURES_SEL: usize = 1;
-pub const C_DRIVER_FEATURES_SEL: usize = 2;
-pub const C_DRIVER_FEATURES: usize = 3; // two cells: low, high
-pub const C_QUEUE_SEL: usize = 5;
-pub const C_INTERRUPT_STATUS: usize = 6;
-pub const C_CONFIG_GENERATION: usize = 7;
-/// Device-specific configuration kept across resets (the console's size).
-pub const C_CONFIG: usize = 8;
-pub const C_CONFIG_CELLS: usize = 4;
-const C_QUEUES: usize = 16;
-const QUEUE_CELLS: usize = 8;
-pub const MAX_QUEUES: u32 = ((CELLS_PER_DEVICE - C_QUEUES) / QUEUE_CELLS) as u32;
-// Cells of one queue.
-pub const Q_NUM: usize = 0;
-pub const Q_READY: usize = 1;
-pub const Q_DESC: usize = 2;
-pub const Q_DRIVER: usize = 3;
-pub const Q_DEVICE: usize = 4;
-/// The device's next index into the available ring.
-pub const Q_LAST_AVAIL: usize = 5;
-
-/// The first cell of device `index`.
-pub fn cell(index: usize, c: usize) -> usize {
-    index * CELLS_PER_DEVICE + c
-}
-
-/// The cell `c` of queue `queue` of device `index`.
-pub fn queue_cell(index: usize, queue: u32, c: usize) -> usize {
-    cell(index, C_QUEUES + queue as usize * QUEUE_CELLS + c)
+    /// Device feature bits offered (VIRTIO_F_VERSION_1 is added for every device).
+    pub fn features(self) -> u64 {
+        match self {
+            Kind::Console => console::FEATURES,
+            Kind::Files => files::FEATURES,
+            Kind::Rng => rng::FEATURES,
+        }
+    }
 }
 
 fn features(index: usize) -> u64 {
     DEVICES[index].kind.features() | 1 << F_VERSION_1
-}
-
-/// The driver accepted `bit`.
-pub fn negotiated<C: Cells + ?Sized>(cells: &C, index: usize, bit: u32) -> bool {
-    let word = cells.load(cell(index, C_DRIVER_FEATURES + (bit / 32) as usize));
-    word & (1 << (bit % 32)) != 0
-}
-
-/// The driver has set the device up (DRIVER_OK) and it has not been marked broken.
-pub fn live<C: Cells + ?Sized>(cells: &C, index: usize) -> bool {
-    let status = cells.load(cell(index, C_STATUS));
-    status & STATUS_DRIVER_OK != 0 && status & STATUS_NEEDS_RESET == 0
 }
 
 /// A register read.
@@ -134,8 +127,6 @@ pub fn read<C: Cells + ?Sized>(cells: &C, index: usize, offset: u32, size: u32) 
         _ => 0,
     }
 }
-
-use super::Kind;
 
 /// `size` bytes (1, 2, 4) at `offset` of a device's configuration, little-endian.
 fn config_read(config: &[u8], offset: usize, size: u32) -> u32 {
@@ -190,39 +181,76 @@ pub fn write<C: Cells + ?Sized>(
         REG_INTERRUPT_ACK => {
             cells.fetch_and(cell(index, C_INTERRUPT_STATUS), !value);
         }
-        REG_STATUS if value == 0 => reset(cells, index),
+        REG_STATUS if value == 0 => state::reset(cells, index),
         REG_STATUS => cells.store(cell(index, C_STATUS), value),
         _ => {}
     }
     None
 }
 
-/// Device reset: everything but the device's own configuration goes back to zero.
-pub fn reset<C: Cells + ?Sized>(cells: &C, index: usize) {
-    for c in 0..CELLS_PER_DEVICE {
-        if !(C_CONFIG..C_CONFIG + C_CONFIG_CELLS).contains(&c) && c != C_CONFIG_GENERATION {
-            cells.store(cell(index, c), 0);
+/// The devices as the kernel's register accesses see them.
+pub struct Bus<'a, M: GuestMemory + ?Sized, C: Cells + ?Sized> {
+    pub memory: &'a M,
+    pub cells: &'a C,
+}
+
+impl<'a, M: GuestMemory + ?Sized, C: Cells + ?Sized> Bus<'a, M, C> {
+    pub fn new(memory: &'a M, cells: &'a C) -> Self {
+        Bus { memory, cells }
+    }
+
+    /// Which device and register offset `addr` is, if any.
+    fn decode(addr: u32) -> Option<(usize, u32)> {
+        let rel = addr.checked_sub(MMIO_BASE)?;
+        let index = (rel / MMIO_STRIDE) as usize;
+        (index < DEVICES.len()).then_some((index, rel % MMIO_STRIDE))
+    }
+
+    /// `mmio_read(addr, size)`. Reads outside any device return all ones, like a bus with
+    /// nothing behind it.
+    pub fn read(&self, addr: u32, size: u32) -> u32 {
+        match Self::decode(addr) {
+            Some((index, offset)) => read(self.cells, index, offset, size),
+            None => u32::MAX,
+        }
+    }
+
+    /// `mmio_write(addr, size, value)`. Writes outside any device are ignored.
+    pub fn write(
+        &self,
+        addr: u32,
+        size: u32,
+        value: u32,
+        entropy: &mut dyn Entropy,
+    ) -> Vec<Effect> {
+        let Some((index, offset)) = Self::decode(addr) else {
+            return Vec::new();
+        };
+        match write(self.cells, index, offset, size, value) {
+            Some(queue) => notify(self.memory, self.cells, index, queue, entropy),
+            None => Vec::new(),
         }
     }
 }
 
-/// Sets `bits` in the interrupt status and says to raise the device's line.
-pub fn interrupt<C: Cells + ?Sized>(cells: &C, index: usize, bits: u32) -> Effect {
-    cells.fetch_or(cell(index, C_INTERRUPT_STATUS), bits);
-    Effect::Interrupt {
-        line: DEVICES[index].irq_line,
-    }
-}
-
-/// The driver broke the protocol: mark the device DEVICE_NEEDS_RESET and tell the driver
-/// (a configuration-change interrupt, as the spec asks).
-pub fn broken<C: Cells + ?Sized>(cells: &C, index: usize, message: String) -> Vec<Effect> {
-    cells.fetch_or(cell(index, C_STATUS), STATUS_NEEDS_RESET);
-    vec![
-        Effect::Broken {
-            device: index,
-            message,
-        },
-        interrupt(cells, index, INT_CONFIG_CHANGE),
-    ]
+/// The driver notified `queue` of device `index`.
+fn notify<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
+    memory: &M,
+    cells: &C,
+    index: usize,
+    queue: u32,
+    entropy: &mut dyn Entropy,
+) -> Vec<Effect> {
+    let device = DEVICES[index];
+    let result = match (device.kind, queue) {
+        (Kind::Console | Kind::Files, console::RECEIVE_QUEUE) => {
+            return vec![Effect::ReceiveBuffers { device: index }]
+        }
+        (Kind::Console | Kind::Files, console::TRANSMIT_QUEUE) => {
+            console::transmit(memory, cells, index)
+        }
+        (Kind::Rng, rng::REQUEST_QUEUE) => rng::serve(memory, cells, index, entropy),
+        _ => Ok(Vec::new()),
+    };
+    result.unwrap_or_else(|message| state::broken(cells, index, message))
 }

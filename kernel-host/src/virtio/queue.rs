@@ -1,7 +1,9 @@
-//! The device side of a split virtqueue (virtio 1.2, 2.7) in kernel memory.
+//! The device side of a split virtqueue (virtio 1.2, 2.7) in kernel memory. A queue knows
+//! where the driver put it (its cells in the register state) and kernel memory; it knows no
+//! transport and no device: a device hands [`drain`] what to do with each buffer.
 
-use super::mmio::{self, Q_DESC, Q_DEVICE, Q_DRIVER, Q_LAST_AVAIL, Q_NUM, Q_READY};
-use super::{Cells, GuestMemory};
+use super::memory::{Fault, GuestMemory};
+use super::state::{queue_cell, Cells, Q_DESC, Q_DEVICE, Q_DRIVER, Q_LAST_AVAIL, Q_NUM, Q_READY};
 
 const DESC_F_NEXT: u16 = 1;
 const DESC_F_WRITE: u16 = 2;
@@ -36,7 +38,7 @@ impl Chain {
 impl Queue {
     /// Queue `queue` of device `index`, if the driver has made it ready.
     pub fn get<C: Cells + ?Sized>(cells: &C, index: usize, queue: u32) -> Option<Queue> {
-        let c = |k| cells.load(mmio::queue_cell(index, queue, k));
+        let c = |k| cells.load(queue_cell(index, queue, k));
         let size = c(Q_NUM) as u16;
         (c(Q_READY) == 1 && size.is_power_of_two()).then(|| Queue {
             size,
@@ -87,7 +89,7 @@ impl Queue {
                 ));
             }
             let at = self.desc + 16 * u64::from(i);
-            let e = |f: super::Fault| f.to_string();
+            let e = |f: Fault| f.to_string();
             let addr = mem.read_u64(at).map_err(e)?;
             let len = mem.read_u32(at + 8).map_err(e)?;
             let flags = mem.read_u16(at + 12).map_err(e)?;
@@ -117,7 +119,7 @@ impl Queue {
         head: u16,
         len: u32,
     ) -> Result<(), String> {
-        let e = |f: super::Fault| f.to_string();
+        let e = |f: Fault| f.to_string();
         let idx = mem.read_u16(self.used + 2).map_err(e)?;
         let at = self.used + 4 + 8 * u64::from(idx % self.size);
         mem.write(at, &u32::from(head).to_le_bytes()).map_err(e)?;
@@ -146,7 +148,7 @@ pub fn drain<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
     let Some(q) = Queue::get(cells, index, queue) else {
         return Ok(false);
     };
-    let last_cell = mmio::queue_cell(index, queue, Q_LAST_AVAIL);
+    let last_cell = queue_cell(index, queue, Q_LAST_AVAIL);
     let mut last = cells.load(last_cell) as u16;
     let mut used = false;
     loop {
@@ -169,7 +171,7 @@ pub fn drain<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::virtio::testing::Ram;
+    use crate::virtio::memory::Ram;
 
     pub const DESC: u64 = 0x1000;
     pub const AVAIL: u64 = 0x2000;
