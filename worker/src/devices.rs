@@ -1,21 +1,23 @@
-//! The device worker (`Role::Devices`): serves the side of the virtio devices that comes from
+//! The device role (`Role::Devices`): serves the side of the virtio devices that comes from
 //! the page — console input, the terminal size and the bytes for the guest's file helper — on
-//! the shared virtqueues, so the main thread never touches kernel memory for a device. Output
-//! and RNG requests are served in the kernel's own workers, at the register write that
-//! notifies them (`kernel.rs`).
+//! the shared virtqueues, so the main thread never touches kernel memory for a device. This
+//! worker runs no kernel code. Output and RNG requests are served in the kernel's own
+//! workers, at the register write that notifies them (`mmio.rs`).
+//!
+//! Each request returns the effects for `effects::apply`; the message loop carries them out.
 
+use crate::outbox::post;
 use js_sys::{SharedArrayBuffer, WebAssembly};
-use kernel_host::browser::devices::{raise_irq, KernelMemory, SharedCells};
+use kernel_host::browser::devices::{KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
 use kernel_host::virtio::{self, files::Inbox, Effect};
-use std::cell::RefCell;
 use std::collections::VecDeque;
 
-struct Devices {
-    kmem: WebAssembly::Memory,
+pub struct Devices {
+    pub kmem: WebAssembly::Memory,
     memory: KernelMemory,
     cells: SharedCells,
-    irq_word: u32,
+    pub irq_word: u32,
     /// Typed bytes the console driver has no receive buffer for yet.
     input: VecDeque<u8>,
     /// Bytes for hvc1 (the files channel) waiting for receive buffers.
@@ -26,13 +28,9 @@ struct Devices {
     live: bool,
 }
 
-thread_local! {
-    static DEVICES: RefCell<Option<Devices>> = const { RefCell::new(None) };
-}
-
-pub fn start(kmem: &WebAssembly::Memory, cells: &SharedArrayBuffer, irq_word: u32) {
-    DEVICES.with(|d| {
-        *d.borrow_mut() = Some(Devices {
+impl Devices {
+    pub fn new(kmem: &WebAssembly::Memory, cells: &SharedArrayBuffer, irq_word: u32) -> Devices {
+        Devices {
             kmem: kmem.clone(),
             memory: KernelMemory(kmem.clone()),
             cells: SharedCells::new(cells),
@@ -41,86 +39,59 @@ pub fn start(kmem: &WebAssembly::Memory, cells: &SharedArrayBuffer, irq_word: u3
             files: Inbox::default(),
             size: None,
             live: false,
-        })
-    });
-}
+        }
+    }
 
-fn with(f: impl FnOnce(&mut Devices) -> Vec<Effect>) {
-    DEVICES.with(|d| {
-        let mut d = d.borrow_mut();
-        let Some(d) = d.as_mut() else {
-            web_sys::console::error_1(&"device worker: a device message before Run".into());
-            return;
-        };
-        let effects = f(d);
-        for e in effects {
-            match e {
-                Effect::Interrupt { line } => {
-                    if let Err(e) = raise_irq(&d.kmem, d.irq_word, line) {
-                        web_sys::console::error_1(&format!("device worker: {e}").into());
+    fn receive(&mut self) -> Vec<Effect> {
+        virtio::console::receive(&self.memory, &self.cells, virtio::CONSOLE, &mut self.input)
+    }
+
+    /// Moves waiting files bytes in; the page hears how far the guest has got.
+    fn receive_files(&mut self) -> Vec<Effect> {
+        let (effects, moved) = self.files.serve(&self.memory, &self.cells);
+        if moved {
+            post(&FromWorker::FilesTaken {
+                total: self.files.taken() as f64,
+            });
+        }
+        effects
+    }
+
+    /// `ToWorker::Input`: typed or pasted bytes for the console.
+    pub fn input(&mut self, bytes: Vec<u8>) -> Vec<Effect> {
+        self.input.extend(bytes);
+        self.receive()
+    }
+
+    /// `ToWorker::FilesInput`: bytes for the guest's file helper.
+    pub fn files_input(&mut self, bytes: Vec<u8>) -> Vec<Effect> {
+        self.files.push(&bytes);
+        self.receive_files()
+    }
+
+    /// `ToWorker::Resize`: the terminal is now `cols` x `rows`.
+    pub fn resize(&mut self, cols: u16, rows: u16) -> Vec<Effect> {
+        self.size = Some((cols, rows));
+        virtio::console::resize(&self.cells, virtio::CONSOLE, cols, rows)
+    }
+
+    /// The driver of console device `device` posted receive buffers: waiting input goes in.
+    /// The first time for the terminal, the driver has just started and may have missed the
+    /// size.
+    pub fn receive_buffers(&mut self, device: u32) -> Vec<Effect> {
+        match device as usize {
+            virtio::FILES => self.receive_files(),
+            _ => {
+                let mut effects = Vec::new();
+                if !self.live {
+                    self.live = true;
+                    if let Some((cols, rows)) = self.size {
+                        effects = virtio::console::resize(&self.cells, virtio::CONSOLE, cols, rows);
                     }
                 }
-                Effect::Broken { device, message } => web_sys::console::error_1(
-                    &format!("virtio device {device} needs a reset: {message}").into(),
-                ),
-                // Register writes from the kernel produce these, not the page.
-                Effect::Output { .. } | Effect::ReceiveBuffers { .. } => {}
+                effects.extend(self.receive());
+                effects
             }
         }
-    });
-}
-
-fn receive(d: &mut Devices) -> Vec<Effect> {
-    virtio::console::receive(&d.memory, &d.cells, virtio::CONSOLE, &mut d.input)
-}
-
-/// Moves waiting files bytes in; the page hears how far the guest has got.
-fn receive_files(d: &mut Devices) -> Vec<Effect> {
-    let (effects, moved) = d.files.serve(&d.memory, &d.cells);
-    if moved {
-        crate::kernel::post(&FromWorker::FilesTaken {
-            total: d.files.taken() as f64,
-        });
     }
-    effects
-}
-
-pub fn input(bytes: Vec<u8>) {
-    with(|d| {
-        d.input.extend(bytes);
-        receive(d)
-    });
-}
-
-pub fn files_input(bytes: Vec<u8>) {
-    with(|d| {
-        d.files.push(&bytes);
-        receive_files(d)
-    });
-}
-
-pub fn resize(cols: u16, rows: u16) {
-    with(|d| {
-        d.size = Some((cols, rows));
-        virtio::console::resize(&d.cells, virtio::CONSOLE, cols, rows)
-    });
-}
-
-/// The driver of console device `device` posted receive buffers: waiting input goes in. The
-/// first time for the terminal, the driver has just started and may have missed the size.
-pub fn receive_buffers(device: u32) {
-    with(|d| match device as usize {
-        virtio::FILES => receive_files(d),
-        _ => {
-            let mut effects = Vec::new();
-            if !d.live {
-                d.live = true;
-                if let Some((cols, rows)) = d.size {
-                    effects = virtio::console::resize(&d.cells, virtio::CONSOLE, cols, rows);
-                }
-            }
-            effects.extend(receive(d));
-            effects
-        }
-    });
 }

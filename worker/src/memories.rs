@@ -1,0 +1,396 @@
+//! The process memories this worker knows (`kernel_host::user`, `kernel_host::handles`): by
+//! handle, with the program's module and, once entered here, its instance; the selected one
+//! the `user_*` imports copy to and from; released memories this worker made, kept for its
+//! next exec; and the program files it compiled lately.
+//!
+//! Nothing here calls into the kernel or a program except `instantiate_program`, which the
+//! caller runs outside any borrow of the worker's state.
+
+use crate::js::{export, set};
+use crate::outbox::post;
+use js_sys::{
+    Array, Atomics, DataView, Function, Int32Array, Object, Reflect, Uint8Array, WebAssembly,
+};
+use kernel_host::browser::devices::SharedCells;
+use kernel_host::browser::js_error_message;
+use kernel_host::browser::protocol::FromWorker;
+use kernel_host::layout::WASM_PAGE;
+use kernel_host::{abi, handles, user};
+use std::collections::HashMap;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// A process memory this worker knows, with its instance in this worker once entered.
+struct UserMemory {
+    module: WebAssembly::Module,
+    memory: WebAssembly::Memory,
+    instance: Option<Program>,
+    /// The memory's maximum in pages if this worker made it (only the maker may reuse a
+    /// memory once it is released: no two workers can then hand it out twice).
+    made_here: Option<u32>,
+}
+
+/// A released process memory this worker made, kept for its next exec.
+struct Spare {
+    memory: WebAssembly::Memory,
+    maximum: u32,
+}
+
+/// What the host uses of a program instance: its entry, and for `user_sp`/`user_call` (signal
+/// handlers) its function table and stack pointer.
+#[derive(Clone)]
+pub struct Program {
+    pub start: Function,
+    /// `__wasm_thread_start(sp)`, present in programs that can create threads.
+    pub thread_start: Option<Function>,
+    table: WebAssembly::Table,
+    pub stack_pointer: WebAssembly::Global,
+}
+
+#[derive(Default)]
+pub struct Memories {
+    users: HashMap<u32, UserMemory>,
+    /// `user_select`'s handle (0 = none).
+    selected: u32,
+    spares: Vec<Spare>,
+    /// Program files this worker compiled lately, with their modules, oldest first.
+    modules: Vec<(Vec<u8>, WebAssembly::Module)>,
+    /// The shared handle cells (`kernel_host::handles`), from `Init`.
+    pub handles: Option<SharedCells>,
+}
+
+impl Memories {
+    /// `ToWorker::User`: a process memory from the registry (kept as it is if known).
+    pub fn know(&mut self, handle: u32, module: WebAssembly::Module, memory: WebAssembly::Memory) {
+        self.users.entry(handle).or_insert(UserMemory {
+            module,
+            memory,
+            instance: None,
+            made_here: None,
+        });
+    }
+
+    /// The module, memory and (if entered here before) instance of `handle`.
+    pub fn get(
+        &self,
+        handle: u32,
+    ) -> Option<(WebAssembly::Module, WebAssembly::Memory, Option<Program>)> {
+        self.users
+            .get(&handle)
+            .map(|u| (u.module.clone(), u.memory.clone(), u.instance.clone()))
+    }
+
+    /// Records the instance of `handle` made in this worker.
+    pub fn entered(&mut self, handle: u32, program: &Program) {
+        if let Some(u) = self.users.get_mut(&handle) {
+            u.instance = Some(program.clone());
+        }
+    }
+
+    /// `task_exit`: the worker drops every process memory it knows.
+    pub fn forget_all(&mut self) {
+        self.users.clear();
+        self.selected = 0;
+    }
+
+    /// The program instance running in this worker (the selected memory's), as `[table,
+    /// __stack_pointer]` for the `user_sp` and `user_call` imports; null if there is none.
+    pub fn running(&self) -> JsValue {
+        self.users
+            .get(&self.selected)
+            .and_then(|u| u.instance.as_ref())
+            .map_or(JsValue::NULL, |p| {
+                Array::of2(&p.table, &p.stack_pointer).into()
+            })
+    }
+
+    /// The selected process memory's bytes, as they are now (the memory may have grown, also
+    /// in another worker).
+    fn selected(&self) -> Option<Uint8Array> {
+        if self.selected == 0 {
+            return None;
+        }
+        self.users
+            .get(&self.selected)
+            .map(|u| Uint8Array::new(&u.memory.buffer()))
+    }
+
+    /// `user_select(handle)`.
+    pub fn select(&mut self, handle: u32) {
+        self.forget_released();
+        self.selected = handle;
+    }
+
+    /// `user_release(handle)`.
+    pub fn release(&mut self, handle: u32) {
+        // Only references are dropped: the instance may still have frames on this stack
+        // (it is unwound before any later exec could reuse the memory).
+        if let Some(released) = self.users.remove(&handle) {
+            self.keep_spare(released);
+        }
+        if let Some(h) = self.handles.as_ref() {
+            handles::mark_released(h, handle);
+        }
+        post(&FromWorker::UserReleased { handle });
+    }
+
+    /// `user_read(kdst, usrc, n)`: copies from the selected memory into kernel memory; returns
+    /// the bytes not copied.
+    pub fn read(&self, kmem: &WebAssembly::Memory, kdst: u32, usrc: u32, n: u32) -> u32 {
+        let Some(u) = self.selected() else { return n };
+        let ok = inside(usrc, n, u.length());
+        if ok > 0 {
+            Uint8Array::new(&kmem.buffer()).set(&u.subarray(usrc, usrc + ok), kdst);
+        }
+        n - ok
+    }
+
+    /// `user_write(udst, ksrc, n)`: copies from kernel memory into the selected memory;
+    /// returns the bytes not copied.
+    pub fn write(&self, kmem: &WebAssembly::Memory, udst: u32, ksrc: u32, n: u32) -> u32 {
+        let Some(u) = self.selected() else { return n };
+        let ok = inside(udst, n, u.length());
+        if ok > 0 {
+            u.set(
+                &Uint8Array::new(&kmem.buffer()).subarray(ksrc, ksrc + ok),
+                udst,
+            );
+        }
+        n - ok
+    }
+
+    /// `user_clear(udst, n)`: zeroes selected memory; returns the bytes not zeroed.
+    pub fn clear(&self, udst: u32, n: u32) -> u32 {
+        let Some(u) = self.selected() else { return n };
+        let ok = inside(udst, n, u.length());
+        if ok > 0 {
+            u.fill(0, udst, udst + ok);
+        }
+        n - ok
+    }
+
+    /// `user_strnlen(s, n)`: the length including the NUL, `n + 1` if none in the first `n`
+    /// bytes, 0 if the memory ends first.
+    pub fn strnlen(&self, s: u32, n: u32) -> u32 {
+        const CHUNK: u32 = 256;
+        let Some(u) = self.selected() else { return 0 };
+        let len = u.length();
+        let mut i = 0u32;
+        while i < n {
+            let at = u64::from(s) + u64::from(i);
+            if at >= u64::from(len) {
+                return 0;
+            }
+            let at = at as u32;
+            let take = (n - i).min(CHUNK).min(len - at);
+            let chunk = u.subarray(at, at + take).to_vec();
+            if let Some(z) = chunk.iter().position(|b| *b == 0) {
+                return i + z as u32 + 1;
+            }
+            i += take;
+        }
+        n.wrapping_add(1)
+    }
+
+    /// `user_grow(pages)`: grows the selected memory; the old size in pages or `-ENOMEM`.
+    pub fn grow(&self, pages: u32) -> i32 {
+        let Some(u) = self.users.get(&self.selected) else {
+            return -abi::ENOMEM;
+        };
+        grow_memory(&u.memory, pages).map_or(-abi::ENOMEM, |old| old as i32)
+    }
+
+    /// Drops this worker's references to process memories released in other workers (see
+    /// `kernel_host::handles`: each one left behind holds ~10 GiB of the page's address space).
+    fn forget_released(&mut self) {
+        let Some(h) = self.handles.as_ref() else {
+            return;
+        };
+        let gone: Vec<u32> = self
+            .users
+            .keys()
+            .copied()
+            .filter(|handle| handles::is_released(h, *handle))
+            .collect();
+        let released: Vec<UserMemory> = gone
+            .iter()
+            .filter_map(|handle| self.users.remove(handle))
+            .collect();
+        for r in released {
+            self.keep_spare(r);
+        }
+    }
+
+    /// Keeps a released memory this worker made for its next exec (`user::keep_as_spare`).
+    fn keep_spare(&mut self, released: UserMemory) {
+        let Some(maximum) = released.made_here else {
+            return;
+        };
+        let pages = Uint8Array::new(&released.memory.buffer()).length() / WASM_PAGE;
+        if user::keep_as_spare(pages, self.spares.len()) {
+            self.spares.push(Spare {
+                memory: released.memory,
+                maximum,
+            });
+        }
+    }
+
+    /// A process memory for a program asking for `want`: a spare one, zeroed and grown to
+    /// size, or a new one.
+    fn process_memory(&mut self, want: user::ProgramMemory) -> Option<WebAssembly::Memory> {
+        while let Some(spare) = self.spares.pop() {
+            let bytes = Uint8Array::new(&spare.memory.buffer());
+            let pages = bytes.length() / WASM_PAGE;
+            let Some(grow) = user::spare_fits(pages, spare.maximum, want) else {
+                continue;
+            };
+            bytes.fill(0, 0, bytes.length());
+            if grow > 0 && grow_memory(&spare.memory, grow).is_none() {
+                continue;
+            }
+            return Some(spare.memory);
+        }
+        let desc = Object::new();
+        let ok = Reflect::set(&desc, &"initial".into(), &want.initial.into()).is_ok()
+            && Reflect::set(&desc, &"maximum".into(), &want.maximum.into()).is_ok()
+            && Reflect::set(&desc, &"shared".into(), &true.into()).is_ok();
+        if !ok {
+            return None;
+        }
+        WebAssembly::Memory::new(&desc).ok()
+    }
+
+    /// The module of a program file: compiled now, or earlier in this worker from the same
+    /// bytes (a shell execs BusyBox over and over; compiling it costs more than comparing it).
+    fn compiled(
+        &mut self,
+        file: Vec<u8>,
+        bytes: &Uint8Array,
+    ) -> Result<WebAssembly::Module, JsValue> {
+        if let Some((_, module)) = self.modules.iter().find(|(f, _)| *f == file) {
+            return Ok(module.clone());
+        }
+        let module = WebAssembly::Module::new(bytes)?;
+        if self.modules.len() == user::CACHED_MODULES {
+            self.modules.remove(0);
+        }
+        self.modules.push((file, module.clone()));
+        Ok(module)
+    }
+
+    /// `user_create(image, len, pages_out)`: compiles the program file at kernel `image`,
+    /// creates its process memory and registers both under a new handle (`handles` is cell 0
+    /// of the shared handle cells: the last handle given out).
+    pub fn create(
+        &mut self,
+        kmem: &WebAssembly::Memory,
+        handles: &Int32Array,
+        image: u32,
+        len: u32,
+        pages_out: u32,
+    ) -> i32 {
+        self.forget_released();
+        let ram = Uint8Array::new(&kmem.buffer());
+        if u64::from(image) + u64::from(len) > u64::from(ram.length())
+            || u64::from(pages_out) + 4 > u64::from(ram.length())
+        {
+            return -abi::ENOEXEC;
+        }
+        // slice(): an unshared copy, which the compiler accepts.
+        let bytes = ram.slice(image, image + len);
+        let file = bytes.to_vec();
+        let limits = match user::check_program(&file) {
+            Ok(l) => l,
+            Err(e) => {
+                web_sys::console::warn_1(&format!("user_create: not a program module: {e}").into());
+                return -abi::ENOEXEC;
+            }
+        };
+        let module = match self.compiled(file, &bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                web_sys::console::warn_1(&format!("user_create: {}", js_error_message(&e)).into());
+                return -abi::ENOEXEC;
+            }
+        };
+        let Some(memory) = self.process_memory(limits) else {
+            return -abi::ENOMEM;
+        };
+        // A spare memory may be larger than the program asks for: the kernel gets its real
+        // size.
+        let pages = Uint8Array::new(&memory.buffer()).length() / WASM_PAGE;
+        let Ok(last) = Atomics::add(handles, 0, 1) else {
+            return -abi::ENOMEM;
+        };
+        let handle = (last + 1) as u32;
+        self.users.insert(
+            handle,
+            UserMemory {
+                module: module.clone(),
+                memory: memory.clone(),
+                instance: None,
+                made_here: Some(limits.maximum),
+            },
+        );
+        post(&FromWorker::UserCreated {
+            handle,
+            module,
+            memory,
+        });
+        DataView::new_with_shared_array_buffer(
+            &kmem.buffer().unchecked_into(),
+            0,
+            ram.length() as usize,
+        )
+        .set_uint32_endian(pages_out as usize, pages, true);
+        handle as i32
+    }
+}
+
+/// How many of `n` bytes at `at` lie inside `len` bytes.
+fn inside(at: u32, n: u32, len: u32) -> u32 {
+    len.saturating_sub(at).min(n)
+}
+
+/// `memory.grow(pages)` (which throws a RangeError when it cannot): the old size in pages.
+fn grow_memory(memory: &WebAssembly::Memory, pages: u32) -> Option<u32> {
+    Reflect::get(memory, &"grow".into())
+        .ok()
+        .and_then(|g| g.dyn_into::<Function>().ok())
+        .and_then(|g| g.call1(memory, &pages.into()).ok())
+        .and_then(|old| old.as_f64())
+        .map(|old| old as u32)
+}
+
+/// Instantiates a program over its process memory; `syscall` is vmlinux's `wasm_syscall`
+/// itself, so a syscall is a wasm-to-wasm call.
+pub fn instantiate_program(
+    module: &WebAssembly::Module,
+    memory: &WebAssembly::Memory,
+    syscall: &JsValue,
+) -> Result<Program, String> {
+    let env = Object::new();
+    set(&env, "memory", memory)?;
+    let linux = Object::new();
+    set(&linux, "syscall", syscall)?;
+    let imports = Object::new();
+    set(&imports, "env", &env)?;
+    set(&imports, "linux", &linux)?;
+    let instance = WebAssembly::Instance::new(module, &imports)
+        .map_err(|e| format!("cannot instantiate the program: {}", js_error_message(&e)))?;
+    let exports = instance.exports();
+    let get = |name: &str| export(&exports, "the program", name);
+    Ok(Program {
+        start: get("_start")?
+            .dyn_into()
+            .map_err(|_| "the program's _start is not a function".to_string())?,
+        thread_start: get(user::THREAD_START_EXPORT)
+            .ok()
+            .and_then(|f| f.dyn_into().ok()),
+        table: get(user::FUNCTION_TABLE_EXPORT)?
+            .dyn_into()
+            .map_err(|_| "the program's function table is not a table".to_string())?,
+        stack_pointer: get("__stack_pointer")?
+            .dyn_into()
+            .map_err(|_| "the program's __stack_pointer is not a global".to_string())?,
+    })
+}

@@ -1,0 +1,123 @@
+//! The message loop: what the worker does with each `ToWorker` from the main thread
+//! (`kernel_host::browser::protocol`). A task's worker instantiates vmlinux (`Init`), then
+//! runs its role from the top level (`Run`) and hears of process memories (`User`,
+//! `NoUser`); the device worker serves the page's input (`Input`, `Resize`, `FilesInput`,
+//! `ReceiveBuffers`).
+
+use crate::devices::Devices;
+use crate::effects;
+use crate::outbox::{post, scope, trap};
+use crate::state;
+use crate::toplevel::{drive, enter, Entry};
+use crate::vmlinux::instantiate;
+use js_sys::{BigInt64Array, Int32Array};
+use kernel_host::browser::devices::SharedCells;
+use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
+use kernel_host::virtio::Effect;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::MessageEvent;
+
+/// Installs the message handler and tells the main thread (`Loaded`).
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
+        match protocol::decode::<ToWorker>(ev.data()) {
+            Ok(msg) => on_message(msg),
+            Err(e) => trap(e, None),
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    on_message.forget();
+    post(&FromWorker::Loaded);
+}
+
+fn on_message(msg: ToWorker) {
+    match msg {
+        ToWorker::Init {
+            module,
+            memory,
+            clock,
+            epoch_ms,
+            handles,
+            devices,
+        } => match instantiate(
+            &module,
+            &memory,
+            &BigInt64Array::new(&clock),
+            epoch_ms,
+            Int32Array::new(&handles),
+            SharedCells::new(&devices),
+        ) {
+            Ok(kernel) => {
+                let irq_pending = kernel.irq_word;
+                state::with(|w| {
+                    w.kernel = Some(kernel);
+                    w.memories.handles = Some(SharedCells::new(&handles));
+                    w.shared = Some((memory, devices));
+                });
+                post(&FromWorker::Ready { irq_pending });
+            }
+            Err(e) => trap(e, None),
+        },
+        ToWorker::User {
+            handle,
+            module,
+            memory,
+        } => {
+            let waiting = state::with(|w| {
+                w.memories.know(handle, module, memory);
+                match w.waiting {
+                    Some((h, p, thread)) if h == handle => {
+                        w.waiting = None;
+                        Some((p, thread))
+                    }
+                    _ => None,
+                }
+            });
+            if let Some((p, thread)) = waiting {
+                drive(enter(handle, p, thread));
+            }
+        }
+        ToWorker::NoUser { handle } => trap(
+            format!("user_enter({handle}): no such process memory in the registry"),
+            None,
+        ),
+        ToWorker::Run(Role::Boot { fdt_addr }) => drive(Entry::Boot(fdt_addr)),
+        ToWorker::Run(Role::Task { task }) => drive(Entry::Task(task)),
+        ToWorker::Run(Role::Devices) => {
+            let started = state::with(|w| {
+                let (memory, cells) = w.shared.as_ref()?;
+                let irq_word = w.kernel.as_ref()?.irq_word;
+                w.devices = Some(Devices::new(memory, cells, irq_word));
+                Some(())
+            });
+            if started.is_none() {
+                trap("Run(Devices) before Init".into(), None);
+            }
+        }
+        ToWorker::Input { bytes } => device(|d| d.input(bytes.to_vec())),
+        ToWorker::Resize { cols, rows } => device(|d| d.resize(cols, rows)),
+        ToWorker::FilesInput { bytes } => device(|d| d.files_input(bytes.to_vec())),
+        ToWorker::ReceiveBuffers { device: id } => device(|d| d.receive_buffers(id)),
+    }
+}
+
+/// Serves one request of the page in the device role and carries out its effects.
+fn device(f: impl FnOnce(&mut Devices) -> Vec<Effect>) {
+    let served = state::with(|w| {
+        w.devices
+            .as_mut()
+            .map(|d| (f(d), d.kmem.clone(), d.irq_word))
+    });
+    let Some((effects, kmem, irq_word)) = served else {
+        web_sys::console::error_1(&"device worker: a device message before Run".into());
+        return;
+    };
+    for effect in effects {
+        if let Err(e) = effects::apply(&kmem, Some(irq_word), effect) {
+            web_sys::console::error_1(&format!("device worker: {e}").into());
+        }
+    }
+}
