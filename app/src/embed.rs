@@ -19,8 +19,7 @@
 //!      `data` an ArrayBuffer (the page also saves it as a browser download);
 //!      `{type: "alpenglow:error", message, request}` a message that could not be acted on.
 
-use crate::boot_screen::with_console;
-use crate::{machine, AppState, Phase, RunState};
+use crate::state::{AppState, Phase, RunState};
 use js_sys::{Object, Reflect};
 use leptos::prelude::*;
 use std::cell::RefCell;
@@ -161,7 +160,6 @@ pub fn command(
     })
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 /// Turns console bytes into text for `alpenglow:output` without breaking a UTF-8 sequence
 /// split across two writes: an incomplete sequence at the end waits for the next bytes.
 #[derive(Default)]
@@ -180,7 +178,6 @@ impl Utf8Stream {
     }
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 /// How many bytes at the end of `b` start a UTF-8 sequence that is not complete yet.
 fn incomplete_tail(b: &[u8]) -> usize {
     for back in 1..=3.min(b.len()) {
@@ -199,23 +196,41 @@ fn incomplete_tail(b: &[u8]) -> usize {
     0
 }
 
-/// The page's side of the API: where events go, and the listener for commands.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-struct Link {
+/// What an embedding page may ask of the page: the port `Link` acts through (the `App`
+/// controller implements it), so the link needs to know nothing of the machine or the files.
+pub trait Host {
+    /// Types `text` into the guest's console as a person would.
+    fn type_text(&'static self, text: &str) -> Result<(), String>;
+    /// Puts a file into the guest's /root.
+    fn upload(&'static self, name: String, blob: web_sys::Blob) -> Result<(), String>;
+    /// Boots a fresh machine (only asked once the kernel is compiled).
+    fn reboot(&'static self);
+    /// Gives the terminal the keyboard.
+    fn focus(&'static self);
+}
+
+/// Where events go once the link listens.
+struct Route {
     /// The embedding page (`window.parent`); none when the page is not framed.
     parent: Option<web_sys::Window>,
     /// Allowed origins events may be sent to: the parent's own origin when the browser tells
     /// it (`location.ancestorOrigins`) and it is allowed, else every allowed origin (the
     /// browser delivers only to the one that matches).
     targets: Vec<String>,
-    text: Utf8Stream,
-    _listener: Closure<dyn FnMut(MessageEvent)>,
 }
 
-thread_local! {
-    static LINK: RefCell<Option<Link>> = const { RefCell::new(None) };
-    static WARNED: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+/// The page's side of the API: owns the listener for commands and sends the events.
+pub struct Link {
+    s: AppState,
+    route: RefCell<Option<Route>>,
+    text: RefCell<Utf8Stream>,
+    /// Origins already logged as refused.
+    warned: RefCell<BTreeSet<String>>,
+    listener: RefCell<Option<Listener>>,
 }
+
+/// The `message` listener, kept as long as the link.
+type Listener = Closure<dyn FnMut(MessageEvent)>;
 
 /// The allow-list in the page itself: `<meta name="alpenglow-embed-origins" content="…">`.
 pub fn page_origins() -> Option<String> {
@@ -235,31 +250,7 @@ fn message(kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
     m.into()
 }
 
-/// Sends an event to the embedding page.
-fn broadcast(value: &JsValue) {
-    LINK.with(|l| {
-        let l = l.borrow();
-        let Some((parent, targets)) = l
-            .as_ref()
-            .and_then(|l| Some((l.parent.as_ref()?, &l.targets)))
-        else {
-            return;
-        };
-        for origin in targets {
-            let _ = parent.post_message(value, origin);
-        }
-    });
-}
-
-/// A file event (`alpenglow:uploaded`, `alpenglow:upload-failed`, `alpenglow:download`) for
-/// the embedding page.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub fn file_event(kind: &str, fields: &[(&str, JsValue)]) {
-    broadcast(&message(kind, fields));
-}
-
 /// The `data` of an `alpenglow:upload` as a Blob.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 fn upload_blob(data: &JsValue) -> Result<web_sys::Blob, String> {
     if let Some(b) = data.dyn_ref::<web_sys::Blob>() {
         return Ok(b.clone());
@@ -284,19 +275,6 @@ fn kernel_host_message(e: &JsValue) -> String {
 #[cfg(not(target_arch = "wasm32"))]
 fn kernel_host_message(e: &JsValue) -> String {
     format!("{e:?}")
-}
-
-/// Console output for the embedding page.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub fn output(bytes: &[u8]) {
-    let text = LINK.with(|l| {
-        let mut l = l.borrow_mut();
-        let l = l.as_mut().filter(|l| l.parent.is_some())?;
-        Some(l.text.push(bytes))
-    });
-    if let Some(text) = text.filter(|t| !t.is_empty()) {
-        broadcast(&message("alpenglow:output", &[("text", text.into())]));
-    }
 }
 
 fn state_message(s: AppState) -> JsValue {
@@ -335,137 +313,179 @@ fn state_detail(s: AppState) -> Option<String> {
     }
 }
 
-/// A message from an origin that is not allowed: not acted on, counted, logged once.
-fn refuse(s: AppState, origin: &str) {
-    s.refused.update(|n| *n += 1);
-    let first = WARNED.with(|w| w.borrow_mut().insert(origin.to_string()));
-    if first {
-        web_sys::console::warn_1(
-            &format!(
-                "alpenglow: refused a message from {origin}, which is not an allowed origin \
-                 (allow it with <meta name=\"{META_NAME}\"> or the origin= URL parameter)"
-            )
-            .into(),
-        );
+impl Link {
+    /// A link that sends nothing until it `listen`s.
+    pub fn new(s: AppState) -> Link {
+        Link {
+            s,
+            route: RefCell::new(None),
+            text: RefCell::new(Utf8Stream::default()),
+            warned: RefCell::new(BTreeSet::new()),
+            listener: RefCell::new(None),
+        }
     }
-}
 
-fn act(s: AppState, cmd: Command, data: &JsValue) -> Result<Option<JsValue>, String> {
-    let compiled = || s.phase.with_untracked(|p| matches!(p, Phase::Compiled(_)));
-    match cmd {
-        Command::Type(text) => machine::input(text.as_bytes()).map(|()| None),
-        Command::Upload { name } => {
-            let blob = upload_blob(&Reflect::get(data, &"data".into()).unwrap_or_default())?;
-            upload(name, blob).map(|()| None)
-        }
-        Command::Reboot if compiled() => {
-            machine::boot(s, true);
-            Ok(None)
-        }
-        Command::Reboot => Err(format!(
-            "the kernel is not loaded yet (the page is {}), so it cannot reboot",
-            s.state_name()
-        )),
-        Command::Focus => {
-            with_console(|c| c.focus());
-            Ok(None)
-        }
-        Command::GetState => Ok(Some(state_message(s))),
-    }
-}
-
-/// Starts listening for commands from allowed origins and sending events to the embedding
-/// page; its state goes out on every change.
-pub fn install(s: AppState, config: EmbedConfig) {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let framed = window
-        .parent()
-        .ok()
-        .flatten()
-        .filter(|p| !Object::is(p, &window));
-    // Chromium and Safari say who embeds the page; Firefox does not.
-    let ancestor = Reflect::get(&window.location(), &"ancestorOrigins".into())
-        .ok()
-        .and_then(|list| list.dyn_into::<web_sys::DomStringList>().ok())
-        .and_then(|list| list.item(0));
-    let targets: Vec<String> = match ancestor {
-        Some(parent) => config
-            .origins
-            .iter()
-            .filter(|o| **o == parent)
-            .cloned()
-            .collect(),
-        None => config.origins.iter().cloned().collect(),
-    };
-    let allowed = config.origins;
-    let listener = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let data = ev.data();
-        let field = |k: &str| {
-            Reflect::get(&data, &k.into())
-                .ok()
-                .and_then(|v| v.as_string())
-        };
-        let Some(cmd) = command(field("type").as_deref(), field) else {
+    /// Sends an event to the embedding page.
+    fn broadcast(&self, value: &JsValue) {
+        let route = self.route.borrow();
+        let Some((parent, targets)) = route
+            .as_ref()
+            .and_then(|r| Some((r.parent.as_ref()?, &r.targets)))
+        else {
             return;
         };
-        let origin = ev.origin();
-        if !allowed.contains(&origin) {
-            refuse(s, &origin);
+        for origin in targets {
+            let _ = parent.post_message(value, origin);
+        }
+    }
+
+    /// A file event (`alpenglow:uploaded`, `alpenglow:upload-failed`, `alpenglow:download`)
+    /// for the embedding page.
+    pub fn file_event(&self, kind: &str, fields: &[(&str, JsValue)]) {
+        self.broadcast(&message(kind, fields));
+    }
+
+    /// Console output for the embedding page.
+    pub fn output(&self, bytes: &[u8]) {
+        let framed = self
+            .route
+            .borrow()
+            .as_ref()
+            .is_some_and(|r| r.parent.is_some());
+        if !framed {
             return;
         }
-        let reply = match cmd {
-            Ok(cmd) => act(s, cmd, &data).unwrap_or_else(|e| {
-                Some(message(
+        let text = self.text.borrow_mut().push(bytes);
+        if !text.is_empty() {
+            self.broadcast(&message("alpenglow:output", &[("text", text.into())]));
+        }
+    }
+
+    /// A message from an origin that is not allowed: not acted on, counted, logged once.
+    fn refuse(&self, origin: &str) {
+        self.s.refused.update(|n| *n += 1);
+        let first = self.warned.borrow_mut().insert(origin.to_string());
+        if first {
+            web_sys::console::warn_1(
+                &format!(
+                    "alpenglow: refused a message from {origin}, which is not an allowed origin \
+                     (allow it with <meta name=\"{META_NAME}\"> or the origin= URL parameter)"
+                )
+                .into(),
+            );
+        }
+    }
+
+    fn act(
+        &self,
+        host: &'static dyn Host,
+        cmd: Command,
+        data: &JsValue,
+    ) -> Result<Option<JsValue>, String> {
+        let s = self.s;
+        match cmd {
+            Command::Type(text) => host.type_text(&text).map(|()| None),
+            Command::Upload { name } => {
+                let blob = upload_blob(&Reflect::get(data, &"data".into()).unwrap_or_default())?;
+                host.upload(name, blob).map(|()| None)
+            }
+            Command::Reboot if s.compiled() => {
+                host.reboot();
+                Ok(None)
+            }
+            Command::Reboot => Err(format!(
+                "the kernel is not loaded yet (the page is {}), so it cannot reboot",
+                s.state_name()
+            )),
+            Command::Focus => {
+                host.focus();
+                Ok(None)
+            }
+            Command::GetState => Ok(Some(state_message(s))),
+        }
+    }
+
+    /// Starts obeying commands from the `config`'s allowed origins, through `host`, and
+    /// sending events to the embedding page; the page's state goes out on every change.
+    pub fn listen(&'static self, config: EmbedConfig, host: &'static dyn Host) {
+        let s = self.s;
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let framed = window
+            .parent()
+            .ok()
+            .flatten()
+            .filter(|p| !Object::is(p, &window));
+        // Chromium and Safari say who embeds the page; Firefox does not.
+        let ancestor = Reflect::get(&window.location(), &"ancestorOrigins".into())
+            .ok()
+            .and_then(|list| list.dyn_into::<web_sys::DomStringList>().ok())
+            .and_then(|list| list.item(0));
+        let targets: Vec<String> = match ancestor {
+            Some(parent) => config
+                .origins
+                .iter()
+                .filter(|o| **o == parent)
+                .cloned()
+                .collect(),
+            None => config.origins.iter().cloned().collect(),
+        };
+        let allowed = config.origins;
+        let listener = Listener::new(move |ev: MessageEvent| {
+            let data = ev.data();
+            let field = |k: &str| {
+                Reflect::get(&data, &k.into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+            };
+            let Some(cmd) = command(field("type").as_deref(), field) else {
+                return;
+            };
+            let origin = ev.origin();
+            if !allowed.contains(&origin) {
+                self.refuse(&origin);
+                return;
+            }
+            let reply = match cmd {
+                Ok(cmd) => self.act(host, cmd, &data).unwrap_or_else(|e| {
+                    Some(message(
+                        "alpenglow:error",
+                        &[("message", e.into()), ("request", data.clone())],
+                    ))
+                }),
+                Err(e) => Some(message(
                     "alpenglow:error",
                     &[("message", e.into()), ("request", data.clone())],
-                ))
-            }),
-            Err(e) => Some(message(
-                "alpenglow:error",
-                &[("message", e.into()), ("request", data.clone())],
-            )),
-        };
-        if let (Some(reply), Some(source)) = (reply, ev.source()) {
-            // A window proxy, possibly cross-origin: only postMessage is used on it.
-            let _ = source
-                .unchecked_into::<web_sys::Window>()
-                .post_message(&reply, &origin);
+                )),
+            };
+            if let (Some(reply), Some(source)) = (reply, ev.source()) {
+                // A window proxy, possibly cross-origin: only postMessage is used on it.
+                let _ = source
+                    .unchecked_into::<web_sys::Window>()
+                    .post_message(&reply, &origin);
+            }
+        });
+        if window
+            .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())
+            .is_err()
+        {
+            return;
         }
-    });
-    if window
-        .add_event_listener_with_callback("message", listener.as_ref().unchecked_ref())
-        .is_err()
-    {
-        return;
-    }
-    LINK.with(|l| {
-        *l.borrow_mut() = Some(Link {
+        *self.listener.borrow_mut() = Some(listener);
+        *self.route.borrow_mut() = Some(Route {
             parent: framed,
             targets,
-            text: Utf8Stream::default(),
-            _listener: listener,
-        })
-    });
-    // Once per change of state (the signals behind it also change within a state).
-    Effect::new(move |last: Option<(&'static str, Option<String>)>| {
-        let now = (s.state_name(), state_detail(s));
-        if last.as_ref() != Some(&now) {
-            broadcast(&state_message(s));
-        }
-        now
-    });
-}
-
-#[cfg(target_arch = "wasm32")]
-fn upload(name: String, blob: web_sys::Blob) -> Result<(), String> {
-    crate::files::upload(name, blob)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn upload(_name: String, _blob: web_sys::Blob) -> Result<(), String> {
-    Err("the machine runs only in a browser".into())
+        });
+        // Once per change of state (the signals behind it also change within a state).
+        Effect::new(move |last: Option<(&'static str, Option<String>)>| {
+            let now = (s.state_name(), state_detail(s));
+            if last.as_ref() != Some(&now) {
+                self.broadcast(&state_message(s));
+            }
+            now
+        });
+    }
 }
 
 #[cfg(test)]

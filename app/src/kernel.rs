@@ -4,6 +4,7 @@
 //! instantiated in the workers (`machine.rs`).
 
 use crate::artifacts::js_error;
+use crate::format::{self, human_bytes};
 use crate::wasm_imports::{self, MemoryType};
 use js_sys::{Object, Reflect, Uint8Array, WebAssembly};
 use wasm_bindgen::{JsCast, JsValue};
@@ -32,6 +33,12 @@ impl KernelSummary {
 pub struct CompiledKernel {
     pub module: WebAssembly::Module,
     pub summary: KernelSummary,
+}
+
+/// What booting needs: the compiled kernel and the verified initramfs.
+pub struct Loaded {
+    pub kernel: CompiledKernel,
+    pub initramfs: Vec<u8>,
 }
 
 /// Compiles the verified kernel bytes.
@@ -96,7 +103,6 @@ pub fn ram_pages(mem: &MemoryType, ram_bytes: u64) -> Result<u64, String> {
     Ok(want)
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 /// Creates a kernel memory for `mem`'s limits, `ram_bytes` large. Every boot needs a fresh
 /// one: the kernel's data segments are initialised once per memory.
 pub fn create_memory(mem: &MemoryType, ram_bytes: u64) -> Result<WebAssembly::Memory, String> {
@@ -130,68 +136,18 @@ pub fn create_memory(mem: &MemoryType, ram_bytes: u64) -> Result<WebAssembly::Me
     Ok(memory)
 }
 
-/// Bytes as a short human size: 1 KiB = 1024 bytes.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} bytes")
-    } else if v >= 100.0 || v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// `12345678` → `12,345,678`.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let first = match digits.len() % 3 {
-        0 => 3.min(digits.len()),
-        r => r,
-    };
-    let mut out = digits[..first].to_string();
-    let mut rest = &digits[first..];
-    while !rest.is_empty() {
-        let (group, tail) = rest.split_at(3.min(rest.len()));
-        out.push(',');
-        out.push_str(group);
-        rest = tail;
-    }
-    out
-}
-
+/// A memory type's limits, as the page shows them: `576 KiB, up to 1 GiB, shared`.
 pub fn describe_memory(m: &MemoryType) -> String {
-    let initial = human_bytes(m.initial.saturating_mul(PAGE));
-    let max = match m.maximum {
-        Some(max) => format!("up to {}", human_bytes(max.saturating_mul(PAGE))),
-        None => "no maximum".to_string(),
-    };
-    let shared = if m.shared { "shared" } else { "not shared" };
-    format!("{initial}, {max}, {shared}")
+    format::memory_limits(
+        m.initial.saturating_mul(PAGE),
+        m.maximum.map(|max| max.saturating_mul(PAGE)),
+        m.shared,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_well() {
-        assert_eq!(human_bytes(0), "0 bytes");
-        assert_eq!(human_bytes(1023), "1023 bytes");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(16 * 1024 * 1024), "16 MiB");
-        assert_eq!(human_bytes(1 << 30), "1 GiB");
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(12345678), "12,345,678");
-    }
 
     #[test]
     fn ram_stays_within_the_module_limits() {

@@ -3,9 +3,8 @@
 //! in a cache so a later visit boots offline. See ARCHITECTURE.md, "Offline and installation".
 
 use crate::artifacts::js_error;
-use crate::AppState;
 use js_sys::{Array, Object, Promise, Reflect};
-use leptos::prelude::Set;
+use leptos::prelude::{RwSignal, Set};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -151,15 +150,15 @@ pub async fn take_control(wait_ms: i32) -> bool {
 }
 
 /// Asks the service worker to store whatever the page fetched that it does not have yet (what
-/// was loaded before it controlled the page); `Ready` once it has everything.
-pub async fn save(s: AppState) {
-    s.offline.set(Offline::Saving);
+/// was loaded before it controlled the page); `status` says `Ready` once it has everything.
+pub async fn save(status: RwSignal<Offline>) {
+    status.set(Offline::Saving);
     let state = match ask_to_cache().await {
         Ok(missing) if missing.is_empty() => Offline::Ready,
         Ok(missing) => Offline::Unavailable(format!("not cached: {}", missing.join(", "))),
         Err(e) => Offline::Unavailable(e),
     };
-    s.offline.set(state);
+    status.set(state);
 }
 
 async fn ask_to_cache() -> Result<Vec<String>, String> {

@@ -8,16 +8,21 @@
 //! (Cmd-V, Shift-Insert), the browser's Paste and a paste into the terminal give the clipboard
 //! to xterm, which hands it on like typed text. The terminal fits its box whenever the box
 //! changes size (window, panels, font).
+//!
+//! `Terminal` owns the page's console: it holds the open xterm once the view has put its
+//! element on the page; everything else (the machine's output, focus, look) goes through it.
 
 use crate::settings::Theme as ThemeName;
 use js_sys::{Object, Reflect, Uint8Array};
+use leptos::prelude::{Get, RwSignal, Set};
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{HtmlElement, KeyboardEvent, ResizeObserver};
 use xterm_js_rs::addons::fit::FitAddon;
-use xterm_js_rs::{Terminal, TerminalAddon, TerminalOptions};
+use xterm_js_rs::{Terminal as XTerm, TerminalAddon, TerminalOptions};
 
 #[wasm_bindgen]
 extern "C" {
@@ -40,7 +45,7 @@ pub struct Look {
 
 /// An open terminal; dropping it leaves the terminal on the page (the page lives as long).
 pub struct Console {
-    term: Terminal,
+    term: XTerm,
     fit: Rc<FitAddon>,
     _on_resize: Closure<dyn FnMut()>,
     _observer: Option<ResizeObserver>,
@@ -145,7 +150,7 @@ impl Console {
         opts.set_scrollback(5000);
         set(opts.unchecked_ref(), "theme", theme(look.theme));
 
-        let term = Terminal::new(&opts);
+        let term = XTerm::new(&opts);
         let fit = Rc::new(FitAddon::new());
         let addon: &JsValue = &fit;
         term.load_addon(addon.clone().unchecked_into::<TerminalAddon>());
@@ -163,7 +168,7 @@ impl Console {
                 w.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
         }
 
-        let for_keys: Terminal = JsValue::clone(&term).unchecked_into();
+        let for_keys: XTerm = JsValue::clone(&term).unchecked_into();
         let on_key = Closure::<dyn FnMut(KeyboardEvent) -> bool>::new(move |ev: KeyboardEvent| {
             let Some(cut) = shortcut(
                 &ev.key(),
@@ -223,7 +228,6 @@ impl Console {
 
     /// Kernel console output, UTF-8 (xterm decodes sequences split across writes). xterm
     /// parses later, so it gets its own copy of the bytes.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub fn write_bytes(&self, bytes: &[u8]) {
         if let Err(e) = self
             .term
@@ -235,7 +239,6 @@ impl Console {
     }
 
     /// Clears the screen and the scrollback (before a reboot).
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub fn reset(&self) {
         self.term.reset();
     }
@@ -287,6 +290,58 @@ impl Console {
     pub fn size(&self) -> (u16, u16) {
         let clamp = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
         (clamp(self.term.get_cols()), clamp(self.term.get_rows()))
+    }
+}
+
+/// The page's terminal: owns the console once it is open.
+pub struct Terminal {
+    console: RefCell<Option<Console>>,
+    /// A console is open (tracked: the first boot waits for it).
+    open: RwSignal<bool>,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal {
+            console: RefCell::new(None),
+            open: RwSignal::new(false),
+        }
+    }
+
+    /// Opens the console in `parent` (the terminal view's element), lets `setup` wire it and
+    /// write its first lines, then keeps it.
+    pub fn open(&self, parent: HtmlElement, look: Look, setup: impl FnOnce(&mut Console)) {
+        let mut console = Console::open(parent, look);
+        setup(&mut console);
+        *self.console.borrow_mut() = Some(console);
+        self.open.set(true);
+    }
+
+    /// Whether a console is open (tracked).
+    pub fn is_open(&self) -> bool {
+        self.open.get()
+    }
+
+    /// Runs `f` on the console if it is open.
+    pub fn with(&self, f: impl FnOnce(&Console)) {
+        if let Some(c) = self.console.borrow().as_ref() {
+            f(c)
+        }
+    }
+
+    /// Gives the terminal the keyboard.
+    pub fn focus(&self) {
+        self.with(Console::focus);
+    }
+
+    /// A host status line (see `Console::host_status`).
+    pub fn host_status(&self, text: &str) {
+        self.with(|c| c.host_status(text));
+    }
+
+    /// The terminal's size in characters, if it is open.
+    pub fn size(&self) -> Option<(u16, u16)> {
+        self.console.borrow().as_ref().map(Console::size)
     }
 }
 

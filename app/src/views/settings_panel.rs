@@ -1,9 +1,9 @@
 //! The settings panel: kernel memory and command line (next boot), theme and font size (at
 //! once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
 
-use crate::boot_screen::with_console;
+use crate::app::AppHandle;
 use crate::settings::{self, CmdlineMode, Field, Settings, Theme};
-use crate::{machine, AppState, Phase};
+use crate::state::{AppState, Phase};
 use leptos::prelude::*;
 
 /// What the form holds: text as typed, checked on Save.
@@ -64,7 +64,8 @@ fn reboot_pending(s: AppState) -> bool {
 }
 
 #[component]
-pub fn SettingsPanel(s: AppState) -> impl IntoView {
+pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
+    let s = app.s;
     let draft = RwSignal::new(Draft::of(&s.settings.get_untracked()));
     let errors = RwSignal::new(Vec::<(Field, String)>::new());
     let saved_note = RwSignal::new(None::<String>);
@@ -118,8 +119,8 @@ pub fn SettingsPanel(s: AppState) -> impl IntoView {
     let reboot_now = move |_| {
         if save() {
             s.panel.set(false);
-            machine::boot(s, true);
-            with_console(|c| c.focus());
+            app.boot(true);
+            app.focus_terminal();
         }
     };
     let reset = move |_| {
@@ -147,7 +148,7 @@ pub fn SettingsPanel(s: AppState) -> impl IntoView {
                 // Escape closes the panel and gives the terminal the keyboard back.
                 if ev.key() == "Escape" {
                     s.panel.set(false);
-                    with_console(|c| c.focus());
+                    app.focus_terminal();
                 }
             }
         >

@@ -1,0 +1,396 @@
+//! The page's controller. `App::start` (called by `main` as the page mounts) creates the one
+//! owner of each concern, wires them together and starts loading; the views get the returned
+//! `AppHandle` and act only through it.
+//!
+//! Owners: the terminal owns the console (`terminal.rs`), `Machine` the compiled kernel and
+//! the running machine (`machine.rs`), `Files` the files session (`files.rs`), `Link` the
+//! embedding page's channel (`embed.rs`). None of them knows the controller: the machine
+//! reports to the `on_event` it is booted with, the link acts through `embed::Host`, the
+//! console's input goes where `open_terminal` wires it. The first boot is decided here, not
+//! in a view: once the kernel is compiled and the terminal is open.
+
+use crate::embed::{self, Host, Link};
+use crate::files::Files;
+use crate::machine::Machine;
+use crate::settings;
+use crate::state::{now_ms, AppState, Crash, MachineStats, Phase, RunState};
+use crate::terminal::{Look, Terminal};
+use crate::{offline, startup};
+use kernel_host::abi::Shutdown;
+use kernel_host::browser::Event;
+use leptos::prelude::*;
+use std::cell::RefCell;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
+/// The page's owners, for as long as the page lives.
+pub struct App {
+    s: AppState,
+    terminal: &'static Terminal,
+    machine: &'static Machine,
+    files: &'static Files,
+    link: &'static Link,
+    /// Refreshes the machine's counters twice a second, once started.
+    stats_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+}
+
+/// The views' handle on the controller, with what they may ask of it. Leptos moves view
+/// closures as if they could cross threads (`Send + Sync`), which the owners' `RefCell`s
+/// cannot: the handle holds an index into the page's reactive arena instead, and is `Copy`.
+#[derive(Clone, Copy)]
+pub struct AppHandle {
+    pub s: AppState,
+    app: StoredValue<&'static App, LocalStorage>,
+}
+
+impl AppHandle {
+    fn app(self) -> &'static App {
+        self.app.get_value()
+    }
+
+    /// Boots a fresh machine (Reboot); `reboot` clears the terminal first.
+    pub fn boot(self, reboot: bool) {
+        self.app().boot(reboot)
+    }
+
+    /// Loads the kernel again (Retry).
+    pub fn load(self) {
+        self.app().load()
+    }
+
+    /// Gives the terminal the keyboard.
+    pub fn focus_terminal(self) {
+        self.app().terminal.focus()
+    }
+
+    /// The terminal view's element is on the page (see `App::open_terminal`).
+    pub fn open_terminal(self, el: web_sys::HtmlElement) {
+        self.app().open_terminal(el)
+    }
+
+    /// Files dropped on the terminal or picked: to the guest's /root.
+    pub fn upload_files(self, list: &web_sys::FileList) {
+        self.app().upload_files(list)
+    }
+}
+
+/// The page lives as long as the tab, and so do its owners: they are never dropped, which
+/// lets callbacks from JavaScript hold them.
+fn keep<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+impl App {
+    /// Reads the settings and the embedding config, creates the owners, starts listening to
+    /// an embedding page and starts loading the kernel. Returns the views' handle.
+    pub fn start() -> AppHandle {
+        let query = settings::query_pairs();
+        let pairs = || query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let (saved, saved_problem) = settings::load();
+        let (overrides, mut notices) = settings::Overrides::from_query(pairs());
+        notices.extend(saved_problem);
+        let embed_config = embed::config(pairs(), embed::page_origins().as_deref());
+        notices.extend(embed_config.errors.iter().cloned());
+        for n in &notices {
+            web_sys::console::warn_1(&format!("alpenglow: {n}").into());
+        }
+        let s = AppState::new(
+            overrides.apply(&saved),
+            overrides.fields(),
+            notices,
+            embed_config.embed,
+        );
+        let machine = keep(Machine::new());
+        let link = keep(Link::new(s));
+        let app = keep(App {
+            s,
+            terminal: keep(Terminal::new()),
+            machine,
+            files: keep(Files::new(s, machine, link)),
+            link,
+            stats_timer: RefCell::new(None),
+        });
+        link.listen(embed_config, app);
+
+        // Theme and font size apply at once.
+        Effect::new(move |_| {
+            let look = app.look();
+            app.terminal.with(|c| c.set_look(look));
+        });
+        // The first boot: once the terminal is open, nothing the kernel prints can be lost.
+        Effect::new(move |_| {
+            let open = app.terminal.is_open();
+            if open && s.run.with_untracked(|r| *r == RunState::NotStarted) {
+                untrack(|| app.boot(false));
+            }
+        });
+
+        let isolation = startup::isolation();
+        leptos::task::spawn_local(async move {
+            if startup::prepare(s, isolation).await {
+                app.load();
+            }
+        });
+        AppHandle {
+            s,
+            app: StoredValue::new_local(app),
+        }
+    }
+
+    /// Starts (or, after a failure, restarts) loading everything from the manifest on.
+    fn load(&'static self) {
+        let s = self.s;
+        s.phase.set(Phase::Loading);
+        leptos::task::spawn_local(async move {
+            match startup::load(s).await {
+                Ok(loaded) => {
+                    let summary = loaded.kernel.summary.clone();
+                    self.machine.load(loaded);
+                    s.run.set(RunState::NotStarted);
+                    s.phase.set(Phase::Compiled(summary));
+                    offline::save(s.offline).await;
+                }
+                Err(e) => {
+                    web_sys::console::error_1(&e.to_string().into());
+                    s.phase.set(Phase::Failed(e));
+                }
+            }
+        });
+    }
+
+    /// How the terminal should look now.
+    fn look(&self) -> Look {
+        self.s.settings.with(|c| Look {
+            theme: c.theme,
+            font_size: c.font_size,
+        })
+    }
+
+    /// The terminal view's element is on the page: opens the console there, its input and
+    /// size going to the machine, with the host's account of where it is.
+    fn open_terminal(&'static self, el: web_sys::HtmlElement) {
+        let s = self.s;
+        let lines = self.status_lines();
+        self.terminal.open(el, self.look(), |console| {
+            // What the person types or pastes goes to the guest's console, and so does the
+            // terminal's size whenever it is refitted.
+            console.on_input(move |bytes| {
+                if let Err(e) = self.machine.input(bytes) {
+                    web_sys::console::warn_1(
+                        &format!("alpenglow: input not delivered: {e}").into(),
+                    );
+                }
+            });
+            console.on_resize(move |cols, rows| self.machine.resize(cols, rows));
+            for l in &lines {
+                console.host_status(l);
+            }
+            for n in s.notices.get_untracked() {
+                console.host_status(&n);
+            }
+            console.fit();
+            // The terminal is what the page is for: it gets the keyboard, unless the person
+            // is busy in the settings.
+            if !s.panel.get_untracked() {
+                console.focus();
+            }
+        });
+    }
+
+    /// The host's honest account of where it is, written into the terminal. None of this is
+    /// kernel output and none of it may look like it.
+    fn status_lines(&self) -> Vec<String> {
+        let s = self.s;
+        let Some(k) = s.phase.with_untracked(|p| match p {
+            Phase::Compiled(k) => Some(k.clone()),
+            _ => None,
+        }) else {
+            return Vec::new();
+        };
+        let linux = s.manifest.with_untracked(|m| {
+            m.as_ref()
+                .and_then(|m| m.components.get("linux"))
+                .map(|c| c.version.clone())
+        });
+        let mut lines = vec![
+            match linux {
+                Some(v) => format!("the kernel is compiled: vmlinux.wasm, Linux {v}"),
+                None => "the kernel is compiled: vmlinux.wasm".to_string(),
+            },
+            format!(
+                "{} imports, {} exports; sha256 verified",
+                k.imports, k.exports
+            ),
+            format!(
+                "kernel memory {}: {}",
+                k.memory_name,
+                crate::kernel::describe_memory(&k.memory)
+            ),
+        ];
+        if let Some(n) = self.machine.initramfs_len() {
+            lines.push(format!(
+                "initramfs.cpio.gz verified ({})",
+                crate::format::human_bytes(n)
+            ));
+        }
+        lines
+    }
+
+    /// Boots the compiled kernel on a fresh machine, stopping the previous one first;
+    /// `reboot` clears the terminal first.
+    fn boot(&'static self, reboot: bool) {
+        let s = self.s;
+        let settings = s.settings.get_untracked();
+        match self.machine.boot(&settings, move |ev| self.on_event(ev)) {
+            Ok(started) => {
+                self.terminal.with(|c| {
+                    if reboot {
+                        c.reset();
+                    }
+                    c.host_status(&started.line);
+                });
+                // The console knows the terminal's size before the kernel first asks.
+                if let Some((cols, rows)) = self.terminal.size() {
+                    self.machine.resize(cols, rows);
+                }
+                self.files.reset();
+                s.now.set(started.booted.at_ms);
+                s.booted.set(Some(started.booted));
+                s.stats.set(MachineStats::default());
+                s.run.set(RunState::Booting);
+                self.watch_stats();
+            }
+            Err(message) => {
+                self.terminal
+                    .host_status(&format!("the machine did not start: {message}"));
+                self.stopped();
+                s.run.set(RunState::Crashed(Crash {
+                    message,
+                    detail: None,
+                    last_lines: Vec::new(),
+                }));
+            }
+        }
+    }
+
+    /// Uploads every file of a drop or of the file picker.
+    fn upload_files(&'static self, list: &web_sys::FileList) {
+        for i in 0..list.length() {
+            if let Some(file) = list.get(i) {
+                if let Err(e) = self.files.upload(file.name(), file.into()) {
+                    web_sys::console::warn_1(&format!("alpenglow: upload: {e}").into());
+                }
+            }
+        }
+    }
+
+    /// What the machine reports, routed to its owners.
+    fn on_event(&'static self, ev: Event) {
+        let s = self.s;
+        match ev {
+            Event::Console(bytes) => {
+                self.terminal.with(|c| c.write_bytes(&bytes));
+                self.link.output(&bytes);
+            }
+            Event::Files(bytes) => self.files.receive(&bytes),
+            Event::FilesTaken => self.files.taken(),
+            Event::Running => s.run.set(RunState::Running),
+            Event::Shutdown(Shutdown::Restart) => {
+                self.terminal.host_status("the kernel asked to restart");
+                // Not from inside the machine's own callback: from a fresh task.
+                leptos::task::spawn_local(async move { self.boot(true) });
+            }
+            Event::Shutdown(kind) => {
+                self.terminal
+                    .host_status(&format!("the kernel {}", kind.describe()));
+                self.stopped();
+                s.run.set(RunState::Halted(kind.describe().to_string()));
+            }
+            Event::Crashed {
+                message,
+                detail,
+                last_lines,
+            } => {
+                self.terminal
+                    .host_status(&format!("the machine stopped: {message}"));
+                self.stopped();
+                web_sys::console::error_1(
+                    &format!(
+                        "alpenglow: the machine stopped: {message}{}",
+                        detail
+                            .as_deref()
+                            .map(|d| format!("\n{d}"))
+                            .unwrap_or_default()
+                    )
+                    .into(),
+                );
+                s.run.set(RunState::Crashed(Crash {
+                    message,
+                    detail,
+                    last_lines,
+                }));
+            }
+        }
+    }
+
+    /// The machine stopped: its uptime stops too.
+    fn stopped(&self) {
+        self.s.booted.update(|b| {
+            if let Some(b) = b.as_mut().filter(|b| b.stopped_ms.is_none()) {
+                b.stopped_ms = Some(now_ms());
+            }
+        });
+    }
+
+    fn refresh_stats(&self) {
+        let s = self.s;
+        if let Some(stats) = self.machine.stats() {
+            if s.stats.get_untracked() != stats {
+                s.stats.set(stats);
+            }
+        }
+        // The uptime moves only while a machine runs.
+        if s.booted
+            .with_untracked(|b| b.as_ref().is_some_and(|b| b.stopped_ms.is_none()))
+        {
+            s.now.set(now_ms());
+        }
+    }
+
+    /// Refreshes the counters twice a second (once per page).
+    fn watch_stats(&'static self) {
+        let mut timer = self.stats_timer.borrow_mut();
+        if timer.is_some() {
+            return;
+        }
+        let tick = Closure::<dyn FnMut()>::new(move || self.refresh_stats());
+        let set = web_sys::window().map(|w| {
+            w.set_interval_with_callback_and_timeout_and_arguments_0(
+                tick.as_ref().unchecked_ref(),
+                500,
+            )
+        });
+        if let Some(Ok(_)) = set {
+            *timer = Some(tick);
+        }
+    }
+}
+
+/// What an embedding page may ask, done as the page's own controls do it.
+impl Host for App {
+    fn type_text(&'static self, text: &str) -> Result<(), String> {
+        self.machine.input(text.as_bytes())
+    }
+
+    fn upload(&'static self, name: String, blob: web_sys::Blob) -> Result<(), String> {
+        self.files.upload(name, blob)
+    }
+
+    fn reboot(&'static self) {
+        self.boot(true);
+    }
+
+    fn focus(&'static self) {
+        self.terminal.focus();
+    }
+}

@@ -1,0 +1,98 @@
+//! The machine card once the kernel is compiled: its state (booting, running, halted,
+//! crashed) with Reboot, the kernel's and the machine's facts, the crash if there was one,
+//! and the verified artifacts.
+
+use super::boot_card::Artifacts;
+use super::crash::crash_panel;
+use crate::app::AppHandle;
+use crate::format::human_bytes;
+use crate::kernel::{describe_memory, KernelSummary};
+use crate::state::RunState;
+use leptos::prelude::*;
+
+#[component]
+pub fn MachineCard(app: AppHandle, k: KernelSummary) -> impl IntoView {
+    let s = app.s;
+    let memory = format!("{} ({})", k.memory_name, describe_memory(&k.memory));
+    let ram = move || {
+        s.booted.with(|b| match b {
+            Some(b) => format!(
+                "{} · command line \"{}\"",
+                human_bytes(b.ram_bytes),
+                b.bootargs
+            ),
+            None => "not booted".to_string(),
+        })
+    };
+    view! {
+        <section class="card compact" aria-live="polite">
+            <div class="compiled-head">
+                <span class="ok-dot" aria-hidden="true" data-run=move || s.run.with(RunState::name)></span>
+                <h1>{move || headline(&s.run.get())}</h1>
+                <span class="spacer"></span>
+                <Show when=move || s.run.with(|r| *r != RunState::NotStarted)>
+                    <button
+                        class="reboot"
+                        on:click=move |_| {
+                            app.boot(true);
+                            // Back to the terminal, not left on the button.
+                            app.focus_terminal();
+                        }
+                    >
+                        "Reboot"
+                    </button>
+                </Show>
+            </div>
+            <dl class="facts">
+                <dt>"vmlinux.wasm"</dt>
+                <dd class="kernel-counts">
+                    {format!("{} imports · {} exports", k.imports, k.exports)}
+                </dd>
+                <dt>"kernel memory"</dt>
+                <dd class="kernel-memory">{memory}</dd>
+                <dt>"RAM"</dt>
+                <dd class="kernel-ram">{ram}</dd>
+                <dt>"machine"</dt>
+                <dd class="machine-state">{move || machine_line(&s.run.get())}</dd>
+                <dt>"workers"</dt>
+                <dd class="machine-stats">
+                    {move || {
+                        let st = s.stats.get();
+                        format!(
+                            "{} started: {} running the kernel, {} warm · {} timer interrupts",
+                            st.workers,
+                            st.busy,
+                            st.workers - st.busy.min(st.workers),
+                            st.timer_irqs,
+                        )
+                    }}
+                </dd>
+            </dl>
+            {move || s.run.with(|r| match r {
+                RunState::Crashed(c) => Some(crash_panel(c.clone())),
+                _ => None,
+            })}
+            <Artifacts s=s />
+        </section>
+    }
+}
+
+fn headline(r: &RunState) -> &'static str {
+    match r {
+        RunState::NotStarted => "Kernel compiled",
+        RunState::Booting => "Booting",
+        RunState::Running => "Running",
+        RunState::Halted(_) => "Halted",
+        RunState::Crashed(_) => "Crashed",
+    }
+}
+
+fn machine_line(r: &RunState) -> String {
+    match r {
+        RunState::NotStarted => "starting the workers".into(),
+        RunState::Booting => "start_kernel is running in the boot worker".into(),
+        RunState::Running => "start_kernel is done; the kernel runs its tasks".into(),
+        RunState::Halted(how) => format!("the kernel {how}"),
+        RunState::Crashed(_) => "stopped on an error (below); its workers are terminated".into(),
+    }
+}

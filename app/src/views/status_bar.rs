@@ -1,0 +1,165 @@
+//! The status bar: the page's state, the machine at a glance, the component versions, whether
+//! the page works offline, and the Upload, Settings and About buttons (with their panels).
+
+use super::about::About;
+use super::settings_panel::SettingsPanel;
+use super::terminal_pane::pick_files;
+use crate::app::AppHandle;
+use crate::artifacts::Manifest;
+use crate::format::{human_bytes, uptime_text};
+use crate::offline::Offline;
+use crate::state::{AppState, RunState};
+use leptos::prelude::*;
+
+#[component]
+pub fn StatusBar(app: AppHandle) -> impl IntoView {
+    let s = app.s;
+    let versions = move || {
+        s.manifest.with(|m| match m {
+            Some(m) => versions(m),
+            None => vec![("page".to_string(), env!("CARGO_PKG_VERSION").to_string())],
+        })
+    };
+    view! {
+        <footer class="statusbar" aria-label="Status">
+            <span
+                class="phase"
+                title=move || s.run.with(|r| match r {
+                    RunState::Crashed(c) => c.message.clone(),
+                    _ => String::new(),
+                })
+            >
+                {move || {
+                    // How the machine stopped, in words ("powered off"), else the state.
+                    match (s.state_name(), s.run.get()) {
+                        ("halted", RunState::Halted(how)) => how,
+                        (name, _) => name.to_string(),
+                    }
+                }}
+            </span>
+            <MachineFacts s=s />
+            <ul class="versions">
+                {move || {
+                    versions()
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let component = k.clone();
+                            view! {
+                                <li data-component=component>
+                                    <span class="k">{k}</span>
+                                    " "
+                                    <span class="v">{v}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+            <span class="spacer"></span>
+            <span
+                class="offline"
+                data-offline=move || s.offline.with(Offline::name)
+                title=move || s.offline.with(|o| match o {
+                    Offline::Unavailable(why) => format!("Not available offline: {why}"),
+                    _ => String::new(),
+                })
+            >
+                {move || s.offline.with(|o| match o {
+                    Offline::Ready => "available offline",
+                    Offline::Saving => "saving for offline use…",
+                    _ => "",
+                })}
+            </span>
+            <Show when=move || s.run.with(|r| matches!(r, RunState::Booting | RunState::Running))>
+                <button
+                    class="upload-toggle"
+                    title="Upload files to /root in the guest (or drop them on the terminal)"
+                    on:click=move |_| pick_files()
+                >
+                    "Upload"
+                </button>
+            </Show>
+            <button
+                class="settings-toggle"
+                aria-expanded=move || s.panel.get().to_string()
+                aria-controls="settings"
+                on:click=move |_| {
+                    let open = !s.panel.get_untracked();
+                    s.panel.set(open);
+                    if !open {
+                        app.focus_terminal();
+                    }
+                }
+            >
+                "Settings"
+            </button>
+            <button
+                class="about-toggle"
+                aria-expanded=move || s.about.get().to_string()
+                aria-controls="about"
+                on:click=move |_| s.about.update(|a| *a = !*a)
+            >
+                "About"
+            </button>
+        </footer>
+        <Show when=move || s.panel.get()>
+            <SettingsPanel app=app />
+        </Show>
+        <Show when=move || s.about.get()>
+            <About />
+        </Show>
+    }
+}
+
+/// The machine at a glance: uptime, memory, CPUs, workers.
+#[component]
+fn MachineFacts(s: AppState) -> impl IntoView {
+    move || {
+        s.booted.get().map(|b| {
+            let up = uptime_text(b.uptime_s(s.now.get()));
+            let workers = s.stats.with(|st| st.workers);
+            view! {
+                <ul class="machine-facts" aria-label="Machine">
+                    <li class="uptime" title="Time since the machine booted">
+                        <span class="k">"up"</span> " " <span class="v">{up}</span>
+                    </li>
+                    <li class="ram" title="Kernel memory">
+                        <span class="k">"memory"</span> " " <span class="v">{human_bytes(b.ram_bytes)}</span>
+                    </li>
+                    <li class="cpus">
+                        <span class="k">"CPUs"</span> " " <span class="v">{b.cpus}</span>
+                    </li>
+                    <li class="workers" title="Web Workers of this machine: one per kernel task, plus warm spares">
+                        <span class="k">"workers"</span> " " <span class="v">{workers}</span>
+                    </li>
+                </ul>
+            }
+        })
+    }
+}
+
+/// The manifest's name and version, then its components: kernel, userland, the rest.
+fn versions(m: &Manifest) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let name = if m.name.is_empty() {
+        "alpenglow"
+    } else {
+        &m.name
+    };
+    if !m.version.is_empty() {
+        out.push((name.to_string(), m.version.clone()));
+    }
+    // Kernel first, then the userland, then anything else the manifest lists.
+    let order = ["linux", "musl", "busybox"];
+    for k in order {
+        if let Some(c) = m.components.get(k) {
+            out.push((k.to_string(), c.version.clone()));
+        }
+    }
+    for (k, c) in &m.components {
+        if !order.contains(&k.as_str()) {
+            out.push((k.clone(), c.version.clone()));
+        }
+    }
+    out
+}
