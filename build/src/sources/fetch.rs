@@ -1,4 +1,5 @@
-//! `cargo x fetch`: turns each pin into a verified tarball in the download cache.
+//! Turns each pin into a verified tarball in the download cache (the `cargo x fetch` step,
+//! `steps::fetch`, runs it for every component).
 //!
 //! Order: a tarball already in the cache that matches its recorded hash; the same release
 //! from the apt mirror this machine is configured with (the index is verified through the
