@@ -77,7 +77,7 @@ const APT_TOOLS: &[AptTool] = &[
     },
     AptTool {
         package: "debian-archive-keyring",
-        probe: Probe::File(crate::fetch::DEBIAN_KEYRING),
+        probe: Probe::File(crate::sources::mirror::DEBIAN_KEYRING),
     },
     AptTool {
         package: "cpio",

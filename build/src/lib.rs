@@ -1,28 +1,20 @@
 //! The Alpenglow build: pinned sources → patched trees → kernel, musl, BusyBox, initramfs.
 
-pub mod apt;
 pub mod bbtest;
 pub mod bench;
-pub mod busybox;
-pub mod cpio;
-pub mod debian;
 pub mod doctor;
-pub mod fetch;
-pub mod guest;
-pub mod initramfs;
-pub mod kernel;
-pub mod manifest;
-pub mod musl;
+pub mod formats;
 pub mod page;
 pub mod paths;
 pub mod pipeline;
-pub mod postlink;
 pub mod rootfs;
 pub mod serve;
-pub mod site;
 pub mod sources;
 pub mod stamp;
-pub mod toolchain;
-pub mod tree;
+pub mod steps;
 pub mod ui;
 pub mod webdriver;
+
+// The flat paths of before `sources/` and `steps/`, still used by bench, bbtest and page.
+pub use sources::tree;
+pub use steps::{busybox, guest, initramfs, kernel, manifest, site, toolchain};

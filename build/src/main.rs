@@ -1,11 +1,10 @@
 //! `cargo x …`: the Alpenglow build CLI.
 
-use alpenglow_build::pipeline::{self, Ctx};
+use alpenglow_build::pipeline::Ctx;
+use alpenglow_build::sources::tree;
+use alpenglow_build::steps::{self, busybox, guest, initramfs, kernel, manifest, musl, site};
 use alpenglow_build::ui::Ui;
-use alpenglow_build::{
-    bbtest, bench, busybox, doctor, guest, initramfs, kernel, manifest, musl, page, paths::Paths,
-    serve, site, tree,
-};
+use alpenglow_build::{bbtest, bench, doctor, page, paths::Paths, serve};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::Command;
@@ -141,7 +140,7 @@ fn main() {
 fn run(ui: Ui, cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Doctor { check } => doctor::run(&ui, &Paths::discover()?, !check),
-        Cmd::Fetch => Ctx::new(ui)?.fetch_all().map(drop),
+        Cmd::Fetch => steps::fetch::run(&mut Ctx::new(ui)?).map(drop),
         Cmd::Kernel => kernel::build(&mut Ctx::new(ui)?),
         Cmd::Musl => musl::build(&mut Ctx::new(ui)?),
         Cmd::Busybox => busybox::build(&mut Ctx::new(ui)?),
@@ -171,7 +170,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::All => pipeline::all(&mut Ctx::new(ui)?),
+        Cmd::All => steps::all(&mut Ctx::new(ui)?),
         Cmd::Up {
             port,
             host,
@@ -179,7 +178,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         } => {
             let paths = Paths::discover()?;
             doctor::run(&ui, &paths, true)?;
-            pipeline::all(&mut Ctx::new(ui)?)?;
+            steps::all(&mut Ctx::new(ui)?)?;
             site::build(&ui, &paths)?;
             let server = serve::Server::start(&paths.site(), &host, port)?;
             let example = match example_port {
@@ -279,7 +278,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
 fn test(ui: Ui) -> Result<()> {
     let paths = Paths::discover()?;
     doctor::run(&ui, &paths, true)?;
-    pipeline::all(&mut Ctx::new(ui)?)?;
+    steps::all(&mut Ctx::new(ui)?)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let step = ui.step("unit tests");
     cargo_test(

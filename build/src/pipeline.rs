@@ -1,12 +1,12 @@
-//! The build context shared by every step, and `cargo x all`.
+//! The build context shared by every step (the steps themselves, in order, are in `steps/`),
+//! and the one way a step runs under its stamp.
 
-use crate::fetch::{Fetched, Fetcher};
 use crate::paths::Paths;
-use crate::sources::SourcesFile;
-use crate::stamp::Stamps;
-use crate::tree::{self, Tree};
-use crate::ui::Ui;
-use crate::{busybox, guest, initramfs, kernel, manifest, musl};
+use crate::sources::fetch::{Fetched, Fetcher};
+use crate::sources::pins::SourcesFile;
+use crate::sources::tree::{self, Tree};
+use crate::stamp::{Refreshed, Stamp, Stamps};
+use crate::ui::{Step, Ui};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -78,43 +78,46 @@ impl Ctx {
         )
     }
 
-    pub fn fetch_all(&mut self) -> Result<Vec<Fetched>> {
-        let step = self.ui.step("fetch sources");
-        let names: Vec<String> = self.sources.component.keys().cloned().collect();
-        let mut out = Vec::new();
-        for c in names {
-            let f = self.fetched(&c)?;
-            self.ui
-                .info(&format!("{c} {}: {} ({})", f.version, f.file, f.origin));
-            out.push(f);
-        }
-        step.done("");
-        Ok(out)
-    }
-
     pub fn log(&self, step: &str) -> PathBuf {
         crate::ui::log_path(&self.paths.logs(), step)
+    }
+
+    /// The step's log, emptied: each run of a step starts a new one.
+    pub fn new_log(&self, step: &str) -> PathBuf {
+        let log = self.log(step);
+        let _ = std::fs::remove_file(&log);
+        log
     }
 
     pub fn record_duration(&mut self, step: &str, d: Duration) {
         self.durations.insert(step.to_string(), d);
     }
-}
 
-/// `cargo x all`: every artifact, each step skipped when its inputs are unchanged.
-pub fn all(ctx: &mut Ctx) -> Result<()> {
-    let start = std::time::Instant::now();
-    ctx.fetch_all()?;
-    kernel::build(ctx)?;
-    musl::build(ctx)?;
-    busybox::build(ctx)?;
-    guest::build(ctx)?;
-    initramfs::build(ctx)?;
-    manifest::write(ctx)?;
-    eprintln!(
-        "==> all artifacts in {} ({:.1}s)",
-        ctx.paths.dist().display(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
+    /// Runs a step under its stamp (see `Stamps::refresh`) and reports it. Fresh: "up to
+    /// date: … (`unchanged`)". Otherwise `build` runs; the detail it returns ends the step's
+    /// line and the time it took is kept for manifest.json under the stamp's name.
+    pub fn run_step(
+        &mut self,
+        step: Step,
+        stamp: Stamp<'_>,
+        unchanged: &str,
+        build: impl FnOnce(&Ctx) -> Result<String>,
+    ) -> Result<()> {
+        let ctx: &Ctx = self;
+        match self.stamps.refresh(&stamp, || build(ctx))? {
+            Refreshed::Fresh { copied: false } => step.skipped(unchanged),
+            Refreshed::Fresh { copied: true } => {
+                step.skipped(&format!("{unchanged}; copied to dist/"))
+            }
+            Refreshed::Built(detail) => self.finish_step(step, stamp.name(), &detail),
+        }
+        Ok(())
+    }
+
+    /// Ends a step that did work: its line with `detail`, and its time for manifest.json.
+    pub fn finish_step(&mut self, step: Step, name: &str, detail: &str) {
+        let elapsed = step.elapsed();
+        self.record_duration(name, elapsed);
+        step.done(detail);
+    }
 }

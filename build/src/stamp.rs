@@ -1,5 +1,9 @@
 //! Incremental builds: each step records a hash of its inputs; an unchanged hash means the
 //! step is skipped.
+//!
+//! A step says what keys it (`InputHash`) and what it leaves behind (`Stamp`); whether it
+//! runs is decided in one place, `Stamps::refresh` (and `Ctx::run_step`, which adds the
+//! step's console line and timing around it).
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
@@ -62,6 +66,83 @@ impl Stamps {
     }
 }
 
+/// What decides whether a step is stale: the stamp's name, the key of the step's inputs, and
+/// what must hold of its outputs.
+pub struct Stamp<'a> {
+    name: String,
+    key: String,
+    outputs: Vec<&'a Path>,
+    published: Option<(&'a Path, &'a Path)>,
+    valid: bool,
+}
+
+impl<'a> Stamp<'a> {
+    /// The stamp `name` keyed by `key`'s inputs.
+    pub fn new(name: impl Into<String>, key: InputHash) -> Self {
+        Self {
+            name: name.into(),
+            key: key.finish(),
+            outputs: Vec::new(),
+            published: None,
+            valid: true,
+        }
+    }
+    /// An output that must exist for the step to be fresh.
+    pub fn output(mut self, path: &'a Path) -> Self {
+        self.outputs.push(path);
+        self
+    }
+    /// An output the step keeps in the cache and copies to this clone's `dist` (see
+    /// `publish`): the copy is refreshed even when the step is fresh.
+    pub fn published(mut self, cached: &'a Path, dist: &'a Path) -> Self {
+        self.outputs.push(cached);
+        self.published = Some((cached, dist));
+        self
+    }
+    /// Fresh only if `holds` too (e.g. this clone's copy of the output is current).
+    pub fn only_if(mut self, holds: bool) -> Self {
+        self.valid &= holds;
+        self
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What `Stamps::refresh` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refreshed<T> {
+    /// Nothing ran: the inputs are those of the last run and the outputs are there.
+    /// `copied`: a published output had to be copied to `dist` all the same.
+    Fresh { copied: bool },
+    /// The build ran and its stamp is recorded.
+    Built(T),
+}
+
+impl Stamps {
+    /// Runs `build` unless `stamp` is fresh, then records the stamp: only a build that
+    /// succeeded (and was published) counts.
+    pub fn refresh<T>(
+        &self,
+        stamp: &Stamp<'_>,
+        build: impl FnOnce() -> Result<T>,
+    ) -> Result<Refreshed<T>> {
+        if stamp.valid && self.is_fresh(&stamp.name, &stamp.key, &stamp.outputs) {
+            let copied = match stamp.published {
+                Some((cached, dist)) => publish(cached, dist)?,
+                None => false,
+            };
+            return Ok(Refreshed::Fresh { copied });
+        }
+        let built = build()?;
+        if let Some((cached, dist)) = stamp.published {
+            publish(cached, dist)?;
+        }
+        self.record(&stamp.name, &stamp.key)?;
+        Ok(Refreshed::Built(built))
+    }
+}
+
 /// Copies `from` (a step's output kept in the cache) to `to` (the repository's `dist/`) unless
 /// `to` already has the same bytes. The cache is shared by every clone on the machine, so a
 /// step that is fresh in the cache may still have to refresh this clone's copy. Returns
@@ -105,6 +186,60 @@ mod tests {
         let mut b = InputHash::new("s");
         b.add("a", b"bc");
         assert_ne!(a.finish(), b.finish());
+    }
+
+    #[test]
+    fn refresh_builds_when_stale_and_records_only_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamps = Stamps::new(dir.path().join("stamps"));
+        let out = dir.path().join("out");
+        let key = || {
+            let mut k = InputHash::new("s");
+            k.add("input", b"1");
+            k
+        };
+        let failed = stamps.refresh(&Stamp::new("s", key()).output(&out), || -> Result<()> {
+            anyhow::bail!("build failed")
+        });
+        assert!(failed.is_err());
+        assert!(!stamps.path("s").exists());
+        let build = || std::fs::write(&out, b"x").map_err(Into::into);
+        let stamp = Stamp::new("s", key()).output(&out);
+        assert_eq!(stamps.refresh(&stamp, build).unwrap(), Refreshed::Built(()));
+        assert_eq!(
+            stamps
+                .refresh(&stamp, || -> Result<()> { panic!("fresh") })
+                .unwrap(),
+            Refreshed::Fresh { copied: false }
+        );
+        // Same inputs, but the caller knows better: built again.
+        let stale = Stamp::new("s", key()).output(&out).only_if(false);
+        assert_eq!(stamps.refresh(&stale, build).unwrap(), Refreshed::Built(()));
+        // Other inputs: built again.
+        let mut other = InputHash::new("s");
+        other.add("input", b"2");
+        let other = Stamp::new("s", other).output(&out);
+        assert_eq!(stamps.refresh(&other, build).unwrap(), Refreshed::Built(()));
+    }
+
+    #[test]
+    fn refresh_publishes_fresh_and_built_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let stamps = Stamps::new(dir.path().join("stamps"));
+        let (cached, dist) = (
+            dir.path().join("cache.bin"),
+            dir.path().join("dist/out.bin"),
+        );
+        let stamp = Stamp::new("p", InputHash::new("p")).published(&cached, &dist);
+        let build = || std::fs::write(&cached, b"new").map_err(Into::into);
+        assert_eq!(stamps.refresh(&stamp, build).unwrap(), Refreshed::Built(()));
+        assert_eq!(std::fs::read(&dist).unwrap(), b"new");
+        let fresh = stamps.refresh(&stamp, || -> Result<()> { panic!("fresh") });
+        assert_eq!(fresh.unwrap(), Refreshed::Fresh { copied: false });
+        std::fs::write(&dist, b"another clone's").unwrap();
+        let fresh = stamps.refresh(&stamp, || -> Result<()> { panic!("fresh") });
+        assert_eq!(fresh.unwrap(), Refreshed::Fresh { copied: true });
+        assert_eq!(std::fs::read(&dist).unwrap(), b"new");
     }
 
     #[test]

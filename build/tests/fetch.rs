@@ -2,10 +2,10 @@
 //! test: pinned release, newest-in-series fallback, upstream fallback, checksum and
 //! signature failures.
 
-use alpenglow_build::fetch::Fetcher;
 use alpenglow_build::paths::Paths;
 use alpenglow_build::serve::Server;
-use alpenglow_build::sources::{Pin, SourcesFile};
+use alpenglow_build::sources::fetch::Fetcher;
+use alpenglow_build::sources::pins::{Pin, SourcesFile};
 use alpenglow_build::ui::Ui;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

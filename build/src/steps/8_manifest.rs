@@ -1,52 +1,12 @@
-//! `dist/manifest.json`: what the artifacts are built from and what they are — component
-//! versions, source and patch hashes, artifact sha256 and sizes, build durations. The web app
-//! checks every artifact it downloads against it.
+//! `dist/manifest.json` (the format: `formats::manifest`) from the pinned sources, the patch
+//! series, the artifacts in `dist/` and the time each step took.
 
-use crate::fetch::sha256_file;
+use crate::formats::manifest::{Artifact, Component, Manifest, Patch, Source, ARTIFACTS};
 use crate::pipeline::Ctx;
-use crate::tree;
+use crate::sources::fetch::sha256_file;
+use crate::sources::tree;
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Manifest {
-    pub name: String,
-    pub version: String,
-    pub components: BTreeMap<String, Component>,
-    pub artifacts: BTreeMap<String, Artifact>,
-    /// Seconds each step took when it last ran (a skipped step keeps its last figure).
-    pub build_seconds: BTreeMap<String, f64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Component {
-    pub version: String,
-    pub source: Source,
-    pub patches: Vec<Patch>,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Source {
-    pub file: String,
-    pub sha256: String,
-    pub origin: String,
-    pub substituted: bool,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Patch {
-    pub name: String,
-    pub sha256: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Artifact {
-    pub size: u64,
-    pub sha256: String,
-}
-
-pub const ARTIFACTS: [&str; 2] = ["vmlinux.wasm", "initramfs.cpio.gz"];
 
 pub fn write(ctx: &mut Ctx) -> Result<()> {
     let path = ctx.paths.dist().join("manifest.json");

@@ -1,9 +1,11 @@
 //! `cargo x kernel`: Linux with `patches/linux/` built by Kbuild for ARCH=wasm, then the
 //! post-link step that fills the kernel's section table → `dist/vmlinux.wasm`.
 
+use crate::formats::sectab;
 use crate::pipeline::{Ctx, BUILD_HOST, BUILD_TIMESTAMP, BUILD_USER};
-use crate::stamp::InputHash;
-use crate::{postlink, toolchain, tree};
+use crate::sources::tree;
+use crate::stamp::{InputHash, Stamp};
+use crate::steps::toolchain;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,46 +47,39 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .add("local", tree::local_changes(&src)?.as_bytes())
         .add("toolchain", toolchain::identity()?.as_bytes())
         .add("timestamp", BUILD_TIMESTAMP.as_bytes());
-    let key = key.finish();
     // The post-linked module stays in the cache; dist/ gets a copy (see stamp::publish).
     let cached = out.join("vmlinux.wasm");
-    if ctx.stamps.is_fresh("kernel", &key, &[&cached]) {
-        let copied = crate::stamp::publish(&cached, &dest)?;
-        step.skipped(if copied {
-            "sources, patches and toolchain unchanged; copied to dist/"
-        } else {
-            "sources, patches and toolchain unchanged"
-        });
-        return Ok(());
-    }
+    let stamp = Stamp::new("kernel", key).published(&cached, &dest);
+    ctx.run_step(
+        step,
+        stamp,
+        "sources, patches and toolchain unchanged",
+        |ctx| {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let log = ctx.new_log("kernel");
+            ctx.ui.run(
+                "kernel defconfig",
+                make(ctx, &src, &out).arg("defconfig"),
+                &log,
+            )?;
+            ctx.ui.run(
+                "kernel build",
+                make(ctx, &src, &out)
+                    .arg(format!("-j{}", ctx.jobs))
+                    .arg("vmlinux"),
+                &log,
+            )?;
 
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let log = ctx.log("kernel");
-    let _ = std::fs::remove_file(&log);
-    ctx.ui.run(
-        "kernel defconfig",
-        make(ctx, &src, &out).arg("defconfig"),
-        &log,
-    )?;
-    ctx.ui.run(
-        "kernel build",
-        make(ctx, &src, &out)
-            .arg(format!("-j{}", ctx.jobs))
-            .arg("vmlinux"),
-        &log,
-    )?;
-
-    let vmlinux = out.join("vmlinux");
-    let linked =
-        std::fs::read(&vmlinux).with_context(|| format!("reading {}", vmlinux.display()))?;
-    let (patched, report) = postlink::patch_sectab(&linked)
-        .with_context(|| format!("post-link of {}", vmlinux.display()))?;
-    std::fs::write(out.join("sectab.txt"), report.to_log()).context("writing sectab.txt")?;
-    std::fs::write(&cached, &patched).with_context(|| format!("writing {}", cached.display()))?;
-    crate::stamp::publish(&cached, &dest)?;
-    ctx.stamps.record("kernel", &key)?;
-    let elapsed = step.elapsed();
-    ctx.record_duration("kernel", elapsed);
-    step.done(&format!("{} ({} bytes)", dest.display(), patched.len()));
-    Ok(())
+            let vmlinux = out.join("vmlinux");
+            let linked = std::fs::read(&vmlinux)
+                .with_context(|| format!("reading {}", vmlinux.display()))?;
+            let (patched, report) = sectab::patch_sectab(&linked)
+                .with_context(|| format!("post-link of {}", vmlinux.display()))?;
+            std::fs::write(out.join("sectab.txt"), report.to_log())
+                .context("writing sectab.txt")?;
+            std::fs::write(&cached, &patched)
+                .with_context(|| format!("writing {}", cached.display()))?;
+            Ok(format!("{} ({} bytes)", dest.display(), patched.len()))
+        },
+    )
 }

@@ -3,7 +3,8 @@
 
 use crate::pipeline::Ctx;
 use crate::rootfs::{write_image, Rootfs, Sources};
-use crate::stamp::InputHash;
+use crate::stamp::{InputHash, Stamp};
+use crate::steps::{busybox, guest};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 
@@ -15,11 +16,11 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let step = ctx.ui.step("initramfs");
     let desc_path = ctx.paths.repo.join("build/rootfs.toml");
     let rootfs = Rootfs::load(&desc_path)?;
-    let mut sources = Sources::new(ctx.paths.repo.join("build"))
-        .with_output("busybox", crate::busybox::output_dir(ctx));
+    let mut sources =
+        Sources::new(ctx.paths.repo.join("build")).with_output("busybox", busybox::output_dir(ctx));
     // Each guest program is `<name>:`, its output file.
-    for (_, name) in crate::guest::PROGRAMS {
-        sources = sources.with_output(name, crate::guest::output(ctx, name));
+    for (_, name) in guest::PROGRAMS {
+        sources = sources.with_output(name, guest::output(ctx, name));
     }
     let image = rootfs
         .build(&sources)
@@ -29,7 +30,6 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     for input in &image.inputs {
         key.add_file(input)?;
     }
-    let key = key.finish();
     let dest = image_path(ctx);
     for s in &image.skipped {
         ctx.ui.info(&format!("left out {}: {}", s.path, s.reason));
@@ -37,19 +37,14 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     // The stamp is in the shared cache: another clone may have recorded it, so this
     // clone's file must also hold the image.
     let current = std::fs::read(&dest).is_ok_and(|old| old == image.cpio_gz);
-    if current && ctx.stamps.is_fresh("initramfs", &key, &[&dest]) {
-        step.skipped("description and inputs unchanged");
-        return Ok(());
-    }
-    std::fs::create_dir_all(ctx.paths.dist()).context("creating dist/")?;
-    write_image(&image, &dest)?;
-    ctx.stamps.record("initramfs", &key)?;
-    let elapsed = step.elapsed();
-    ctx.record_duration("initramfs", elapsed);
-    step.done(&format!(
-        "{} entries, {} bytes",
-        image.entries,
-        image.cpio_gz.len()
-    ));
-    Ok(())
+    let stamp = Stamp::new("initramfs", key).output(&dest).only_if(current);
+    ctx.run_step(step, stamp, "description and inputs unchanged", |ctx| {
+        std::fs::create_dir_all(ctx.paths.dist()).context("creating dist/")?;
+        write_image(&image, &dest)?;
+        Ok(format!(
+            "{} entries, {} bytes",
+            image.entries,
+            image.cpio_gz.len()
+        ))
+    })
 }

@@ -1,7 +1,6 @@
-//! Reads the Debian mirror(s) this machine's apt is configured with. Read only: the system's
-//! apt configuration is never modified, and no mirror is ever written into the repository.
-
-use std::path::Path;
+//! Debian's text formats the build reads: deb822 paragraphs, a `Sources` index, the
+//! checksums of an `InRelease` file, and apt's source lists (one-line `sources.list` and
+//! deb822 `*.sources`).
 
 /// One source entry of apt's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,48 +99,115 @@ pub fn paragraphs(text: &str) -> Vec<Vec<(String, String)>> {
     paras
 }
 
-/// Reads `etc/apt/sources.list` and `etc/apt/sources.list.d/*.{list,sources}` below `root`.
-pub fn read_sources(root: &Path) -> Vec<AptSource> {
-    let apt = root.join("etc/apt");
-    let mut out = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(apt.join("sources.list")) {
-        out.extend(parse_one_line(&text));
-    }
-    let mut files: Vec<_> = std::fs::read_dir(apt.join("sources.list.d"))
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.sort();
-    for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        match f.extension().and_then(|e| e.to_str()) {
-            Some("list") => out.extend(parse_one_line(&text)),
-            Some("sources") => out.extend(parse_deb822(&text)),
-            _ => {}
-        }
-    }
-    out
+/// A source package paragraph of a `Sources` index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePackage {
+    pub name: String,
+    /// Full Debian version (`1:1.37.0-6`).
+    pub version: String,
+    /// Directory in the archive (`pool/main/b/busybox`).
+    pub directory: String,
+    pub files: Vec<IndexedFile>,
 }
 
-/// The distinct archive URIs that can serve Debian source packages: security archives are
-/// left out (they hold only updates of the suites they serve), order is kept.
-pub fn debian_mirrors(sources: &[AptSource]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for s in sources {
-        let debian_like = s.types.iter().any(|t| t == "deb" || t == "deb-src");
-        let security = !s.suites.is_empty() && s.suites.iter().all(|x| x.ends_with("-security"));
-        let uri = s.uri.trim_end_matches('/').to_string();
-        if debian_like && !security && !out.contains(&uri) {
-            out.push(uri);
-        }
+/// A file listed with its SHA-256 and size, in `Sources` or `InRelease`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedFile {
+    pub sha256: String,
+    pub size: u64,
+    pub name: String,
+}
+
+impl SourcePackage {
+    /// The upstream part of the version: no epoch, no Debian revision.
+    pub fn upstream_version(&self) -> &str {
+        upstream_version(&self.version)
     }
-    out
+}
+
+/// `1:1.37.0-6` → `1.37.0`; `6.12.8-1` → `6.12.8`.
+pub fn upstream_version(v: &str) -> &str {
+    let v = v.split_once(':').map_or(v, |(_, rest)| rest);
+    v.rsplit_once('-').map_or(v, |(up, _)| up)
+}
+
+fn parse_checksums(value: &str) -> Vec<IndexedFile> {
+    value
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (sha, size, name) = (w.next()?, w.next()?, w.next()?);
+            Some(IndexedFile {
+                sha256: sha.to_string(),
+                size: size.parse().ok()?,
+                name: name.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Parses a `Sources` index.
+pub fn parse_sources(text: &str) -> Vec<SourcePackage> {
+    paragraphs(text)
+        .into_iter()
+        .filter_map(|p| {
+            let get = |k: &str| p.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+            Some(SourcePackage {
+                name: get("Package")?,
+                version: get("Version")?,
+                directory: get("Directory")?,
+                files: parse_checksums(&get("Checksums-Sha256")?),
+            })
+        })
+        .collect()
+}
+
+/// The SHA-256 entry for `path` (e.g. `main/source/Sources.xz`) in a verified `InRelease`.
+pub fn release_entry(release: &str, path: &str) -> Option<IndexedFile> {
+    let para = paragraphs(release).into_iter().next()?;
+    let (_, sums) = para.iter().find(|(k, _)| k == "SHA256")?;
+    parse_checksums(sums).into_iter().find(|f| f.name == path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SOURCES: &str = "Package: busybox\nVersion: 1:1.37.0-6\nDirectory: pool/main/b/busybox\n\
+Checksums-Sha256:\n 3311 2565764 busybox_1.37.0.orig.tar.bz2\n aaaa 100 busybox_1.37.0-6.debian.tar.xz\n\n\
+Package: linux\nVersion: 6.12.8-1\nDirectory: pool/main/l/linux\nChecksums-Sha256:\n 3f25 150933284 linux_6.12.8.orig.tar.xz\n";
+
+    #[test]
+    fn parses_sources_paragraphs() {
+        let pkgs = parse_sources(SOURCES);
+        assert_eq!(pkgs.len(), 2);
+        assert_eq!(pkgs[0].upstream_version(), "1.37.0");
+        assert_eq!(
+            pkgs[0].files[0],
+            IndexedFile {
+                sha256: "3311".into(),
+                size: 2565764,
+                name: "busybox_1.37.0.orig.tar.bz2".into()
+            }
+        );
+        assert_eq!(pkgs[1].directory, "pool/main/l/linux");
+    }
+
+    #[test]
+    fn upstream_versions() {
+        assert_eq!(upstream_version("1:1.37.0-6"), "1.37.0");
+        assert_eq!(upstream_version("1.2.5-3.1~deb13u1"), "1.2.5");
+        assert_eq!(upstream_version("6.12"), "6.12");
+    }
+
+    #[test]
+    fn release_entry_finds_sha256_not_md5() {
+        let rel = "Origin: Debian\nMD5Sum:\n 0ec3 10 main/source/Sources.xz\nSHA256:\n 6002 10540436 main/source/Sources.xz\n 7777 5 main/source/Sources\n";
+        let e = release_entry(rel, "main/source/Sources.xz").unwrap();
+        assert_eq!(e.sha256, "6002");
+        assert_eq!(e.size, 10540436);
+        assert!(release_entry(rel, "main/binary-amd64/Packages.xz").is_none());
+    }
 
     #[test]
     fn one_line_with_options_and_comments() {
@@ -164,30 +230,5 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].uri, "http://b.example/debian");
         assert_eq!(s[0].suites, ["bookworm", "bookworm-updates"]);
-    }
-
-    #[test]
-    fn mirrors_skip_security_and_duplicates() {
-        let dir = tempfile::tempdir().unwrap();
-        let apt = dir.path().join("etc/apt/sources.list.d");
-        std::fs::create_dir_all(&apt).unwrap();
-        std::fs::write(
-            apt.join("debian.sources"),
-            "Types: deb\nURIs: http://m.example/debian/\nSuites: bookworm\n\n\
-             Types: deb\nURIs: http://m.example/debian-security\nSuites: bookworm-security\n",
-        )
-        .unwrap();
-        std::fs::write(
-            apt.join("other.list.disabled"),
-            "deb http://nope.example/ x main\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("etc/apt/sources.list"),
-            "deb http://m.example/debian bookworm main\n",
-        )
-        .unwrap();
-        let mirrors = debian_mirrors(&read_sources(dir.path()));
-        assert_eq!(mirrors, ["http://m.example/debian"]);
     }
 }

@@ -1,14 +1,15 @@
-//! `cargo x fetch`: turns each pin into a verified tarball in the download cache.
+//! Turns each pin into a verified tarball in the download cache (the `cargo x fetch` step,
+//! `steps::fetch`, runs it for every component).
 //!
 //! Order: a tarball already in the cache that matches its recorded hash; the same release
 //! from the apt mirror this machine is configured with (the index is verified through the
 //! archive's signed InRelease; a missing patch release falls back to the newest of its
 //! series, loudly); the pinned upstream URL when its sha256 is pinned.
 
-use crate::apt;
-use crate::debian::{self, SourcePackage};
+use crate::formats::debian::{self, SourcePackage};
 use crate::paths::Paths;
-use crate::sources::{choose_from_mirror, mirror_candidates, Pin, SourcesFile};
+use crate::sources::mirror::{self, DEBIAN_KEYRING};
+use crate::sources::pins::{choose_from_mirror, mirror_candidates, Pin, SourcesFile};
 use crate::ui::Ui;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -17,9 +18,6 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Debian's archive keyring, which signs the mirror's InRelease files.
-pub const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// A verified tarball and where it came from (recorded in manifest.json).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -61,7 +59,7 @@ impl<'a> Fetcher<'a> {
                 .split_whitespace()
                 .map(|s| s.trim_end_matches('/').to_string())
                 .collect(),
-            Err(_) => apt::debian_mirrors(&apt::read_sources(Path::new("/"))),
+            Err(_) => mirror::debian_mirrors(&mirror::read_sources(Path::new("/"))),
         };
         let keyring = std::env::var_os("ALPENGLOW_DEBIAN_KEYRING")
             .map_or_else(|| PathBuf::from(DEBIAN_KEYRING), PathBuf::from);
@@ -218,7 +216,7 @@ impl<'a> Fetcher<'a> {
             let body = self.get(&format!("{mirror}/dists/{suite}/InRelease"))?;
             std::fs::write(&inrelease, body)
                 .with_context(|| format!("writing {}", inrelease.display()))?;
-            let release = debian::verify_inrelease(&inrelease, &self.keyring)?;
+            let release = mirror::verify_inrelease(&inrelease, &self.keyring)?;
             let entry = debian::release_entry(&release, "main/source/Sources.xz")
                 .with_context(|| format!("{suite}/InRelease lists no main/source/Sources.xz"))?;
             let xz = self.get(&format!("{mirror}/dists/{suite}/main/source/Sources.xz"))?;

@@ -1,7 +1,7 @@
 //! The pinned sources (`build/sources.toml`) and the pure part of resolving them: which
 //! release of which origin to use.
 
-use crate::debian::SourcePackage;
+use crate::formats::debian::SourcePackage;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::cmp::Ordering;
@@ -180,7 +180,7 @@ pub fn choose_from_mirror(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debian::parse_sources;
+    use crate::formats::debian::{parse_sources, upstream_version};
 
     fn pin() -> Pin {
         Pin {
@@ -198,7 +198,7 @@ mod tests {
         let text: String = versions
             .iter()
             .map(|(v, sha)| {
-                let up = crate::debian::upstream_version(v);
+                let up = upstream_version(v);
                 format!("Package: linux\nVersion: {v}\nDirectory: pool/main/l/linux\nChecksums-Sha256:\n {sha} 10 linux_{up}.orig.tar.xz\n {sha}ff 5 linux_{v}.debian.tar.xz\n\n")
             })
             .collect();

@@ -2,8 +2,8 @@
 //! against the musl sysroot like any userland program.
 
 use crate::pipeline::Ctx;
-use crate::stamp::InputHash;
-use crate::{musl, toolchain};
+use crate::stamp::{InputHash, Refreshed, Stamp};
+use crate::steps::{musl, toolchain};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
@@ -50,33 +50,30 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
             .add("cc", cc.as_bytes())
             .add("flags", format!("{USER_CFLAGS} {USER_LDFLAGS}").as_bytes());
         key.add_file(&src)?.add_file(&musl::libc_a(ctx))?;
-        let key = key.finish();
-        let stamp = format!("guest-{name}");
-        if ctx.stamps.is_fresh(&stamp, &key, &[&out]) {
-            continue;
+        let stamp = Stamp::new(format!("guest-{name}"), key).output(&out);
+        let compiled = ctx.stamps.refresh(&stamp, || {
+            let dir = out.parent().context("output has a directory")?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut c = Command::new("sh");
+            c.arg("-c").arg(format!(
+                "{cc} -O2 -Wall -Werror {USER_CFLAGS} {USER_LDFLAGS} -o '{}' '{}'",
+                out.display(),
+                src.display()
+            ));
+            ctx.ui.run(
+                &format!("compiling {}", src.display()),
+                &mut c,
+                &ctx.log("guest"),
+            )
+        })?;
+        if let Refreshed::Built(()) = compiled {
+            built.push(*name);
         }
-        let dir = out.parent().context("output has a directory")?;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!(
-            "{cc} -O2 -Wall -Werror {USER_CFLAGS} {USER_LDFLAGS} -o '{}' '{}'",
-            out.display(),
-            src.display()
-        ));
-        ctx.ui.run(
-            &format!("compiling {}", src.display()),
-            &mut c,
-            &ctx.log("guest"),
-        )?;
-        ctx.stamps.record(&stamp, &key)?;
-        built.push(*name);
     }
     if built.is_empty() {
         step.skipped("sources and musl unchanged");
     } else {
-        let elapsed = step.elapsed();
-        ctx.record_duration("guest", elapsed);
-        step.done(&built.join(", "));
+        ctx.finish_step(step, "guest", &built.join(", "));
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! against the sysroot; also the testsuite tarball the image carries (see `bbtest`).
 
 use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
-use crate::stamp::InputHash;
-use crate::{musl, toolchain, tree};
+use crate::sources::tree;
+use crate::stamp::{InputHash, Stamp};
+use crate::steps::{musl, toolchain};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,42 +35,36 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .add("toolchain", toolchain::identity()?.as_bytes())
         .add("cc", cc.as_bytes());
     key.add_file(&musl::libc_a(ctx))?;
-    let key = key.finish();
-    if ctx
-        .stamps
-        .is_fresh("busybox", &key, &[&bin, &links, &testsuite])
-    {
-        step.skipped("sources, patches, musl and toolchain unchanged");
-        return Ok(());
-    }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let log = ctx.log("busybox");
-    let _ = std::fs::remove_file(&log);
-    let make = |args: &[&str]| {
-        let mut c = Command::new("make");
-        c.arg("-C")
-            .arg(&src)
-            .arg(format!("O={}", out.display()))
-            .arg(format!("CC={cc}"))
-            .args(["HOSTCC=gcc", &format!("AR={}", toolchain::AR)])
-            .arg(format!("STRIP={}", toolchain::STRIP))
-            .args(args)
-            .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
-            .env("KCONFIG_NOTIMESTAMP", "1");
-        c
-    };
-    ctx.ui
-        .run("busybox config", &mut make(&[DEFCONFIG]), &log)?;
-    let jobs = format!("-j{}", ctx.jobs);
-    ctx.ui.run(
-        "busybox build",
-        &mut make(&[&jobs, "busybox", "busybox.links"]),
-        &log,
-    )?;
-    crate::bbtest::pack_testsuite(&src, &out.join(".config"), &testsuite)?;
-    ctx.stamps.record("busybox", &key)?;
-    let elapsed = step.elapsed();
-    ctx.record_duration("busybox", elapsed);
-    step.done(&bin.display().to_string());
-    Ok(())
+    let stamp = Stamp::new("busybox", key)
+        .output(&bin)
+        .output(&links)
+        .output(&testsuite);
+    let unchanged = "sources, patches, musl and toolchain unchanged";
+    ctx.run_step(step, stamp, unchanged, |ctx| {
+        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        let log = ctx.new_log("busybox");
+        let make = |args: &[&str]| {
+            let mut c = Command::new("make");
+            c.arg("-C")
+                .arg(&src)
+                .arg(format!("O={}", out.display()))
+                .arg(format!("CC={cc}"))
+                .args(["HOSTCC=gcc", &format!("AR={}", toolchain::AR)])
+                .arg(format!("STRIP={}", toolchain::STRIP))
+                .args(args)
+                .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
+                .env("KCONFIG_NOTIMESTAMP", "1");
+            c
+        };
+        ctx.ui
+            .run("busybox config", &mut make(&[DEFCONFIG]), &log)?;
+        let jobs = format!("-j{}", ctx.jobs);
+        ctx.ui.run(
+            "busybox build",
+            &mut make(&[&jobs, "busybox", "busybox.links"]),
+            &log,
+        )?;
+        crate::bbtest::pack_testsuite(&src, &out.join(".config"), &testsuite)?;
+        Ok(bin.display().to_string())
+    })
 }

@@ -1,0 +1,56 @@
+//! The pipeline, one file per step in the order `cargo x all` runs them; a file name's
+//! number is that order, so the folder listing reads as the pipeline:
+//!
+//! 1. `fetch`: every pinned source resolved, downloaded and verified (see `sources/`);
+//!    a later step fetches what it needs itself if this one has not run.
+//! 2. `toolchain`: not a step that runs but what every later step compiles with (LLVM 19,
+//!    installed by `cargo x doctor`).
+//! 3. `kernel`: Linux for ARCH=wasm, then the post-link (`formats::sectab`).
+//! 4. `musl`: the C library and the kernel's headers, into the sysroot.
+//! 5. `busybox`: the userland, linked against the sysroot.
+//! 6. `guest`: our own guest programs.
+//! 7. `initramfs`: `build/rootfs.toml` (see `rootfs/`) → `dist/initramfs.cpio.gz`.
+//! 8. `manifest`: `dist/manifest.json` (`formats::manifest`).
+//! 9. `site`: the web app; `cargo x up` and `cargo x test` build it after `all`.
+//!
+//! Each step is skipped when its stamp says its inputs are unchanged (`Ctx::run_step`).
+
+use crate::pipeline::Ctx;
+use anyhow::Result;
+
+#[path = "5_busybox.rs"]
+pub mod busybox;
+#[path = "1_fetch.rs"]
+pub mod fetch;
+#[path = "6_guest.rs"]
+pub mod guest;
+#[path = "7_initramfs.rs"]
+pub mod initramfs;
+#[path = "3_kernel.rs"]
+pub mod kernel;
+#[path = "8_manifest.rs"]
+pub mod manifest;
+#[path = "4_musl.rs"]
+pub mod musl;
+#[path = "9_site.rs"]
+pub mod site;
+#[path = "2_toolchain.rs"]
+pub mod toolchain;
+
+/// `cargo x all`: every artifact, each step skipped when its inputs are unchanged.
+pub fn all(ctx: &mut Ctx) -> Result<()> {
+    let start = std::time::Instant::now();
+    fetch::run(ctx)?;
+    kernel::build(ctx)?;
+    musl::build(ctx)?;
+    busybox::build(ctx)?;
+    guest::build(ctx)?;
+    initramfs::build(ctx)?;
+    manifest::write(ctx)?;
+    eprintln!(
+        "==> all artifacts in {} ({:.1}s)",
+        ctx.paths.dist().display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
