@@ -3,6 +3,7 @@
 pub mod apt;
 pub mod bbtest;
 pub mod bench;
+pub mod browser;
 pub mod busybox;
 pub mod cpio;
 pub mod debian;
@@ -13,7 +14,6 @@ pub mod initramfs;
 pub mod kernel;
 pub mod manifest;
 pub mod musl;
-pub mod page;
 pub mod paths;
 pub mod pipeline;
 pub mod postlink;
@@ -25,4 +25,6 @@ pub mod stamp;
 pub mod toolchain;
 pub mod tree;
 pub mod ui;
-pub mod webdriver;
+
+/// The page helpers' old path (they live in the browser driver now).
+pub use browser::page;

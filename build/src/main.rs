@@ -3,8 +3,8 @@
 use alpenglow_build::pipeline::{self, Ctx};
 use alpenglow_build::ui::Ui;
 use alpenglow_build::{
-    bbtest, bench, busybox, doctor, guest, initramfs, kernel, manifest, musl, page, paths::Paths,
-    serve, site, tree,
+    bbtest, bench, browser, busybox, doctor, guest, initramfs, kernel, manifest, musl,
+    paths::Paths, serve, site, tree,
 };
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -59,9 +59,9 @@ enum Cmd {
         #[arg(long)]
         example_port: Option<u16>,
     },
-    /// Run every test: unit tests, then end-to-end tests in headless Chromium.
+    /// Run every test: unit tests, then end-to-end tests in headless Chromium and Firefox.
     Test,
-    /// Measure Alpenglow in headless Chromium against the same workloads run natively:
+    /// Measure Alpenglow in a headless browser against the same workloads run natively:
     /// boot, compute, syscalls, processes, pipes, files, BusyBox, memory, sizes.
     Bench {
         /// Repetitions of every timed figure (median, min and max are reported).
@@ -76,8 +76,11 @@ enum Cmd {
         /// Appended to the kernel command line (the page's `append` URL parameter).
         #[arg(long)]
         append: Option<String>,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
     },
-    /// Boot the built app in headless Chromium, type each command at its shell prompt and
+    /// Boot the built app in a headless browser, type each command at its shell prompt and
     /// print what the terminal shows (stops at the first command that fails).
     Run {
         /// Appended to the kernel command line.
@@ -86,6 +89,9 @@ enum Cmd {
         /// Give up on a command that prints nothing for this many seconds.
         #[arg(long, default_value_t = 120)]
         quiet: u64,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
         #[arg(required = true)]
         commands: Vec<String>,
     },
@@ -111,7 +117,7 @@ enum Bbtest {
     /// Build BusyBox with the image's configuration for this machine and run the testsuite
     /// (results in $CACHE/out/busybox-native/testsuite-results.txt).
     Native,
-    /// Boot the built app in headless Chromium and run `busybox-testsuite` in it (output in
+    /// Boot the built app in a headless browser and run `busybox-testsuite` in it (output in
     /// $CACHE/out/busybox-guest/testsuite.log); a full run is compared with the native one.
     Guest {
         /// Appended to the kernel command line.
@@ -120,6 +126,9 @@ enum Bbtest {
         /// Give up when the testsuite prints nothing for this many seconds.
         #[arg(long, default_value_t = 300)]
         quiet: u64,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
         /// Test only these applets (default: all).
         applets: Vec<String>,
     },
@@ -151,12 +160,14 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             Bbtest::Guest {
                 append,
                 quiet,
+                browser,
                 applets,
             } => bbtest::guest(
                 &mut Ctx::new(ui)?,
                 &applets,
                 append.as_deref(),
                 std::time::Duration::from_secs(quiet),
+                browser,
             )
             .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
@@ -210,6 +221,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             quick,
             compare,
             append,
+            browser,
         } => bench::run(
             &mut Ctx::new(ui)?,
             &bench::Options {
@@ -217,17 +229,20 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
                 quick,
                 compare,
                 append,
+                browser,
             },
         ),
         Cmd::Run {
             append,
             quiet,
+            browser,
             commands,
-        } => page::run_commands(
+        } => browser::page::run_commands(
             &mut Ctx::new(ui)?,
             &commands,
             append.as_deref(),
             std::time::Duration::from_secs(quiet),
+            browser,
         ),
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
@@ -295,7 +310,7 @@ fn test(ui: Ui) -> Result<()> {
     )?;
     step.done("");
     site::build(&ui, &paths)?;
-    let step = ui.step("end-to-end tests (headless Chromium)");
+    let step = ui.step("end-to-end tests (headless Chromium and Firefox)");
     cargo_test(
         &cargo,
         &paths,
@@ -319,6 +334,7 @@ fn test(ui: Ui) -> Result<()> {
             quick: true,
             compare: None,
             append: None,
+            browser: browser::Kind::Chromium,
         },
     )?;
     Ok(())
