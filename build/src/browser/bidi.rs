@@ -2,9 +2,12 @@
 //! id; events that arrive in between are kept (the browser console's `log.entryAdded`).
 
 use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
 use serde_json::{json, Value};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
 /// How long a command may take before the browser is taken to be stuck.
@@ -20,14 +23,17 @@ pub struct Connection {
 impl Connection {
     /// Connects to a BiDi endpoint (`ws://127.0.0.1:PORT/...`).
     pub fn connect(url: &str) -> Result<Connection> {
-        let host = url
+        let (host, path) = url
             .strip_prefix("ws://")
-            .and_then(|r| r.split('/').next())
+            .and_then(|r| r.split_once('/'))
             .ok_or_else(|| anyhow!("not a local ws:// URL: {url}"))?;
-        let stream = TcpStream::connect(host).with_context(|| format!("connecting to {url}"))?;
+        let mut stream =
+            TcpStream::connect(host).with_context(|| format!("connecting to {url}"))?;
         stream.set_nodelay(true)?;
-        let (ws, _) = tungstenite::client(url, stream)
-            .map_err(|e| anyhow!("WebSocket handshake with {url}: {e}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        upgrade(&mut stream, host, path)
+            .with_context(|| format!("opening a WebSocket to {url}"))?;
+        let ws = WebSocket::from_raw_socket(stream, Role::Client, None);
         Ok(Connection {
             ws,
             next_id: 0,
@@ -91,6 +97,40 @@ impl Connection {
         let _ = self.ws.close(None);
         let _ = self.ws.flush();
     }
+}
+
+/// The client's opening handshake (RFC 6455 §4.1) on a local socket: the answer must switch
+/// protocols. (Its `Sec-WebSocket-Accept` guards against caches and servers that are not
+/// WebSocket servers; the peer here is a browser this process started.)
+fn upgrade(stream: &mut TcpStream, host: &str, path: &str) -> Result<()> {
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+        ^ u128::from(std::process::id());
+    let key = base64::engine::general_purpose::STANDARD.encode(nonce.to_le_bytes());
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )?;
+    // Byte by byte up to the blank line: what follows is the first frame.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            bail!("the connection closed during the handshake");
+        }
+        head.push(byte[0]);
+        if head.len() > 16 * 1024 {
+            bail!("the handshake answer is too long");
+        }
+    }
+    let head = String::from_utf8_lossy(&head);
+    let status = head.lines().next().unwrap_or("");
+    if status.split_whitespace().nth(1) != Some("101") {
+        bail!("the server answered {status:?}");
+    }
+    Ok(())
 }
 
 /// `error: message` of a BiDi error answer (its first line).

@@ -18,9 +18,9 @@ pub struct Shell<'a> {
 impl<'a> Shell<'a> {
     /// Opens the page and waits for the console's prompt (root is logged in on hvc0).
     pub fn login(c: &'a Session, url: &str) -> Shell<'a> {
-        goto(&c, url);
-        wait_until_started(&c);
-        wait_for_line(&c, "the login shell's prompt", |l| l.ends_with(":~#"));
+        goto(c, url);
+        wait_until_started(c);
+        wait_for_line(c, "the login shell's prompt", |l| l.ends_with(":~#"));
         Shell { c, n: 0 }
     }
 
@@ -36,7 +36,7 @@ impl<'a> Shell<'a> {
         let mark = format!("@@{n}:");
         let deadline = Instant::now() + wait;
         loop {
-            let screen = terminal_text(&self.c);
+            let screen = terminal_text(self.c);
             if let Some(status) = screen
                 .lines()
                 .map(str::trim)
@@ -64,7 +64,7 @@ impl<'a> Shell<'a> {
     pub fn run_status(&mut self, cmd: &str) -> (i32, String) {
         self.n += 1;
         let n = self.n;
-        type_line(&self.c, &format!("clear; {cmd}; echo @@{n}:$?"));
+        type_line(self.c, &format!("clear; {cmd}; echo @@{n}:$?"));
         let (status, screen) = self.wait_marker(n, WAIT);
         let lines: Vec<&str> = screen.lines().collect();
         let start = lines
