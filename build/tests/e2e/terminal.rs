@@ -7,6 +7,10 @@ use alpenglow_build::serve::Server;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+// Chromium only: both tests read or write the clipboard through `navigator.clipboard` after
+// granting `clipboard-read`/`clipboard-write` (BiDi `permissions.setPermission`). Firefox ESR
+// has no such permissions to grant (its Permissions API does not know the names), so the
+// tests' own step cannot be taken there.
 in_browsers!(terminal_takes_focus_copies_a_selection_and_fits_the_window: chromium);
 in_browsers!(typing_and_pasting_reach_the_shell_and_the_guest_sees_the_terminal_size: chromium);
 
