@@ -2,7 +2,7 @@
 //! classic session asked for `webSocketUrl`), Firefox ESR directly (its remote agent speaks
 //! BiDi; no geckodriver is needed). Each gets a fresh profile, removed at the end.
 
-use super::Kind;
+use super::kind::Kind;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::net::{TcpListener, TcpStream};

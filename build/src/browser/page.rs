@@ -4,7 +4,8 @@
 //! are typed into the terminal of a logged-in shell, as a person would.
 
 use super::session::{Options, Session};
-use super::{input, Kind};
+use super::input;
+use super::kind::Kind;
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
 use crate::serve::Server;

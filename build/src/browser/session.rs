@@ -5,7 +5,8 @@
 
 use super::bidi::Connection;
 use super::launch::{self, Launched};
-use super::{input, log, Kind};
+use super::kind::Kind;
+use super::{input, log};
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
 use serde_json::{json, Value};
