@@ -3,9 +3,9 @@
 //! keeps everything the console printed and stamps milestones with the page's clock; commands
 //! are typed into the terminal of a logged-in shell, as a person would.
 
-use super::session::{Options, Session};
 use super::input;
 use super::kind::Kind;
+use super::session::{Options, Session};
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
 use crate::serve::Server;

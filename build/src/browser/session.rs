@@ -4,8 +4,8 @@
 //! browser quits when the session is dropped.
 
 use super::bidi::Connection;
-use super::launch::{self, Launched};
 use super::kind::Kind;
+use super::launch::{self, Launched};
 use super::{input, log};
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
@@ -306,7 +306,9 @@ impl Session {
             .context("decoding the screenshot")
     }
 
-    /// Grants `permission` (e.g. `clipboard-read`) to the current page's origin.
+    /// Grants `permission` (e.g. `clipboard-read`) to the current page's origin. Firefox ESR
+    /// knows no clipboard permissions and refuses those names: the clipboard tests are
+    /// Chromium's only.
     pub fn grant(&self, permission: &str) -> Result<()> {
         let origin = self.execute("return location.origin;", vec![])?;
         self.command(
@@ -328,7 +330,8 @@ impl Session {
         Ok(())
     }
 
-    /// Where the browser saves downloads (without asking).
+    /// Where the browser saves downloads (without asking). Used for Chromium; Firefox gets
+    /// its download directory from the profile's prefs at launch (`launch::firefox`).
     pub fn set_downloads(&self, dir: &Path) -> Result<()> {
         self.command(
             "browser.setDownloadBehavior",
