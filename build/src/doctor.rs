@@ -95,6 +95,11 @@ const APT_TOOLS: &[AptTool] = &[
         package: "chromium-driver",
         probe: Probe::Command("chromedriver"),
     },
+    // The second browser of the end-to-end tests (WebDriver BiDi is built in).
+    AptTool {
+        package: "firefox-esr",
+        probe: Probe::Command("firefox-esr"),
+    },
     AptTool {
         package: "npm",
         probe: Probe::Command("npm"),

@@ -2,9 +2,9 @@
 
 pub mod bbtest;
 pub mod bench;
+pub mod browser;
 pub mod doctor;
 pub mod formats;
-pub mod page;
 pub mod paths;
 pub mod pipeline;
 pub mod rootfs;
@@ -13,8 +13,9 @@ pub mod sources;
 pub mod stamp;
 pub mod steps;
 pub mod ui;
-pub mod webdriver;
 
 // The flat paths of before `sources/` and `steps/`, still used by bench, bbtest and page.
 pub use sources::tree;
 pub use steps::{busybox, guest, initramfs, kernel, manifest, site, toolchain};
+/// The page helpers' old path (they live in the browser driver now).
+pub use browser::page;

@@ -4,7 +4,7 @@ use alpenglow_build::pipeline::Ctx;
 use alpenglow_build::sources::tree;
 use alpenglow_build::steps::{self, busybox, guest, initramfs, kernel, manifest, musl, site};
 use alpenglow_build::ui::Ui;
-use alpenglow_build::{bbtest, bench, doctor, page, paths::Paths, serve};
+use alpenglow_build::{bbtest, bench, browser, doctor, paths::Paths, serve};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::Command;
@@ -58,9 +58,9 @@ enum Cmd {
         #[arg(long)]
         example_port: Option<u16>,
     },
-    /// Run every test: unit tests, then end-to-end tests in headless Chromium.
+    /// Run every test: unit tests, then end-to-end tests in headless Chromium and Firefox.
     Test,
-    /// Measure Alpenglow in headless Chromium against the same workloads run natively:
+    /// Measure Alpenglow in a headless browser against the same workloads run natively:
     /// boot, compute, syscalls, processes, pipes, files, BusyBox, memory, sizes.
     Bench {
         /// Repetitions of every timed figure (median, min and max are reported).
@@ -75,8 +75,11 @@ enum Cmd {
         /// Appended to the kernel command line (the page's `append` URL parameter).
         #[arg(long)]
         append: Option<String>,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
     },
-    /// Boot the built app in headless Chromium, type each command at its shell prompt and
+    /// Boot the built app in a headless browser, type each command at its shell prompt and
     /// print what the terminal shows (stops at the first command that fails).
     Run {
         /// Appended to the kernel command line.
@@ -85,6 +88,9 @@ enum Cmd {
         /// Give up on a command that prints nothing for this many seconds.
         #[arg(long, default_value_t = 120)]
         quiet: u64,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
         #[arg(required = true)]
         commands: Vec<String>,
     },
@@ -110,7 +116,7 @@ enum Bbtest {
     /// Build BusyBox with the image's configuration for this machine and run the testsuite
     /// (results in $CACHE/out/busybox-native/testsuite-results.txt).
     Native,
-    /// Boot the built app in headless Chromium and run `busybox-testsuite` in it (output in
+    /// Boot the built app in a headless browser and run `busybox-testsuite` in it (output in
     /// $CACHE/out/busybox-guest/testsuite.log); a full run is compared with the native one.
     Guest {
         /// Appended to the kernel command line.
@@ -119,6 +125,9 @@ enum Bbtest {
         /// Give up when the testsuite prints nothing for this many seconds.
         #[arg(long, default_value_t = 300)]
         quiet: u64,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
         /// Test only these applets (default: all).
         applets: Vec<String>,
     },
@@ -150,12 +159,14 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             Bbtest::Guest {
                 append,
                 quiet,
+                browser,
                 applets,
             } => bbtest::guest(
                 &mut Ctx::new(ui)?,
                 &applets,
                 append.as_deref(),
                 std::time::Duration::from_secs(quiet),
+                browser,
             )
             .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
@@ -209,6 +220,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             quick,
             compare,
             append,
+            browser,
         } => bench::run(
             &mut Ctx::new(ui)?,
             &bench::Options {
@@ -216,17 +228,20 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
                 quick,
                 compare,
                 append,
+                browser,
             },
         ),
         Cmd::Run {
             append,
             quiet,
+            browser,
             commands,
-        } => page::run_commands(
+        } => browser::page::run_commands(
             &mut Ctx::new(ui)?,
             &commands,
             append.as_deref(),
             std::time::Duration::from_secs(quiet),
+            browser,
         ),
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
@@ -294,7 +309,7 @@ fn test(ui: Ui) -> Result<()> {
     )?;
     step.done("");
     site::build(&ui, &paths)?;
-    let step = ui.step("end-to-end tests (headless Chromium)");
+    let step = ui.step("end-to-end tests (headless Chromium and Firefox)");
     cargo_test(
         &cargo,
         &paths,
@@ -318,6 +333,7 @@ fn test(ui: Ui) -> Result<()> {
             quick: true,
             compare: None,
             append: None,
+            browser: browser::Kind::Chromium,
         },
     )?;
     Ok(())

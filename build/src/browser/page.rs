@@ -1,12 +1,14 @@
-//! The app in headless Chromium, driven through WebDriver (`webdriver.rs`), as `cargo x
+//! The app in a headless browser, driven through the session, as `cargo x run`, `cargo x
 //! bench` and `cargo x bbtest guest` use it: a probe injected before the page's own scripts
 //! keeps everything the console printed and stamps milestones with the page's clock; commands
 //! are typed into the terminal of a logged-in shell, as a person would.
 
+use super::input;
+use super::kind::Kind;
+use super::session::{Options, Session};
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
 use crate::serve::Server;
-use crate::webdriver::{self, Driver, Session};
 use crate::{guest, initramfs, kernel, manifest, site};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
@@ -173,7 +175,7 @@ fn users(probe: &Value) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-/// The page, driven through WebDriver.
+/// The page, driven through the browser session.
 pub struct Page {
     pub session: Session,
     pub url: String,
@@ -294,7 +296,7 @@ impl Page {
             )?;
             marks.login_typed = typed.as_f64();
             self.session
-                .type_into(TERMINAL_INPUT, &format!("root{}", webdriver::ENTER))?;
+                .type_into(TERMINAL_INPUT, &format!("root{}", input::ENTER))?;
             let p = self.wait_probe("the shell prompt after logging in", BOOT_WAIT, |p| {
                 p["marks"]["shell"].is_number()
             })?;
@@ -313,7 +315,7 @@ impl Page {
     /// state, `w` the blocked ones, `m` memory. The kernel answers on the console even when
     /// the shell is stuck, as long as it still takes interrupts.
     pub fn sysrq(&self, key: char) -> Result<()> {
-        let keys = format!("{}o{}{key}", webdriver::CONTROL, webdriver::NULL);
+        let keys = format!("{}o{}{key}", input::CONTROL, input::NULL);
         self.session.type_into(TERMINAL_INPUT, &keys)
     }
 
@@ -340,10 +342,7 @@ impl Page {
                 vec![],
             )
             .map_or_else(|e| format!("{e:#}"), |v| v.to_string());
-        let log = self
-            .session
-            .browser_log()
-            .unwrap_or_else(|e| format!("{e:#}"));
+        let log = self.session.browser_log();
         format!(
             "---- SysRq t and m, as the console printed them ----\n{}\n\
              ---- the page: workers started/ended, worker errors ----\n{host}\n\
@@ -377,7 +376,7 @@ impl Page {
             vec![json!(format!("(^|\\n)@@{tag} exit -?\\d+\\n"))],
         )?;
         self.session
-            .type_into(TERMINAL_INPUT, &format!("{typed}{}", webdriver::ENTER))?;
+            .type_into(TERMINAL_INPUT, &format!("{typed}{}", input::ENTER))?;
         let mut seen = from;
         let mut last_news = Instant::now();
         loop {
@@ -460,27 +459,22 @@ pub fn artifacts_ready(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// The built app served on a free local port and open in headless Chromium, with the probe
+/// The built app served on a free local port and open in a headless browser, with the probe
 /// installed. Dropping it closes the browser, then the server.
 pub struct Headless {
     pub page: Page,
     /// The browser's name and version.
     pub browser: String,
-    _driver: Driver,
     _server: Server,
 }
 
 impl Headless {
     /// `append` goes to the kernel command line (the page's `append` URL parameter).
-    pub fn open(paths: &Paths, append: Option<&str>) -> Result<Headless> {
+    pub fn open(paths: &Paths, append: Option<&str>, kind: Kind) -> Result<Headless> {
         let stage = stage_site(paths)?;
         let server = Server::start(&stage, "127.0.0.1", 0)?;
-        let driver = Driver::start()?;
-        let session = driver.session()?;
-        session.cdp(
-            "Page.addScriptToEvaluateOnNewDocument",
-            json!({ "source": probe_script() }),
-        )?;
+        let session = Session::start(kind, &Options::default())?;
+        session.add_preload_script(&format!("() => {{ {} }}", probe_script()))?;
         let mut url = server.url();
         if let Some(a) = append {
             url.push_str("?append=");
@@ -490,16 +484,15 @@ impl Headless {
         Ok(Headless {
             page: Page::new(session, url),
             browser,
-            _driver: driver,
             _server: server,
         })
     }
 
     /// Makes the artifacts current, opens the app and boots it to a shell prompt.
-    pub fn boot(ctx: &mut Ctx, append: Option<&str>) -> Result<Headless> {
+    pub fn boot(ctx: &mut Ctx, append: Option<&str>, kind: Kind) -> Result<Headless> {
         artifacts_ready(ctx)?;
-        let step = ctx.ui.step("booting the app in headless Chromium");
-        let mut h = Headless::open(&ctx.paths, append)?;
+        let step = ctx.ui.step(&format!("booting the app in headless {kind}"));
+        let mut h = Headless::open(&ctx.paths, append, kind)?;
         let marks = h.page.boot().context("booting to a shell prompt")?;
         step.done(&format!(
             "{}: a shell prompt after {:.1} s",
@@ -510,7 +503,7 @@ impl Headless {
     }
 }
 
-/// `cargo x run CMD...`: boots the app in headless Chromium and types each command at its
+/// `cargo x run CMD...`: boots the app in a headless browser and types each command at its
 /// shell prompt, printing what the terminal shows as it comes. Fails on the first command
 /// that exits non-zero, or that prints nothing for `quiet`.
 pub fn run_commands(
@@ -518,8 +511,9 @@ pub fn run_commands(
     commands: &[String],
     append: Option<&str>,
     quiet: Duration,
+    kind: Kind,
 ) -> Result<()> {
-    let mut h = Headless::boot(ctx, append)?;
+    let mut h = Headless::boot(ctx, append, kind)?;
     for cmd in commands {
         let tag = h.page.next_tag();
         let ran = h.page.run_tagged(tag, cmd, quiet, |chunk| {
