@@ -3,7 +3,7 @@
 //!
 //! Architecture invariant: this file uses nothing but `std` (no `crate::`, no web-sys, js-sys
 //! or leptos), so that native test code elsewhere can compare with exactly what the page
-//! prints by including it: `#[path = "../../app/src/format.rs"] mod format;`.
+//! prints by including it: `#[path = "…/app/src/format.rs"] mod format;` (build/tests/e2e does).
 
 /// Bytes as a short human size: 1 KiB = 1024 bytes. `1536` → `1.5 KiB`, `16 << 20` → `16 MiB`.
 pub fn human_bytes(n: u64) -> String {

@@ -33,7 +33,7 @@ const APT_TOOLS: &[AptTool] = &[
     },
     AptTool {
         package: "libclang-rt-19-dev-wasm32",
-        probe: Probe::File(crate::toolchain::BUILTINS),
+        probe: Probe::File(crate::steps::toolchain::BUILTINS),
     },
     AptTool {
         package: "make",

@@ -13,9 +13,3 @@ pub mod sources;
 pub mod stamp;
 pub mod steps;
 pub mod ui;
-
-// The flat paths of before `sources/` and `steps/`, still used by bench, bbtest and page.
-pub use sources::tree;
-pub use steps::{busybox, guest, initramfs, kernel, manifest, site, toolchain};
-/// The page helpers' old path (they live in the browser driver now).
-pub use browser::page;

@@ -21,5 +21,5 @@ mod summary;
 mod tests;
 
 pub use guest::{compare_with_native, guest};
-pub use native::{native, native_config, native_dir, pack_testsuite, SCRIPT, TARBALL};
+pub use native::{native, native_config, native_dir, SCRIPT};
 pub use summary::{compare, Comparison, Summary};

@@ -1,4 +1,5 @@
 use super::*;
+use crate::formats::testsuite_tar::pack_testsuite;
 use std::path::Path;
 
 const LOG: &str = "\

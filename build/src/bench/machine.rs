@@ -1,9 +1,9 @@
 //! The artifacts' sizes and the machine a run was on (CPU, commit, browser, date).
 
 use super::report::Size;
-use crate::guest;
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
+use crate::steps::guest;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -49,7 +49,7 @@ pub fn sizes(ctx: &Ctx, native_busybox: Option<&Path>, native_bench: &Path) -> R
         gzip: gz,
         native: None,
     });
-    let busybox = crate::busybox::output_dir(ctx).join("busybox");
+    let busybox = crate::steps::busybox::output_dir(ctx).join("busybox");
     if busybox.exists() {
         let (raw, gz) = file_size(&busybox)?;
         out.push(Size {
@@ -131,7 +131,7 @@ pub fn machine(
         "load_average_at_start": std::fs::read_to_string("/proc/loadavg").unwrap_or_default()
             .split_whitespace().take(3).collect::<Vec<_>>().join(" "),
         "browser": browser,
-        "native_cc": command_line(crate::toolchain::CC, &["--version"]).and_then(|s| s.lines().next().map(str::to_string)),
+        "native_cc": command_line(crate::steps::toolchain::CC, &["--version"]).and_then(|s| s.lines().next().map(str::to_string)),
         "reps": reps,
         "quick": quick,
         "kernel_append": append,

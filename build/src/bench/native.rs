@@ -57,7 +57,7 @@ pub fn build_native_bench(ctx: &mut Ctx) -> Result<PathBuf> {
     let src = ctx.paths.repo.join("build/guest/bench.c");
     let dir = ctx.paths.out("bench-native");
     let out = dir.join("alpenglow-bench");
-    let cc = crate::toolchain::CC;
+    let cc = crate::steps::toolchain::CC;
     let mut key = InputHash::new("bench-native");
     key.add("cc", cc.as_bytes()).add("flags", b"-O2");
     key.add_file(&src)?;

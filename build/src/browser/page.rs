@@ -9,7 +9,7 @@ use super::session::{Options, Session};
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
 use crate::serve::Server;
-use crate::{guest, initramfs, kernel, manifest, site};
+use crate::steps::{guest, initramfs, kernel, manifest, site};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::fmt::Write as _;

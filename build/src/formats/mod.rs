@@ -5,4 +5,5 @@ pub mod cpio;
 pub mod debian;
 pub mod manifest;
 pub mod sectab;
+pub mod testsuite_tar;
 pub mod wasm_segments;

@@ -1,7 +1,8 @@
 //! `cargo x busybox`: BusyBox with `patches/busybox/` (whose `configs/alpenglow_defconfig`
 //! is the committed configuration: Alpine's applets, static, NOMMU, wasm flags), linked
-//! against the sysroot; also the testsuite tarball the image carries (see `bbtest`).
+//! against the sysroot; also the testsuite tarball the image carries (`formats::testsuite_tar`).
 
+use crate::formats::testsuite_tar;
 use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::sources::tree;
 use crate::stamp::{InputHash, Stamp};
@@ -25,7 +26,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let out = output_dir(ctx);
     let bin = out.join("busybox");
     let links = out.join("busybox.links");
-    let testsuite = out.join(crate::bbtest::TARBALL);
+    let testsuite = out.join(testsuite_tar::TARBALL);
     let resource_dir = toolchain::resource_dir(&ctx.paths.cache)?;
     let cc = toolchain::userland_cc(&ctx.paths.sysroot(), &resource_dir);
     let mut key = InputHash::new("busybox");
@@ -64,7 +65,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
             &mut make(&[&jobs, "busybox", "busybox.links"]),
             &log,
         )?;
-        crate::bbtest::pack_testsuite(&src, &out.join(".config"), &testsuite)?;
+        testsuite_tar::pack_testsuite(&src, &out.join(".config"), &testsuite)?;
         Ok(bin.display().to_string())
     })
 }

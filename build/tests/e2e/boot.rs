@@ -2,6 +2,7 @@
 //! and reboots it.
 
 use crate::common::*;
+use crate::format::grouped;
 use crate::servers::{copy_dir, plain_server};
 use alpenglow_build::browser::{Kind, Session};
 use alpenglow_build::serve::Server;

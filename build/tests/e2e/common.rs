@@ -43,24 +43,6 @@ pub fn manifest(site: &Path) -> Value {
     serde_json::from_str(&text).expect("manifest.json is JSON")
 }
 
-/// `12345678` → `12,345,678`, as the page prints byte counts.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let first = match digits.len() % 3 {
-        0 => 3.min(digits.len()),
-        r => r,
-    };
-    let mut out = digits[..first].to_string();
-    let mut rest = &digits[first..];
-    while !rest.is_empty() {
-        let (group, tail) = rest.split_at(3.min(rest.len()));
-        out.push(',');
-        out.push_str(group);
-        rest = tail;
-    }
-    out
-}
-
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -34,6 +34,10 @@ macro_rules! in_browsers {
 mod boot;
 mod common;
 mod files;
+/// The page's own text formatting, so a test expects exactly what the page prints.
+#[allow(dead_code)]
+#[path = "../../../app/src/format.rs"]
+mod format;
 mod offline;
 mod servers;
 mod settings;
