@@ -10,8 +10,7 @@ use crate::outbox::post;
 use js_sys::{SharedArrayBuffer, WebAssembly};
 use kernel_host::browser::devices::{KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
-use kernel_host::virtio::{self, files::Inbox, Effect};
-use std::collections::VecDeque;
+use kernel_host::virtio::{self, console, files, Effect};
 
 pub struct Devices {
     pub kmem: WebAssembly::Memory,
@@ -19,9 +18,9 @@ pub struct Devices {
     cells: SharedCells,
     pub irq_word: u32,
     /// Typed bytes the console driver has no receive buffer for yet.
-    input: VecDeque<u8>,
+    input: console::Inbox<{ virtio::CONSOLE }>,
     /// Bytes for hvc1 (the files channel) waiting for receive buffers.
-    files: Inbox,
+    files: files::Inbox,
     /// The terminal's size, told again once the console driver runs.
     size: Option<(u16, u16)>,
     /// The driver has posted receive buffers at least once (so it runs).
@@ -35,15 +34,15 @@ impl Devices {
             memory: KernelMemory(kmem.clone()),
             cells: SharedCells::new(cells),
             irq_word,
-            input: VecDeque::new(),
-            files: Inbox::default(),
+            input: console::Inbox::default(),
+            files: files::Inbox::default(),
             size: None,
             live: false,
         }
     }
 
     fn receive(&mut self) -> Vec<Effect> {
-        virtio::console::receive(&self.memory, &self.cells, virtio::CONSOLE, &mut self.input)
+        self.input.serve(&self.memory, &self.cells).0
     }
 
     /// Moves waiting files bytes in; the page hears how far the guest has got.
@@ -59,7 +58,7 @@ impl Devices {
 
     /// `ToWorker::Input`: typed or pasted bytes for the console.
     pub fn input(&mut self, bytes: Vec<u8>) -> Vec<Effect> {
-        self.input.extend(bytes);
+        self.input.push(&bytes);
         self.receive()
     }
 
