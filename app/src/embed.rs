@@ -1,23 +1,7 @@
 //! Embedding: `?embed` shows the terminal only (for an iframe), and a parent page on an allowed
-//! origin drives the machine with `postMessage`. See README.md, "Embedding".
-//!
-//! Allowed origins come from the page's `<meta name="alpenglow-embed-origins" content="…">`
-//! and from `origin=` URL parameters (each may list several, separated by spaces or commas).
-//! Messages from any other origin are refused: not acted on, counted in the page root's
-//! `data-refused-messages` and logged once per origin.
-//!
-//! In:  `{type: "alpenglow:type", text}` types `text` into the terminal as a person would;
-//!      `{type: "alpenglow:upload", name, data}` puts a file (`data`: a Blob, File,
-//!      ArrayBuffer or typed array) into the guest's /root, as a drop on the terminal does;
-//!      `{type: "alpenglow:reboot"}`; `{type: "alpenglow:focus"}`; `{type: "alpenglow:get-state"}`.
-//! Out: `{type: "alpenglow:state", state, detail}` on every change of the page's state
-//!      (loading, failed, booting, running, halted, crashed, …) and when asked;
-//!      `{type: "alpenglow:output", text}` the kernel console's output, as it comes;
-//!      `{type: "alpenglow:uploaded", name, path, size}` / `{type: "alpenglow:upload-failed",
-//!      name, message}` for every upload (dropped, picked or sent);
-//!      `{type: "alpenglow:download", name, data}` a file the guest sent (`download FILE`),
-//!      `data` an ArrayBuffer (the page also saves it as a browser download);
-//!      `{type: "alpenglow:error", message, request}` a message that could not be acted on.
+//! origin drives the machine with `postMessage`. The API — allowed origins, the messages in
+//! and out, the states — is written once, in `docs/embed-api.md`; this module implements
+//! it; what a message asks for is done through `Host`, which the controller (`app.rs`) implements.
 
 use crate::state::{AppState, Phase, RunState};
 use js_sys::{Object, Reflect};

@@ -1,33 +1,8 @@
-//! Messages between the main thread and a kernel worker, carried by `postMessage` and encoded
-//! with serde-wasm-bindgen. The kernel's `Module` and shared `Memory` (and the shared clock
-//! cell) travel as themselves, through `serde_wasm_bindgen::preserve`: structured clone shares
-//! the memory, it is never copied.
-//!
-//! ```text
-//! worker                                   main thread
-//!   Loaded  ───────────────────────────►   (the worker's message handler is installed)
-//!           ◄───────────────────────────   Init { module, memory, clock, epoch_ms }
-//!   (instantiates vmlinux over the memory)
-//!   Ready { irq_pending } ─────────────►   (a warm worker; the address of the IRQ word)
-//!           ◄───────────────────────────   Run(Boot { fdt_addr } | Task { task })
-//!   (calls wasm_boot / wasm_task_entry: does not return)
-//!   Console { bytes } / TimerSet { delta_ns } / SpawnTask { task } / Shutdown { how }
-//!   ReceiveBuffers { device }  (the driver posted console receive buffers: relayed to the
-//!                               device worker as ToWorker::ReceiveBuffers)
-//!
-//!   Files { bytes }            (what the guest wrote to hvc1, the files channel)
-//!
-//! The device worker gets `Run(Devices)` after `Ready`, then `Input { bytes }`,
-//! `Resize { cols, rows }`, `FilesInput { bytes }` and `ReceiveBuffers { device }` from the
-//! main thread; it answers `FilesTaken { total }` whenever the guest took files bytes.
-//!   Trap { message, stack }  (the kernel call threw: a trap, e.g. `unreachable`)
-//!   UserCreated { handle, module, memory } / UserReleased { handle }   (the registry)
-//!   WantUser { handle } ───────────────►   User { handle, module, memory } | NoUser { handle }
-//!   TaskExit  (task_exit: the worker is done, the main thread terminates it)
-//! ```
-//!
-//! Before `Run(Task)` the main thread sends `User` for every live handle, so a vfork child's
-//! worker can copy to and enter a process memory made on another worker.
+//! Messages between the main thread and a kernel worker (`ToWorker`, `FromWorker`), carried
+//! by `postMessage` and encoded with serde-wasm-bindgen; the kernel's `Module` and the shared
+//! memories and cells travel as themselves (`serde_wasm_bindgen::preserve`), never copied.
+//! The protocol — roles, a worker's start-up, what each message means, the rules — is
+//! written once, in `docs/worker-protocol.md`.
 
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Files between the page and the guest, on `hvc1` (the second virtio console,
-//! `virtio::FILES`): the framed protocol ([`wire`], where it is documented) and the page's
+//! `virtio::FILES`): the framed protocol ([`wire`]; specified in `docs/files-protocol.md`) and the page's
 //! side of a session with the guest's helper ([`session`]; the helper is
 //! `build/guest/files.c`, `/usr/sbin/alpenglow-files`). `session` uses `wire`, never the
 //! reverse.

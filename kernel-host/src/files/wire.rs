@@ -1,29 +1,8 @@
 //! The files protocol on the wire: frames, their encoding, and a decoder that finds them in
 //! the byte stream from the guest. The guest's side is `build/guest/files.c`.
 //!
-//! Every frame, both ways: `'A' 'G' type 0` then the payload length (u32, little endian),
-//! then the payload. Integers are little endian; names and messages are the rest of the
-//! payload (UTF-8 from the page; whatever bytes the guest has, shown lossily).
-//!
-//! | type | way | payload | meaning |
-//! | --- | --- | --- | --- |
-//! | `H` hello | guest → page | nonce u64, version u32 | the helper (re)started: forget every transfer |
-//! | `Y` sync | page → guest | nonce u64 | the answer to hello: the helper skips every byte before it |
-//! | `P` put | page → guest | id u32, size u64, name | an upload starts; `size` bytes of `D` follow |
-//! | `D` data | both | id u32, bytes | part of upload or download `id` |
-//! | `C` cancel | page → guest | id u32 | the page could not read the rest: drop the partial file |
-//! | `S` stored | guest → page | id u32, path | upload `id` is complete, at `path` |
-//! | `R` refused | guest → page | id u32, message | upload `id` failed; no file is left |
-//! | `B` begin | guest → page | id u32, size u64, name | `download FILE`: `size` bytes of `D` follow |
-//! | `F` finish | guest → page | id u32 | download `id` is complete |
-//! | `X` abort | guest → page | id u32, message | download `id` failed in the guest |
-//! | `K` ack | page → guest | id u32, ok u8, message | the page handed download `id` to the browser (or why not) |
-//!
-//! The hello/sync pair is what keeps a restarted helper from reading the middle of an old
-//! transfer as a frame: the page answers each hello with the random nonce it carried, and the
-//! helper reads nothing as a frame before it. The page in turn skips everything from the
-//! guest that is not a frame (what a tty echoes before the helper set it raw) until the next
-//! hello.
+//! The frames, their payloads and the resynchronisation are specified once, in
+//! `docs/files-protocol.md` ("Frames"); this file is that table in code.
 
 pub const MAGIC: [u8; 2] = *b"AG";
 pub const HEADER_LEN: usize = 8;
