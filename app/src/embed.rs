@@ -1,7 +1,7 @@
 //! Embedding: `?embed` shows the terminal only (for an iframe), and a parent page on an allowed
 //! origin drives the machine with `postMessage`. The API — allowed origins, the messages in
-//! and out, the states — is written once, in `docs/embed-api.md`; this module implements
-//! it; what a message asks for is done through `Host`, which the controller (`app.rs`) implements.
+//! and out, the states — is written once, in `docs/embed-api.md`. This module implements it;
+//! what a message asks for is done through `Host`, which the controller (`app.rs`) implements.
 
 use crate::state::{AppState, Phase, RunState};
 use js_sys::{Object, Reflect};

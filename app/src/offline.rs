@@ -1,6 +1,6 @@
 //! The page's side of `sw.js`, the app's service worker: it gives a page served without the
 //! cross-origin isolation headers those headers (one reload), and keeps what the page fetched
-//! in a cache so a later visit boots offline. See ARCHITECTURE.md, "Offline and installation".
+//! in a cache so a later visit boots offline. See docs/offline.md.
 
 use crate::artifacts::js_error;
 use js_sys::{Array, Object, Promise, Reflect};

@@ -1,5 +1,5 @@
 /*
- * alpenglow-bench: the workloads of `cargo x bench` (build/src/bench.rs) that need a
+ * alpenglow-bench: the workloads of `cargo x bench` (build/src/bench/) that need a
  * program of their own. The same source is built for the guest (wasm32, our musl) and
  * natively (host clang, -O2), so the two runs execute the same code.
  *

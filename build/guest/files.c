@@ -1,6 +1,6 @@
 /*
  * Files between the page and the guest, over /dev/hvc1 (the second virtio
- * console; ARCHITECTURE.md, "Files"). One program, two names:
+ * console; docs/files-protocol.md). One program, two names:
  *
  *   alpenglow-files     the helper: /etc/inittab respawns it. It owns hvc1,
  *                       stores uploads from the page in /root and sends the
@@ -8,9 +8,10 @@
  *   download FILE...    asks the helper to send FILEs to the page, which
  *                       saves them as browser downloads; says how it went.
  *
- * The frames on hvc1 are kernel-host/src/files.rs's: "AG", a type byte, 0,
- * the payload length (u32 little endian), the payload. The tty is raw
- * (cfmakeraw), so every byte passes unchanged. `download` talks to the helper
+ * The frames on hvc1 are those of docs/files-protocol.md (the page's side is
+ * kernel-host/src/files/wire.rs): "AG", a type byte, 0, the payload length
+ * (u32 little endian), the payload. The tty is raw (cfmakeraw), so every byte
+ * passes unchanged. `download` talks to the helper
  * through the FIFO /run/alpenglow-files/requests ("REPLY\0PATH\0", one
  * write, so it is atomic) and reads one line back from its own FIFO REPLY:
  * "ok\n" or "error MESSAGE\n".

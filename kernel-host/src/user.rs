@@ -1,5 +1,5 @@
 //! User programs: the check `user_create` makes on a program module before it creates the
-//! process memory (ARCHITECTURE.md, "What a program module must look like"). Pure parsing of
+//! process memory (docs/userland.md, "What a program module must look like"). Pure parsing of
 //! the module's type, import and export sections, so it is tested natively.
 
 /// Pages when the memory import has no maximum (4 GiB).

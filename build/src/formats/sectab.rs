@@ -1,6 +1,6 @@
 //! The kernel's section table (`.alpenglow.sectab`) and the post-link that fills it with
-//! the address range of each named data segment. See ARCHITECTURE.md, "Post-link section
-//! table".
+//! the address range of each named data segment. See docs/build.md, "Post-link: the
+//! section table".
 //!
 //! `wasm-ld` has no linker scripts, so the kernel cannot get `__start`/`__stop` symbols for
 //! dotted section names; the table lists the names and this post-link writes each range,

@@ -100,8 +100,8 @@ enum Phase {
     Running,
 }
 
-/// A process memory registered by `user_create` (ARCHITECTURE.md, "User programs: kernel ↔
-/// host"): every worker can get it from here.
+/// A process memory registered by `user_create` (docs/abi.md, "Process memories and the
+/// page's address space"): every worker can get it from here.
 struct UserMemory {
     module: WebAssembly::Module,
     memory: WebAssembly::Memory,
