@@ -18,12 +18,12 @@ pub fn apply(
     effect: Effect,
 ) -> Result<(), String> {
     match effect {
-        Effect::Output { device, bytes } => {
+        Effect::Output { device, seq, bytes } => {
             let bytes = Uint8Array::from(&bytes[..]);
             let buffer = bytes.buffer();
             let msg = match device {
-                virtio::FILES => FromWorker::Files { bytes },
-                _ => FromWorker::Console { bytes },
+                virtio::FILES => FromWorker::Files { seq, bytes },
+                _ => FromWorker::Console { seq, bytes },
             };
             post_with(&msg, Some(&buffer));
         }

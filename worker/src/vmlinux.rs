@@ -39,10 +39,11 @@ pub fn instantiate(
     };
 
     let mem = memory.clone();
+    let console_cells = cells.clone();
     add(
         "console_write",
         Closure::<dyn FnMut(u32, u32)>::new(move |ptr: u32, len: u32| {
-            console_write(&mem, ptr, len)
+            console_write(&mem, &console_cells, ptr, len)
         })
         .into_js_value(),
     )?;
@@ -223,7 +224,7 @@ fn add_user_imports(
 
 /// `console_write(buf, len)`: copies the bytes out of the shared memory (TextDecoder and
 /// postMessage's transfer need an unshared buffer) and hands them to the main thread.
-fn console_write(memory: &WebAssembly::Memory, ptr: u32, len: u32) {
+fn console_write(memory: &WebAssembly::Memory, cells: &SharedCells, ptr: u32, len: u32) {
     let ram = Uint8Array::new(&memory.buffer());
     let end = u64::from(ptr) + u64::from(len);
     if end > u64::from(ram.length()) {
@@ -239,7 +240,8 @@ fn console_write(memory: &WebAssembly::Memory, ptr: u32, len: u32) {
     // slice() makes a new, unshared array.
     let bytes = ram.slice(ptr, ptr + len);
     let buffer = bytes.buffer();
-    post_with(&FromWorker::Console { bytes }, Some(&buffer));
+    let seq = kernel_host::virtio::next_output(cells, kernel_host::virtio::CONSOLE);
+    post_with(&FromWorker::Console { seq, bytes }, Some(&buffer));
 }
 
 /// Never lets the clock go backwards across workers: returns the larger of `now` and the

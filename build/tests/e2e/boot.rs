@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 in_browsers!(page_reaches_kernel_compiled: chromium, firefox);
 in_browsers!(corrupted_kernel_is_refused_and_retry_recovers: chromium, firefox);
 in_browsers!(downloads_show_progress: chromium, firefox);
-// Chromium only for now: in Firefox ESR 140 the machine boots and powers off as here, but the
-// transcript read by scrolling the terminal (`terminal_transcript`) misses lines (Firefox's
-// wheel scrolling moves by less than asked), so "Freeing initrd memory" is not found.
-in_browsers!(kernel_boots_and_the_page_stays_responsive: chromium);
+in_browsers!(kernel_boots_and_the_page_stays_responsive: chromium, firefox);
 in_browsers!(reboot_starts_the_kernel_again: chromium, firefox);
 
 /// Import and export counts of a wasm module, read independently of the page.

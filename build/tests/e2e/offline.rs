@@ -8,13 +8,10 @@ use alpenglow_build::browser::{Kind, Session};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-// Chromium only for now: these use nothing Firefox is known to lack (service workers and
-// Cache Storage work on http://127.0.0.1 there), but they have not yet been run in Firefox;
-// they are the next to add to it, one at a time.
-in_browsers!(page_boots_offline_after_one_visit: chromium);
-in_browsers!(a_new_manifest_rolls_the_offline_cache: chromium);
-in_browsers!(page_without_isolation_headers_gets_them_from_the_service_worker: chromium);
-in_browsers!(page_without_isolation_or_service_worker_says_what_to_do: chromium);
+in_browsers!(page_boots_offline_after_one_visit: chromium, firefox);
+in_browsers!(a_new_manifest_rolls_the_offline_cache: chromium, firefox);
+in_browsers!(page_without_isolation_headers_gets_them_from_the_service_worker: chromium, firefox);
+in_browsers!(page_without_isolation_or_service_worker_says_what_to_do: chromium, firefox);
 
 /// Waits until the service worker controls the page and says it has cached everything a
 /// reload needs (the status bar's offline note).

@@ -7,10 +7,8 @@ use alpenglow_build::browser::Kind;
 use alpenglow_build::serve::Server;
 use serde_json::{json, Value};
 
-// Chromium only for now: nothing here is known to be missing in Firefox (frames are BiDi
-// browsing contexts there too), but these have not yet been run in it.
-in_browsers!(settings_from_the_url_and_the_panel_reach_the_kernel: chromium);
-in_browsers!(embedding_page_on_another_origin_drives_the_app_and_strangers_are_refused: chromium);
+in_browsers!(settings_from_the_url_and_the_panel_reach_the_kernel: chromium, firefox);
+in_browsers!(embedding_page_on_another_origin_drives_the_app_and_strangers_are_refused: chromium, firefox);
 
 /// Settings from the URL reach the kernel (memory in its device tree, the command line); the
 /// panel refuses a bad value with a clear message, saves good ones, and Reboot now boots with

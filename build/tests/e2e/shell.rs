@@ -5,10 +5,7 @@ use alpenglow_build::browser::{input, Kind, Session};
 use alpenglow_build::serve::Server;
 use std::time::{Duration, Instant};
 
-// Chromium only for now: in Firefox ESR 140 the shell answers, but the screen read back after
-// `cat /etc/os-release` showed the command marker and the prompt run into its lines
-// ("ID=alpenglow@@2:0"), so the command never counted as finished. Not yet understood.
-in_browsers!(a_login_shell_runs_what_people_type: chromium);
+in_browsers!(a_login_shell_runs_what_people_type: chromium, firefox);
 
 /// A logged-in shell on the page's terminal: types commands as a person would and reads
 /// what the terminal shows. Each command line ends with `echo @@N:$?`, so the end of its

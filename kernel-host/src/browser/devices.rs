@@ -12,6 +12,7 @@ use js_sys::{
 use wasm_bindgen::JsCast;
 
 /// The devices' register state, shared by every worker.
+#[derive(Clone)]
 pub struct SharedCells(Int32Array);
 
 impl SharedCells {
@@ -32,6 +33,9 @@ impl Cells for SharedCells {
     }
     fn fetch_and(&self, i: usize, v: u32) -> u32 {
         Atomics::and(&self.0, i as u32, v as i32).unwrap_or(0) as u32
+    }
+    fn fetch_add(&self, i: usize, v: u32) -> u32 {
+        Atomics::add(&self.0, i as u32, v as i32).unwrap_or(0) as u32
     }
 }
 

@@ -19,6 +19,7 @@ use super::protocol::{self, FromWorker, Role, ToWorker};
 use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
+use crate::in_order::InOrder;
 use crate::virtio;
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
@@ -125,6 +126,9 @@ struct State {
     timer_irqs: u64,
     running: bool,
     log: ConsoleLog,
+    /// The terminal's and the files channel's output, put back in the order it was written.
+    console_order: InOrder,
+    files_order: InOrder,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
     /// Messages for the device worker from before it runs, in order.
@@ -227,6 +231,8 @@ impl Machine {
                 timer_irqs: 0,
                 running: false,
                 log: ConsoleLog::new(options.console_lines),
+                console_order: InOrder::new(),
+                files_order: InOrder::new(),
                 users: BTreeMap::new(),
                 device_backlog: Vec::new(),
                 files_sent: 0,
@@ -566,12 +572,13 @@ impl Inner {
                     Inner::run(s, role, &st.users, &mut st.device_backlog)?;
                 }
             }
-            FromWorker::Console { bytes } => {
-                let bytes = bytes.to_vec();
-                let panic = st.log.push(&bytes);
-                events.push(Event::Console(bytes));
-                if let Some(message) = panic {
-                    events.push(st.crash(message, None));
+            FromWorker::Console { seq, bytes } => {
+                for bytes in st.console_order.push(seq, bytes.to_vec()) {
+                    let panic = st.log.push(&bytes);
+                    events.push(Event::Console(bytes));
+                    if let Some(message) = panic {
+                        events.push(st.crash(message, None));
+                    }
                 }
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
@@ -583,7 +590,10 @@ impl Inner {
                 }
                 Inner::to_devices(st, ToWorker::ReceiveBuffers { device })?;
             }
-            FromWorker::Files { bytes } => events.push(Event::Files(bytes.to_vec())),
+            FromWorker::Files { seq, bytes } => {
+                let chunks = st.files_order.push(seq, bytes.to_vec());
+                events.extend(chunks.into_iter().map(Event::Files));
+            }
             FromWorker::FilesTaken { total } => {
                 st.files_taken = total as u64;
                 events.push(Event::FilesTaken);

@@ -87,7 +87,10 @@ pub enum FromWorker {
     Ready {
         irq_pending: u32,
     },
+    /// Bytes for the terminal: output chunk `seq` of hvc0 (`virtio::next_output`; the
+    /// page puts chunks from different workers back in order).
     Console {
+        seq: u32,
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: Uint8Array,
     },
@@ -99,8 +102,10 @@ pub enum FromWorker {
     ReceiveBuffers {
         device: u32,
     },
-    /// Bytes the guest wrote to hvc1, the files channel (copied out, transferred).
+    /// Bytes the guest wrote to hvc1, the files channel (copied out, transferred): output
+    /// chunk `seq` of that device.
     Files {
+        seq: u32,
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: Uint8Array,
     },

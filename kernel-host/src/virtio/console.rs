@@ -60,6 +60,7 @@ pub fn transmit<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
     if !out.is_empty() {
         effects.push(Effect::Output {
             device: index,
+            seq: state::next_output(cells, index),
             bytes: out,
         });
     }

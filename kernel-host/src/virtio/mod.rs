@@ -49,5 +49,6 @@ pub use memory::{Fault, GuestMemory};
 pub use mmio::{mmio_address, Bus, MMIO_BASE, MMIO_STRIDE};
 pub use rng::Entropy;
 pub use state::{
-    cells_bytes, Cells, Device, Effect, Kind, CELLS_PER_DEVICE, CONSOLE, DEVICES, FILES,
+    cells_bytes, next_output, Cells, Device, Effect, Kind, CELLS_PER_DEVICE, CONSOLE, DEVICES,
+    FILES,
 };

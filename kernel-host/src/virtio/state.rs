@@ -73,6 +73,8 @@ pub trait Cells {
     fn fetch_or(&self, i: usize, v: u32) -> u32;
     /// Returns the old value.
     fn fetch_and(&self, i: usize, v: u32) -> u32;
+    /// Returns the old value (wrapping).
+    fn fetch_add(&self, i: usize, v: u32) -> u32;
 }
 
 impl Cells for [AtomicU32] {
@@ -87,6 +89,9 @@ impl Cells for [AtomicU32] {
     }
     fn fetch_and(&self, i: usize, v: u32) -> u32 {
         self[i].fetch_and(v, Ordering::SeqCst)
+    }
+    fn fetch_add(&self, i: usize, v: u32) -> u32 {
+        self[i].fetch_add(v, Ordering::SeqCst)
     }
 }
 
@@ -109,6 +114,9 @@ pub const C_CONFIG_GENERATION: usize = 7;
 /// Device-specific configuration kept across resets (the console's size).
 pub const C_CONFIG: usize = 8;
 pub const C_CONFIG_CELLS: usize = 4;
+/// The number of a console's next output chunk (`next_output`); kept across resets, since
+/// the page counts on.
+pub const C_OUTPUT_SEQ: usize = 12;
 const C_QUEUES: usize = 16;
 const QUEUE_CELLS: usize = 8;
 pub const MAX_QUEUES: u32 = ((CELLS_PER_DEVICE - C_QUEUES) / QUEUE_CELLS) as u32;
@@ -146,7 +154,10 @@ pub fn live<C: Cells + ?Sized>(cells: &C, index: usize) -> bool {
 /// Device reset: everything but the device's own configuration goes back to zero.
 pub fn reset<C: Cells + ?Sized>(cells: &C, index: usize) {
     for c in 0..CELLS_PER_DEVICE {
-        if !(C_CONFIG..C_CONFIG + C_CONFIG_CELLS).contains(&c) && c != C_CONFIG_GENERATION {
+        let kept = (C_CONFIG..C_CONFIG + C_CONFIG_CELLS).contains(&c)
+            || c == C_CONFIG_GENERATION
+            || c == C_OUTPUT_SEQ;
+        if !kept {
             cells.store(cell(index, c), 0);
         }
     }
@@ -155,8 +166,13 @@ pub fn reset<C: Cells + ?Sized>(cells: &C, index: usize) {
 /// What the caller of the device side has to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// Bytes the guest wrote to console device `device` (the terminal or the files channel).
-    Output { device: usize, bytes: Vec<u8> },
+    /// Bytes the guest wrote to console device `device` (the terminal or the files channel),
+    /// chunk number `seq` of that device's output (`next_output`).
+    Output {
+        device: usize,
+        seq: u32,
+        bytes: Vec<u8>,
+    },
     /// The driver posted receive buffers on device `device`: pending input can go in now.
     ReceiveBuffers { device: usize },
     /// Raise interrupt line `line`.
@@ -164,6 +180,13 @@ pub enum Effect {
     /// The driver broke the protocol (a bad descriptor, an address outside memory): the
     /// device is marked DEVICE_NEEDS_RESET; the message is for the developer console.
     Broken { device: usize, message: String },
+}
+
+/// Numbers an output chunk of console `index`. Workers post output on their own channels and
+/// the page may get it in another order; it puts the chunks back in this one
+/// (`crate::in_order`). The kernel's early console (`console_write`) counts with the terminal.
+pub fn next_output<C: Cells + ?Sized>(cells: &C, index: usize) -> u32 {
+    cells.fetch_add(cell(index, C_OUTPUT_SEQ), 1)
 }
 
 /// Sets `bits` in the interrupt status and says to raise the device's line.

@@ -117,6 +117,7 @@ fn console_output_input_and_resize_reach_the_other_side() {
         vec![
             Effect::Output {
                 device: CONSOLE,
+                seq: 0,
                 bytes: b"hi".to_vec()
             },
             Effect::Interrupt { line: 1 }
@@ -309,11 +310,23 @@ mod files {
             vec![
                 Effect::Output {
                     device: FILES,
+                    seq: 0,
                     bytes: b"AG".to_vec()
                 },
                 Effect::Interrupt { line: 3 }
             ]
         );
+    }
+
+    #[test]
+    fn output_chunks_are_numbered_per_device_and_across_a_reset() {
+        let cells = cells();
+        assert_eq!(crate::virtio::state::next_output(&cells[..], CONSOLE), 0);
+        assert_eq!(crate::virtio::state::next_output(&cells[..], CONSOLE), 1);
+        assert_eq!(crate::virtio::state::next_output(&cells[..], FILES), 0);
+        // The driver resets the device (the page keeps counting): the numbers go on.
+        crate::virtio::state::reset(&cells[..], CONSOLE);
+        assert_eq!(crate::virtio::state::next_output(&cells[..], CONSOLE), 2);
     }
 
     #[test]
