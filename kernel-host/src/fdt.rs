@@ -1,8 +1,8 @@
 //! The flattened device tree the kernel boots from: memory, CPUs, command line, initramfs
-//! location, an RNG seed (DESIGN decision 5), the interrupt controller and the virtio-mmio
-//! devices.
+//! location, an RNG seed (DESIGN decision 5), the interrupt controller, the virtio-mmio
+//! devices and the real-time clock.
 
-use crate::virtio;
+use crate::{rtc, virtio};
 use vm_fdt::{FdtWriter, FdtWriterResult};
 
 /// The interrupt controller's phandle.
@@ -74,6 +74,12 @@ pub fn build(cfg: &MachineConfig) -> FdtWriterResult<Vec<u8>> {
         fdt.end_node(node)?;
     }
 
+    let node = fdt.begin_node(&format!("rtc@{:x}", rtc::BASE))?;
+    fdt.property_string("compatible", "google,goldfish-rtc")?;
+    fdt.property_array_u32("reg", &[rtc::BASE, rtc::SIZE])?;
+    fdt.property_u32("interrupts", rtc::IRQ_LINE)?;
+    fdt.end_node(node)?;
+
     fdt.end_node(root)?;
     fdt.finish()
 }
@@ -144,6 +150,13 @@ mod tests {
             assert_eq!(line, device.irq_line as usize);
             // Nothing else is on a device's line, and the timer keeps line 0.
             assert_ne!(line, crate::abi::IRQ_BIT_TIMER as usize);
+            assert_ne!(line, rtc::IRQ_LINE as usize);
         }
+        let clock = tree.find_compatible(&["google,goldfish-rtc"]).unwrap();
+        let reg = clock.reg().unwrap().next().unwrap();
+        assert_eq!(reg.starting_address as usize, rtc::BASE as usize);
+        assert_eq!(reg.size, Some(rtc::SIZE as usize));
+        let line = clock.property("interrupts").unwrap().as_usize().unwrap();
+        assert_eq!(line, rtc::IRQ_LINE as usize);
     }
 }

@@ -77,7 +77,10 @@ mod tests {
         assert_eq!(o.push(0, chunk("dropped")), vec![chunk("dropped")]);
         assert!(o.push(2, chunk("@@4:0")).is_empty());
         assert_eq!(o.waiting(), 1);
-        assert_eq!(o.push(1, chunk("\r\n")), vec![chunk("\r\n"), chunk("@@4:0")]);
+        assert_eq!(
+            o.push(1, chunk("\r\n")),
+            vec![chunk("\r\n"), chunk("@@4:0")]
+        );
         assert_eq!(o.waiting(), 0);
     }
 

@@ -1,13 +1,16 @@
 //! The device imports of a task's worker, `mmio_read`/`mmio_write`: the virtio devices'
-//! registers (`kernel_host::virtio`). A write may notify a queue: console output goes to the
-//! page and an RNG request is served here, in the worker of the task that wrote.
+//! registers (`kernel_host::virtio`) and the real-time clock's (`kernel_host::rtc`). A write
+//! may notify a queue: console output goes to the page and an RNG request is served here, in
+//! the worker of the task that wrote. The clock's alarm is kept by the main thread.
 
 use crate::effects;
-use crate::outbox::trap;
+use crate::outbox::{post, trap};
 use crate::state;
 use js_sys::WebAssembly;
 use kernel_host::browser::devices::{BrowserEntropy, KernelMemory, SharedCells};
-use kernel_host::virtio::Bus;
+use kernel_host::browser::protocol::FromWorker;
+use kernel_host::rtc::{self, Alarm};
+use kernel_host::virtio::{Bus, Effect};
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsValue;
@@ -23,6 +26,9 @@ pub fn add_imports(
     add(
         "mmio_read",
         Closure::<dyn FnMut(u32, u32) -> u32>::new(move |addr: u32, size: u32| {
+            if rtc::contains(addr) {
+                return rtc::read(&*c, addr - rtc::BASE, host_ns());
+            }
             Bus::new(&*m, &*c).read(addr, size)
         })
         .into_js_value(),
@@ -31,8 +37,12 @@ pub fn add_imports(
     add(
         "mmio_write",
         Closure::<dyn FnMut(u32, u32, u32)>::new(move |addr: u32, size: u32, value: u32| {
-            let bus = Bus::new(&*memory, &*cells);
-            for effect in bus.write(addr, size, value, &mut BrowserEntropy) {
+            let effects = if rtc::contains(addr) {
+                clock_write(&cells, addr - rtc::BASE, value)
+            } else {
+                Bus::new(&*memory, &*cells).write(addr, size, value, &mut BrowserEntropy)
+            };
+            for effect in effects {
                 let irq_word = state::with(|w| w.kernel.as_ref().map(|k| k.irq_word));
                 if let Err(e) = effects::apply(&kmem, irq_word, effect) {
                     trap(e, None);
@@ -42,4 +52,28 @@ pub fn add_imports(
         .into_js_value(),
     )?;
     Ok(())
+}
+
+/// The page's wall clock, in nanoseconds since the epoch.
+fn host_ns() -> u64 {
+    (js_sys::Date::now() * 1e6) as u64
+}
+
+/// A write to the clock's registers: an alarm set or cancelled goes to the main thread, which
+/// keeps it; an interrupt that was pending is raised here.
+fn clock_write(cells: &SharedCells, offset: u32, value: u32) -> Vec<Effect> {
+    let (alarm, raise) = rtc::write(cells, offset, value, host_ns());
+    if let Some(alarm) = alarm {
+        let delay_ns = match alarm {
+            Alarm::Set { delay_ns } => Some(delay_ns as f64),
+            Alarm::Cancel => None,
+        };
+        post(&FromWorker::RtcAlarm { delay_ns });
+    }
+    match raise {
+        true => vec![Effect::Interrupt {
+            line: rtc::IRQ_LINE,
+        }],
+        false => Vec::new(),
+    }
 }

@@ -38,6 +38,7 @@ mod files;
 #[allow(dead_code)]
 #[path = "../../../app/src/format.rs"]
 mod format;
+mod machine;
 mod offline;
 mod servers;
 mod settings;

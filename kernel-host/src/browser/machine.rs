@@ -13,14 +13,14 @@
 //! The main thread never blocks: it only posts messages, sets timeouts and, to raise the
 //! timer interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
 
-use super::devices;
+use super::devices::{self, SharedCells};
 use super::error::js_error_message;
 use super::protocol::{self, FromWorker, Role, ToWorker};
 use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
 use crate::in_order::InOrder;
-use crate::virtio;
+use crate::{rtc, virtio};
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -123,6 +123,8 @@ struct State {
     slots: Vec<Slot>,
     irq_pending: Option<u32>,
     timer: Option<i32>,
+    /// The real-time clock's alarm (a `setTimeout`).
+    alarm: Option<i32>,
     timer_irqs: u64,
     running: bool,
     log: ConsoleLog,
@@ -144,13 +146,14 @@ struct Inner {
     clock: SharedArrayBuffer,
     /// The process-memory handle counter the workers share.
     handles: SharedArrayBuffer,
-    /// The virtio devices' register cells.
+    /// The devices' register cells (virtio's, then the clock's: `rtc::cells_bytes`).
     devices: SharedArrayBuffer,
     epoch_ms: f64,
     options: MachineOptions,
     state: RefCell<State>,
     on_event: RefCell<Box<dyn FnMut(Event)>>,
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+    on_alarm: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 /// A running machine. Dropping it stops every worker.
@@ -220,7 +223,7 @@ impl Machine {
             memory: memory.clone(),
             clock: SharedArrayBuffer::new(8),
             handles: SharedArrayBuffer::new(crate::handles::cells_bytes()),
-            devices: SharedArrayBuffer::new(virtio::cells_bytes()),
+            devices: SharedArrayBuffer::new(rtc::cells_bytes()),
             epoch_ms,
             state: RefCell::new(State {
                 stopped: false,
@@ -228,6 +231,7 @@ impl Machine {
                 slots: Vec::new(),
                 irq_pending: None,
                 timer: None,
+                alarm: None,
                 timer_irqs: 0,
                 running: false,
                 log: ConsoleLog::new(options.console_lines),
@@ -241,11 +245,18 @@ impl Machine {
             options,
             on_event: RefCell::new(Box::new(on_event)),
             on_timer: RefCell::new(None),
+            on_alarm: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
             if let Some(inner) = weak.upgrade() {
                 Inner::timer_fired(&inner);
+            }
+        }));
+        let weak = Rc::downgrade(&inner);
+        *inner.on_alarm.borrow_mut() = Some(Closure::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Inner::alarm_fired(&inner);
             }
         }));
 
@@ -349,8 +360,10 @@ impl State {
             return;
         }
         self.stopped = true;
-        if let (Some(handle), Some(w)) = (self.timer.take(), web_sys::window()) {
-            w.clear_timeout_with_handle(handle);
+        if let Some(w) = web_sys::window() {
+            for handle in [self.timer.take(), self.alarm.take()].into_iter().flatten() {
+                w.clear_timeout_with_handle(handle);
+            }
         }
         for slot in &self.slots {
             slot.worker.set_onmessage(None);
@@ -582,6 +595,7 @@ impl Inner {
                 }
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
+            FromWorker::RtcAlarm { delay_ns } => Inner::set_alarm(inner, st, delay_ns)?,
             FromWorker::ReceiveBuffers { device } => {
                 if ![virtio::CONSOLE, virtio::FILES].contains(&(device as usize)) {
                     return Err(format!(
@@ -668,20 +682,61 @@ impl Inner {
 
     /// `timer_set(delta_ns)`: replaces the pending timer; a negative delta only cancels it.
     fn set_timer(inner: &Rc<Inner>, st: &mut State, delta_ns: i64) -> Result<(), String> {
+        let ms = boot::timer_delay_ms(delta_ns);
+        st.timer = Inner::reschedule(&inner.on_timer, st.timer.take(), ms)?;
+        Ok(())
+    }
+
+    /// The clock's alarm, set for `delay_ns` from now (None cancels it). A timeout is at most
+    /// ~24 days: a later alarm is looked at again then (`rtc::Due::NotYet`).
+    fn set_alarm(inner: &Rc<Inner>, st: &mut State, delay_ns: Option<f64>) -> Result<(), String> {
+        let ms = delay_ns.map(|ns| (ns / 1e6).ceil().clamp(0.0, f64::from(i32::MAX)) as i32);
+        st.alarm = Inner::reschedule(&inner.on_alarm, st.alarm.take(), ms)?;
+        Ok(())
+    }
+
+    /// Clears the timeout `old` and sets `callback` to run in `ms`, if given.
+    fn reschedule(
+        callback: &RefCell<Option<Closure<dyn FnMut()>>>,
+        old: Option<i32>,
+        ms: Option<i32>,
+    ) -> Result<Option<i32>, String> {
         let window = window()?;
-        if let Some(handle) = st.timer.take() {
+        if let Some(handle) = old {
             window.clear_timeout_with_handle(handle);
         }
-        let Some(ms) = boot::timer_delay_ms(delta_ns) else {
-            return Ok(());
+        let Some(ms) = ms else {
+            return Ok(None);
         };
-        let cb = inner.on_timer.borrow();
+        let cb = callback.borrow();
         let cb = cb.as_ref().ok_or("the timer callback is gone")?;
         let handle = window
             .set_timeout_with_callback_and_timeout_and_arguments_0(cb.as_ref().unchecked_ref(), ms)
             .map_err(ctx("setTimeout"))?;
-        st.timer = Some(handle);
-        Ok(())
+        Ok(Some(handle))
+    }
+
+    fn alarm_fired(inner: &Rc<Inner>) {
+        let mut events = Vec::new();
+        {
+            let mut st = inner.state.borrow_mut();
+            if st.stopped {
+                return;
+            }
+            st.alarm = None;
+            let cells = SharedCells::new(&inner.devices);
+            let result = match rtc::fire(&cells, (js_sys::Date::now() * 1e6) as u64) {
+                rtc::Due::NotYet { delay_ns } => {
+                    Inner::set_alarm(inner, &mut st, Some(delay_ns as f64))
+                }
+                rtc::Due::Now { raise: true } => Inner::raise(inner, &st, rtc::IRQ_LINE),
+                rtc::Due::Now { raise: false } | rtc::Due::Nothing => Ok(()),
+            };
+            if let Err(e) = result {
+                events.push(st.crash(e, None));
+            }
+        }
+        inner.emit(events);
     }
 
     fn timer_fired(inner: &Rc<Inner>) {

@@ -97,6 +97,11 @@ pub enum FromWorker {
     TimerSet {
         delta_ns: i64,
     },
+    /// The guest armed the real-time clock's alarm (`crate::rtc`) for `delay_ns` from now,
+    /// or cancelled it (None).
+    RtcAlarm {
+        delay_ns: Option<f64>,
+    },
     /// The driver of virtio device `device` (the console or the files channel) posted
     /// receive buffers: waiting input can go in.
     ReceiveBuffers {

@@ -1,0 +1,68 @@
+//! The machine's limits and clock (issue 15): what a real computer would shrug off must not
+//! take the tab's Linux down, and the time must be the real time.
+
+use crate::common::*;
+use crate::shell::{has, Shell};
+use alpenglow_build::browser::Kind;
+use alpenglow_build::serve::Server;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+in_browsers!(the_wall_clock_is_the_real_time: chromium, firefox);
+
+/// Days from 1970-01-01 to January 1st of `year` (the Gregorian calendar).
+fn days_before_year(year: u64) -> u64 {
+    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    (1970..year).map(|y| if leap(y) { 366 } else { 365 }).sum()
+}
+
+/// A number a command printed (its last line).
+fn number(what: &str, out: &str) -> u64 {
+    out.lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{what}: expected a number, got {out:?}"))
+}
+
+/// The kernel reads the RTC (the page's clock) at boot: the year, the seconds since the epoch,
+/// a new file's time and the RTC itself agree with this machine, and the RTC keeps a time
+/// the guest sets.
+fn the_wall_clock_is_the_real_time(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+
+    let host = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the host clock is after 1970")
+        .as_secs();
+    let year = (1970..)
+        .find(|&y| days_before_year(y + 1) * 86_400 > host)
+        .expect("a year");
+    assert_eq!(
+        number("date +%Y", &sh.run("date +%Y")),
+        year,
+        "the guest's year"
+    );
+    let near = |what: &str, t: u64| {
+        assert!(
+            t.abs_diff(host) < 600,
+            "{what} is {t}, this machine says {host}"
+        );
+    };
+    near("date +%s", number("date +%s", &sh.run("date +%s")));
+    let out = sh.run("touch /tmp/now; stat -c %Y /tmp/now");
+    near("a new file's mtime", number("stat", &out));
+    has(&sh.run("hwclock -r -u"), &year.to_string());
+    has(&sh.run("dmesg | grep -i rtc"), "setting system clock");
+
+    // hwclock -w sets the RTC from the system time (2031 here); the system time goes back to
+    // now; hwclock -s sets it from the RTC, which kept 2031.
+    let out = sh.run(&format!(
+        "date -u -s @1936000000 >/dev/null; hwclock -w -u; date -u -s @{host} >/dev/null; \
+         hwclock -s -u; date +%Y"
+    ));
+    assert_eq!(number("date +%Y after hwclock -s", &out), 2031);
+    sh.run(&format!("date -u -s @{host} >/dev/null; hwclock -w -u"));
+    drop(c);
+}
