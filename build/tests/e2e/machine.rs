@@ -8,6 +8,7 @@ use alpenglow_build::serve::Server;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 in_browsers!(the_wall_clock_is_the_real_time: chromium, firefox);
+in_browsers!(a_full_tmpfs_fails_the_write_and_the_shell_goes_on: chromium, firefox);
 
 /// Days from 1970-01-01 to January 1st of `year` (the Gregorian calendar).
 fn days_before_year(year: u64) -> u64 {
@@ -64,5 +65,65 @@ fn the_wall_clock_is_the_real_time(kind: Kind) {
     ));
     assert_eq!(number("date +%Y after hwclock -s", &out), 2031);
     sh.run(&format!("date -u -s @{host} >/dev/null; hwclock -w -u"));
+    drop(c);
+}
+
+/// /tmp is a tmpfs of half of RAM (as on Linux with an MMU): filling it stops with ENOSPC,
+/// the shell goes on, and the space comes back. `size=` works on a remount.
+fn a_full_tmpfs_fails_the_write_and_the_shell_goes_on(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+
+    let ram_kb = number(
+        "MemTotal",
+        &sh.run("awk '/^MemTotal:/ { print $2 }' /proc/meminfo"),
+    );
+    let size_kb = number(
+        "df /tmp",
+        &sh.run("df -k /tmp | awk 'NR == 2 { print $2 }'"),
+    );
+    assert!(
+        size_kb.abs_diff(ram_kb / 2) <= 4,
+        "/tmp holds {size_kb} KiB; half of RAM is {} KiB",
+        ram_kb / 2
+    );
+
+    let (status, out) = sh.run_status("dd if=/dev/zero of=/tmp/fill bs=1M count=4000");
+    assert_ne!(status, 0, "dd into a full /tmp succeeded:\n{out}");
+    has(&out, "No space left on device");
+    let filled_kb = number("du", &sh.run("du -k /tmp/fill | cut -f1"));
+    assert!(
+        filled_kb + 8 >= size_kb && filled_kb <= size_kb,
+        "/tmp/fill is {filled_kb} KiB of a {size_kb} KiB /tmp"
+    );
+    has(&sh.run("df -k /tmp | awk 'NR == 2 { print $5 }'"), "100%");
+    // The machine goes on: a new process, and the space is back once the file is gone.
+    has(&sh.run("rm /tmp/fill; echo ok-$((6*7))"), "ok-42");
+    let used_kb = number("df", &sh.run("df -k /tmp | awk 'NR == 2 { print $3 }'"));
+    assert!(used_kb < 64, "{used_kb} KiB still used in /tmp");
+
+    // A smaller limit on a remount: /proc/mounts says it, and a write stops there.
+    has(
+        &sh.run("mount -o remount,size=2m /tmp && grep ' /tmp ' /proc/mounts"),
+        "size=2048k",
+    );
+    let (status, out) = sh.run_status("dd if=/dev/zero of=/tmp/f bs=1k count=3000");
+    assert_ne!(status, 0, "dd past size=2m succeeded:\n{out}");
+    has(&out, "No space left on device");
+    // What fits is written (all of 2 MiB but what other files in /tmp hold).
+    let written = number("stat", &sh.run("stat -c %s /tmp/f"));
+    assert!(
+        ((2 << 20) - (64 << 10)..=2 << 20).contains(&written),
+        "/tmp/f is {written} bytes after a write past size=2m"
+    );
+    // Not below what is in use.
+    let (status, out) = sh.run_status("mount -o remount,size=1m /tmp");
+    assert_ne!(
+        status, 0,
+        "a remount below what is in use succeeded:\n{out}"
+    );
+    has(&sh.run("rm /tmp/f; echo ok-$((7*6))"), "ok-42");
     drop(c);
 }
