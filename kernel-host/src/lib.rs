@@ -1,8 +1,8 @@
 //! The machine that hosts the wasm kernel: the kernel↔host ABI (`abi`), the boot memory
 //! layout and device tree (`layout`, `fdt`, `boot`), the console log, console output put
 //! back in order (`in_order`), the process-memory handles, the program-module check
-//! (`user`), the virtio devices (`virtio`), the real-time clock (`rtc`) and the files
-//! protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
+//! (`user`) and its preemption points (`preempt`), the virtio devices (`virtio`), the
+//! real-time clock (`rtc`) and the files protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
 //! the main thread, the worker protocol, the devices on browser objects) is in `browser`,
 //! built for wasm32.
 //!
@@ -18,6 +18,7 @@ pub mod files;
 pub mod handles;
 pub mod in_order;
 pub mod layout;
+pub mod preempt;
 pub mod rtc;
 pub mod user;
 pub mod virtio;

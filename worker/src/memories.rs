@@ -15,7 +15,7 @@ use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::js_error_message;
 use kernel_host::browser::protocol::FromWorker;
 use kernel_host::layout::WASM_PAGE;
-use kernel_host::{abi, handles, user};
+use kernel_host::{abi, handles, preempt, user};
 use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -261,15 +261,13 @@ impl Memories {
 
     /// The module of a program file: compiled now, or earlier in this worker from the same
     /// bytes (a shell execs BusyBox over and over; compiling it costs more than comparing it).
-    fn compiled(
-        &mut self,
-        file: Vec<u8>,
-        bytes: &Uint8Array,
-    ) -> Result<WebAssembly::Module, JsValue> {
+    fn compiled(&mut self, file: Vec<u8>) -> Result<WebAssembly::Module, JsValue> {
         if let Some((_, module)) = self.modules.iter().find(|(f, _)| *f == file) {
             return Ok(module.clone());
         }
-        let module = WebAssembly::Module::new(bytes)?;
+        // Every loop gets a preemption point (`kernel_host::preempt`).
+        let (instrumented, _) = preempt::instrument(&file).map_err(JsValue::from)?;
+        let module = WebAssembly::Module::new(&Uint8Array::from(&instrumented[..]))?;
         if self.modules.len() == user::CACHED_MODULES {
             self.modules.remove(0);
         }
@@ -295,9 +293,7 @@ impl Memories {
         {
             return -abi::ENOEXEC;
         }
-        // slice(): an unshared copy, which the compiler accepts.
-        let bytes = ram.slice(image, image + len);
-        let file = bytes.to_vec();
+        let file = ram.subarray(image, image + len).to_vec();
         let limits = match user::check_program(&file) {
             Ok(l) => l,
             Err(e) => {
@@ -305,7 +301,7 @@ impl Memories {
                 return -abi::ENOEXEC;
             }
         };
-        let module = match self.compiled(file, &bytes) {
+        let module = match self.compiled(file) {
             Ok(m) => m,
             Err(e) => {
                 web_sys::console::warn_1(&format!("user_create: {}", js_error_message(&e)).into());

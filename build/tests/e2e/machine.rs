@@ -5,10 +5,11 @@ use crate::common::*;
 use crate::shell::{has, Shell};
 use alpenglow_build::browser::Kind;
 use alpenglow_build::serve::Server;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 in_browsers!(the_wall_clock_is_the_real_time: chromium, firefox);
 in_browsers!(a_full_tmpfs_fails_the_write_and_the_shell_goes_on: chromium, firefox);
+in_browsers!(a_loop_without_system_calls_cannot_freeze_the_machine: chromium, firefox);
 
 /// Days from 1970-01-01 to January 1st of `year` (the Gregorian calendar).
 fn days_before_year(year: u64) -> u64 {
@@ -125,5 +126,44 @@ fn a_full_tmpfs_fails_the_write_and_the_shell_goes_on(kind: Kind) {
         "a remount below what is in use succeeded:\n{out}"
     );
     has(&sh.run("rm /tmp/f; echo ok-$((7*6))"), "ok-42");
+    drop(c);
+}
+
+/// A program that computes without system calls is preempted at its loops
+/// (`kernel_host::preempt`): the shell answers while one runs in the background, `kill` ends
+/// it, and Ctrl-C ends one in the foreground, in a program (awk) and in the shell itself.
+fn a_loop_without_system_calls_cannot_freeze_the_machine(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+    let spin = "awk 'BEGIN { while (1) x++ }'";
+
+    // Two loops in the background; the shell still runs commands, and a second later too.
+    let out = sh.run(&format!("{spin} & {spin} & sleep 1; echo ok-$((6*7))"));
+    has(&out, "ok-42");
+    let out = sh.run("jobs");
+    assert_eq!(
+        out.lines().filter(|l| l.contains("Running")).count(),
+        2,
+        "both loops run:\n{out}"
+    );
+    // Both made progress: each has used CPU time (utime + stime, fields 14 and 15 of
+    // /proc/PID/stat; a tick taken at a preemption point counts as system time).
+    let out =
+        sh.run("for p in $(pidof awk); do awk '{ print ($14 + $15 > 0) }' /proc/$p/stat; done");
+    assert_eq!(out.lines().filter(|l| l.trim() == "1").count(), 2, "{out}");
+    let out = sh.run("kill %1 %2; wait; echo left-$(pidof awk | wc -w)");
+    has(&out, "left-0");
+
+    // Ctrl-C ends a foreground loop: in awk, then in the shell itself.
+    type_line(&c, spin);
+    std::thread::sleep(Duration::from_millis(1000));
+    sh.keys("\u{3}");
+    has(&sh.run("echo back-$((40+2))"), "back-42");
+    type_line(&c, "i=0; while :; do i=$((i+1)); done");
+    std::thread::sleep(Duration::from_millis(1000));
+    sh.keys("\u{3}");
+    has(&sh.run("echo looped-$((i > 100))"), "looped-1");
     drop(c);
 }

@@ -25,7 +25,7 @@ impl<'a> Shell<'a> {
     }
 
     /// Sends keys to the terminal without Enter (control characters included).
-    fn keys(&self, keys: &str) {
+    pub fn keys(&self, keys: &str) {
         self.c
             .type_into("#terminal .xterm-helper-textarea", keys)
             .unwrap_or_else(|e| panic!("type {keys:?}: {e:#}"));

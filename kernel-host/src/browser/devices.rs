@@ -120,3 +120,10 @@ pub fn raise_irq(memory: &WebAssembly::Memory, word_addr: u32, line: u32) -> Res
         .map(drop)
         .map_err(|e| format!("raising interrupt line {line}: {}", js_error_message(&e)))
 }
+
+/// Asks the program running on process memory `memory`, if any, to enter the kernel at its
+/// next loop header (`crate::preempt`): sets its attention word.
+pub fn call_attention(memory: &WebAssembly::Memory) {
+    let words = Int32Array::new(&memory.buffer());
+    let _ = Atomics::store(&words, crate::preempt::ATTENTION_ADDR / 4, 1);
+}

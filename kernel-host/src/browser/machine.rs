@@ -751,6 +751,12 @@ impl Inner {
                 Ok(()) => st.timer_irqs += 1,
                 Err(e) => events.push(st.crash(e, None)),
             }
+            // A program in a loop without system calls holds the CPU: it enters the kernel
+            // at its next loop header, which takes the tick (and reschedules, and delivers
+            // signals). Which process runs is not known here: every one is asked.
+            for user in st.users.values() {
+                devices::call_attention(&user.memory);
+            }
         }
         inner.emit(events);
     }

@@ -1,0 +1,310 @@
+//! Preemption points in user programs.
+//!
+//! The kernel runs only when a program calls it: a loop that makes no system call would keep
+//! the CPU forever, and with it the shell, Ctrl-C and every other process. So before a program
+//! module is compiled (`user_create`), every loop header gets a check of the process's
+//! *attention word*, a 32-bit cell at [`ATTENTION_ADDR`] in the program's own memory:
+//!
+//! ```text
+//! loop ...
+//!   (if (i32.load offset=ATTENTION_ADDR (i32.const 0))
+//!     (then (i32.store offset=ATTENTION_ADDR (i32.const 0) (i32.const 0))
+//!           (drop (call $linux.syscall (i32.const __NR_getpid) 0 0 0 0 0 0))))
+//!   ...
+//! ```
+//!
+//! The host sets the word when the kernel has something to do (the timer interrupt is due);
+//! the program then enters the kernel through its own syscall import with a system call that
+//! changes nothing, and the kernel's system call path does the rest: it takes the pending
+//! interrupts on entry, and on the way out reschedules (the time slice is over, or a woken task
+//! should run) and delivers signals (Ctrl-C, `kill`), exactly as after any system call. The
+//! check reads only the process's own memory, so programs stay isolated.
+//!
+//! The word lies at the bottom of the stack region (programs are linked `--stack-first`, so
+//! the lowest addresses are the deepest stack, which only a program about to overflow its
+//! stack reaches). Bodies are copied byte for byte with the check spliced in after each
+//! `loop` instruction: the inserted block is closed at once, so no branch depth changes.
+
+use wasm_encoder::{CodeSection, Module, RawSection};
+use wasmparser::{Operator, Parser, Payload, TypeRef};
+
+/// Where the attention word is in every process memory.
+pub const ATTENTION_ADDR: u32 = 16;
+
+/// The system call a preemption point makes: getpid (asm-generic numbering), which changes
+/// nothing; its entry and exit are what matter.
+const NR_GETPID: i32 = 172;
+
+/// Unsigned LEB128.
+fn leb(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Signed LEB128.
+fn sleb(mut v: i32, out: &mut Vec<u8>) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
+        if done {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The check spliced in after each loop header.
+fn check(syscall: u32) -> Vec<u8> {
+    const I32_CONST_0: [u8; 2] = [0x41, 0x00];
+    let mut c = Vec::with_capacity(40);
+    c.extend(I32_CONST_0);
+    c.extend([0x28, 0x02]); // i32.load align=4
+    leb(ATTENTION_ADDR, &mut c);
+    c.extend([0x04, 0x40]); // if (no result)
+    c.extend(I32_CONST_0);
+    c.extend(I32_CONST_0);
+    c.extend([0x36, 0x02]); // i32.store align=4
+    leb(ATTENTION_ADDR, &mut c);
+    c.push(0x41); // i32.const __NR_getpid
+    sleb(NR_GETPID, &mut c);
+    for _ in 0..6 {
+        c.extend(I32_CONST_0);
+    }
+    c.push(0x10); // call
+    leb(syscall, &mut c);
+    c.push(0x1a); // drop
+    c.push(0x0b); // end
+    c
+}
+
+/// What [`instrument`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Instrumented {
+    pub functions: u32,
+    pub loops: u32,
+}
+
+/// Adds a preemption point to every loop of the program module `bytes` (already checked by
+/// `user::check_program`: it imports `linux.syscall`). Returns the new module.
+pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
+    let err = |e: wasmparser::BinaryReaderError| format!("at byte {}: {}", e.offset(), e.message());
+    let mut module = Module::new();
+    let mut syscall = None;
+    let mut check_bytes = Vec::new();
+    let mut code: Option<(CodeSection, u32)> = None;
+    let mut done = Instrumented::default();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(err)?;
+        match &payload {
+            Payload::ImportSection(imports) => {
+                let mut functions = 0;
+                for import in imports.clone() {
+                    let import = import.map_err(err)?;
+                    if let TypeRef::Func(_) = import.ty {
+                        if (import.module, import.name) == ("linux", "syscall") {
+                            syscall = Some(functions);
+                        }
+                        functions += 1;
+                    }
+                }
+            }
+            Payload::CodeSectionStart { count, .. } => {
+                let syscall = syscall.ok_or("the module does not import linux.syscall")?;
+                check_bytes = check(syscall);
+                code = Some((CodeSection::new(), *count));
+                if *count == 0 {
+                    module.section(&CodeSection::new());
+                    code = None;
+                }
+                continue;
+            }
+            Payload::CodeSectionEntry(body) => {
+                let (section, left) = code
+                    .as_mut()
+                    .ok_or("a function body outside the code section")?;
+                let (body, loops) = splice_checks(bytes, body, &check_bytes).map_err(err)?;
+                section.raw(&body);
+                done.functions += 1;
+                done.loops += loops;
+                *left -= 1;
+                if *left == 0 {
+                    let (section, _) = code.take().expect("just used");
+                    module.section(&section);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if let Some((id, range)) = payload.as_section() {
+            module.section(&RawSection {
+                id,
+                data: &bytes[range],
+            });
+        }
+    }
+    if code.is_some() {
+        return Err("the code section ends early".into());
+    }
+    Ok((module.finish(), done))
+}
+
+/// The body of one function with `check` after each `loop` instruction; the number of loops.
+fn splice_checks(
+    bytes: &[u8],
+    body: &wasmparser::FunctionBody,
+    check: &[u8],
+) -> Result<(Vec<u8>, u32), wasmparser::BinaryReaderError> {
+    let range = body.range();
+    let mut out = Vec::with_capacity(range.len());
+    let mut copied = range.start;
+    let mut loops = 0;
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        if let Operator::Loop { .. } = ops.read()? {
+            let after = ops.original_position();
+            out.extend_from_slice(&bytes[copied..after]);
+            out.extend_from_slice(check);
+            copied = after;
+            loops += 1;
+        }
+    }
+    out.extend_from_slice(&bytes[copied..range.end]);
+    Ok((out, loops))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program as `user::check_program` wants it, with `body` as its `_start`.
+    fn program(body: &str) -> Vec<u8> {
+        wat::parse_str(format!(
+            r#"(module
+                (import "env" "memory" (memory 1 1 shared))
+                (import "linux" "syscall"
+                  (func $syscall (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+                (func $helper (result i32) (i32.const 7))
+                (func (export "_start") (param i32) {body})
+                (data (i32.const 1024) "data stays"))"#
+        ))
+        .expect("valid text")
+    }
+
+    fn validate(bytes: &[u8]) {
+        let features = wasmparser::WasmFeatures::default() | wasmparser::WasmFeatures::THREADS;
+        wasmparser::Validator::new_with_features(features)
+            .validate_all(bytes)
+            .expect("the instrumented module validates");
+    }
+
+    /// The operators of function `index` (defined functions only).
+    fn ops_of(bytes: &[u8], index: usize) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for p in Parser::new(0).parse_all(bytes) {
+            if let Payload::CodeSectionEntry(b) = p.unwrap() {
+                bodies.push(b);
+            }
+        }
+        let mut r = bodies[index].get_operators_reader().unwrap();
+        let mut out = Vec::new();
+        while !r.eof() {
+            out.push(format!("{:?}", r.read().unwrap()));
+        }
+        out
+    }
+
+    #[test]
+    fn every_loop_gets_a_check_and_nothing_else_changes() {
+        let before = program(
+            "(loop $a (br_if $a (i32.const 0)))
+             (block $out (loop $b (br_if $out (call $helper)) (br $b)))
+             (drop (call $syscall (i32.const 1) (i32.const 0) (i32.const 0)
+                   (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))",
+        );
+        let (after, done) = instrument(&before).unwrap();
+        validate(&after);
+        assert_eq!(
+            done,
+            Instrumented {
+                functions: 2,
+                loops: 2
+            }
+        );
+        // The helper has no loop: its body is as it was.
+        assert_eq!(ops_of(&after, 0), ops_of(&before, 0));
+        let ops = ops_of(&after, 1);
+        let loads = ops
+            .iter()
+            .filter(|o| o.contains("I32Load") && o.contains(&format!("offset: {ATTENTION_ADDR}")))
+            .count();
+        assert_eq!(loads, 2, "{ops:#?}");
+        // Each check follows its loop header directly and calls the syscall import (0).
+        let first_loop = ops.iter().position(|o| o.starts_with("Loop")).unwrap();
+        assert!(ops[first_loop + 2].starts_with("I32Load"), "{ops:#?}");
+        assert!(ops.iter().any(|o| o == "Call { function_index: 0 }"));
+        assert!(ops.iter().any(|o| o == "I32Const { value: 172 }"));
+        // Data and the rest of the module are untouched.
+        assert!(after.windows(10).any(|w| w == b"data stays"));
+    }
+
+    #[test]
+    fn a_loop_with_parameters_keeps_its_stack() {
+        let before = program(
+            "(i32.const 3)
+             (loop $l (param i32) (result i32)
+               (i32.sub (i32.const 1))
+               (local.tee 0)
+               (br_if $l (local.get 0)))
+             (drop)",
+        );
+        let (after, done) = instrument(&before).unwrap();
+        validate(&after);
+        assert_eq!(done.loops, 1);
+    }
+
+    #[test]
+    fn a_module_without_the_syscall_import_is_refused() {
+        let bytes =
+            wat::parse_str(r#"(module (func (export "_start") (param i32) (loop)))"#).unwrap();
+        let e = instrument(&bytes).unwrap_err();
+        assert!(e.contains("linux.syscall"), "{e}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut bytes = program("(loop)");
+        let n = bytes.len();
+        bytes.truncate(n - 12);
+        assert!(instrument(&bytes).is_err());
+        assert!(instrument(b"\0asm\x01\0\0\0\x0a\x05\x01").is_err());
+    }
+
+    #[test]
+    fn leb128_round_trips() {
+        for v in [0, 1, 63, 64, 127, 128, 172, 16_383, 16_384, u32::MAX] {
+            let mut b = Vec::new();
+            leb(v, &mut b);
+            assert_eq!(
+                wasmparser::BinaryReader::new(&b, 0).read_var_u32().unwrap(),
+                v
+            );
+        }
+        for v in [0, 1, -1, 63, 64, -64, -65, 172, i32::MAX, i32::MIN] {
+            let mut b = Vec::new();
+            sleb(v, &mut b);
+            assert_eq!(
+                wasmparser::BinaryReader::new(&b, 0).read_var_i32().unwrap(),
+                v
+            );
+        }
+    }
+}
