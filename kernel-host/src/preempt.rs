@@ -25,7 +25,8 @@
 //! stack reaches). Bodies are copied byte for byte with the check spliced in after each
 //! `loop` instruction: the inserted block is closed at once, so no branch depth changes.
 
-use wasm_encoder::{CodeSection, Module, RawSection};
+use std::borrow::Cow;
+use wasm_encoder::{CodeSection, CustomSection, Module, RawSection};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 /// Where the attention word is in every process memory.
@@ -62,13 +63,14 @@ fn sleb(mut v: i32, out: &mut Vec<u8>) {
     }
 }
 
-/// The check spliced in after each loop header.
-fn check(syscall: u32) -> Vec<u8> {
+/// The check spliced in after each loop header, and where its `if` is in it.
+fn check(syscall: u32) -> (Vec<u8>, usize) {
     const I32_CONST_0: [u8; 2] = [0x41, 0x00];
     let mut c = Vec::with_capacity(40);
     c.extend(I32_CONST_0);
     c.extend([0x28, 0x02]); // i32.load align=4
     leb(ATTENTION_ADDR, &mut c);
+    let at_if = c.len();
     c.extend([0x04, 0x40]); // if (no result)
     c.extend(I32_CONST_0);
     c.extend(I32_CONST_0);
@@ -83,7 +85,28 @@ fn check(syscall: u32) -> Vec<u8> {
     leb(syscall, &mut c);
     c.push(0x1a); // drop
     c.push(0x0b); // end
-    c
+    (c, at_if)
+}
+
+/// The custom section that marks every check's `if` as unlikely (the branch hinting
+/// proposal): V8 then lays the call out of the loop and spills around it only there; without
+/// it, the registers a loop keeps live are spilled on every iteration (the call clobbers them
+/// all), which doubled a tight integer loop. Engines that do not know the section skip it.
+const BRANCH_HINTS: &str = "metadata.code.branch_hint";
+
+/// `(function index, offsets of the hinted instructions in its body)`, encoded.
+fn branch_hints(hints: &[(u32, Vec<u32>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    leb(hints.len() as u32, &mut out);
+    for (func, offsets) in hints {
+        leb(*func, &mut out);
+        leb(offsets.len() as u32, &mut out);
+        for &offset in offsets {
+            leb(offset, &mut out);
+            out.extend([1, 0]); // one byte of hint: 0, unlikely
+        }
+    }
+    out
 }
 
 /// What [`instrument`] did.
@@ -99,8 +122,10 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
     let err = |e: wasmparser::BinaryReaderError| format!("at byte {}: {}", e.offset(), e.message());
     let mut module = Module::new();
     let mut syscall = None;
-    let mut check_bytes = Vec::new();
+    let mut imported_functions = 0;
+    let mut check_bytes = (Vec::new(), 0);
     let mut code: Option<(CodeSection, u32)> = None;
+    let mut hints: Vec<(u32, Vec<u32>)> = Vec::new();
     let mut done = Instrumented::default();
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(err)?;
@@ -116,6 +141,7 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
                         functions += 1;
                     }
                 }
+                imported_functions = functions;
             }
             Payload::CodeSectionStart { count, .. } => {
                 let syscall = syscall.ok_or("the module does not import linux.syscall")?;
@@ -131,13 +157,21 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
                 let (section, left) = code
                     .as_mut()
                     .ok_or("a function body outside the code section")?;
-                let (body, loops) = splice_checks(bytes, body, &check_bytes).map_err(err)?;
+                let (body, ifs) = splice_checks(bytes, body, &check_bytes).map_err(err)?;
                 section.raw(&body);
+                if !ifs.is_empty() {
+                    done.loops += ifs.len() as u32;
+                    hints.push((imported_functions + done.functions, ifs));
+                }
                 done.functions += 1;
-                done.loops += loops;
                 *left -= 1;
                 if *left == 0 {
                     let (section, _) = code.take().expect("just used");
+                    // The hints go before the code they describe.
+                    module.section(&CustomSection {
+                        name: Cow::Borrowed(BRANCH_HINTS),
+                        data: Cow::Owned(branch_hints(&hints)),
+                    });
                     module.section(&section);
                 }
                 continue;
@@ -157,28 +191,29 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
     Ok((module.finish(), done))
 }
 
-/// The body of one function with `check` after each `loop` instruction; the number of loops.
+/// The body of one function with the check after each `loop` instruction, and the offsets of
+/// the checks' `if`s in it (one per loop).
 fn splice_checks(
     bytes: &[u8],
     body: &wasmparser::FunctionBody,
-    check: &[u8],
-) -> Result<(Vec<u8>, u32), wasmparser::BinaryReaderError> {
+    (check, at_if): &(Vec<u8>, usize),
+) -> Result<(Vec<u8>, Vec<u32>), wasmparser::BinaryReaderError> {
     let range = body.range();
     let mut out = Vec::with_capacity(range.len());
     let mut copied = range.start;
-    let mut loops = 0;
+    let mut ifs = Vec::new();
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         if let Operator::Loop { .. } = ops.read()? {
             let after = ops.original_position();
             out.extend_from_slice(&bytes[copied..after]);
+            ifs.push((out.len() + at_if) as u32);
             out.extend_from_slice(check);
             copied = after;
-            loops += 1;
         }
     }
     out.extend_from_slice(&bytes[copied..range.end]);
-    Ok((out, loops))
+    Ok((out, ifs))
 }
 
 #[cfg(test)]
@@ -254,6 +289,42 @@ mod tests {
         assert!(ops.iter().any(|o| o == "I32Const { value: 172 }"));
         // Data and the rest of the module are untouched.
         assert!(after.windows(10).any(|w| w == b"data stays"));
+    }
+
+    #[test]
+    fn each_check_is_hinted_unlikely_before_the_code() {
+        let before =
+            program("(loop $a (br_if $a (i32.const 0))) (loop $b (br_if $b (i32.const 0)))");
+        let (after, _) = instrument(&before).unwrap();
+        let mut hints = None;
+        let mut bodies = Vec::new();
+        for p in Parser::new(0).parse_all(&after) {
+            match p.unwrap() {
+                Payload::CustomSection(c) if c.name() == BRANCH_HINTS => {
+                    assert!(bodies.is_empty(), "the hints must come before the code");
+                    hints = Some(c.data().to_vec());
+                }
+                Payload::CodeSectionEntry(b) => bodies.push(b),
+                _ => {}
+            }
+        }
+        let hints = hints.expect("a branch hint section");
+        let mut r = wasmparser::BinaryReader::new(&hints, 0);
+        assert_eq!(r.read_var_u32().unwrap(), 1, "one function has loops");
+        // Function 2: one import, then the helper (0 loops), then _start.
+        assert_eq!(r.read_var_u32().unwrap(), 2);
+        assert_eq!(r.read_var_u32().unwrap(), 2, "two hints");
+        let body = &after[bodies[1].range()];
+        for _ in 0..2 {
+            let offset = r.read_var_u32().unwrap() as usize;
+            assert_eq!(body[offset], 0x04, "an if at {offset}");
+            assert_eq!(
+                (r.read_var_u32().unwrap(), r.read_u8().unwrap()),
+                (1, 0),
+                "unlikely"
+            );
+        }
+        assert!(r.eof());
     }
 
     #[test]
