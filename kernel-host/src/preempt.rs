@@ -26,7 +26,9 @@
 //! `loop` instruction: the inserted block is closed at once, so no branch depth changes.
 
 use std::borrow::Cow;
-use wasm_encoder::{CodeSection, CustomSection, Module, RawSection};
+use wasm_encoder::{
+    BlockType, CodeSection, CustomSection, Encode, Instruction, MemArg, Module, RawSection,
+};
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
 /// Where the attention word is in every process memory.
@@ -36,55 +38,33 @@ pub const ATTENTION_ADDR: u32 = 16;
 /// nothing; its entry and exit are what matter.
 const NR_GETPID: i32 = 172;
 
-/// Unsigned LEB128.
-fn leb(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// Signed LEB128.
-fn sleb(mut v: i32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        if done {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// The check spliced in after each loop header, and where its `if` is in it.
 fn check(syscall: u32) -> (Vec<u8>, usize) {
-    const I32_CONST_0: [u8; 2] = [0x41, 0x00];
+    let word = MemArg {
+        offset: ATTENTION_ADDR.into(),
+        align: 2,
+        memory_index: 0,
+    };
     let mut c = Vec::with_capacity(40);
-    c.extend(I32_CONST_0);
-    c.extend([0x28, 0x02]); // i32.load align=4
-    leb(ATTENTION_ADDR, &mut c);
+    Instruction::I32Const(0).encode(&mut c);
+    Instruction::I32Load(word).encode(&mut c);
     let at_if = c.len();
-    c.extend([0x04, 0x40]); // if (no result)
-    c.extend(I32_CONST_0);
-    c.extend(I32_CONST_0);
-    c.extend([0x36, 0x02]); // i32.store align=4
-    leb(ATTENTION_ADDR, &mut c);
-    c.push(0x41); // i32.const __NR_getpid
-    sleb(NR_GETPID, &mut c);
-    for _ in 0..6 {
-        c.extend(I32_CONST_0);
+    let mut call = vec![
+        Instruction::If(BlockType::Empty),
+        Instruction::I32Const(0),
+        Instruction::I32Const(0),
+        Instruction::I32Store(word),
+        Instruction::I32Const(NR_GETPID),
+    ];
+    call.extend((0..6).map(|_| Instruction::I32Const(0)));
+    call.extend([
+        Instruction::Call(syscall),
+        Instruction::Drop,
+        Instruction::End,
+    ]);
+    for i in call {
+        i.encode(&mut c);
     }
-    c.push(0x10); // call
-    leb(syscall, &mut c);
-    c.push(0x1a); // drop
-    c.push(0x0b); // end
     (c, at_if)
 }
 
@@ -97,12 +77,12 @@ const BRANCH_HINTS: &str = "metadata.code.branch_hint";
 /// `(function index, offsets of the hinted instructions in its body)`, encoded.
 fn branch_hints(hints: &[(u32, Vec<u32>)]) -> Vec<u8> {
     let mut out = Vec::new();
-    leb(hints.len() as u32, &mut out);
+    (hints.len() as u32).encode(&mut out);
     for (func, offsets) in hints {
-        leb(*func, &mut out);
-        leb(offsets.len() as u32, &mut out);
-        for &offset in offsets {
-            leb(offset, &mut out);
+        func.encode(&mut out);
+        (offsets.len() as u32).encode(&mut out);
+        for offset in offsets {
+            offset.encode(&mut out);
             out.extend([1, 0]); // one byte of hint: 0, unlikely
         }
     }
@@ -357,25 +337,5 @@ mod tests {
         bytes.truncate(n - 12);
         assert!(instrument(&bytes).is_err());
         assert!(instrument(b"\0asm\x01\0\0\0\x0a\x05\x01").is_err());
-    }
-
-    #[test]
-    fn leb128_round_trips() {
-        for v in [0, 1, 63, 64, 127, 128, 172, 16_383, 16_384, u32::MAX] {
-            let mut b = Vec::new();
-            leb(v, &mut b);
-            assert_eq!(
-                wasmparser::BinaryReader::new(&b, 0).read_var_u32().unwrap(),
-                v
-            );
-        }
-        for v in [0, 1, -1, 63, 64, -64, -65, 172, i32::MAX, i32::MIN] {
-            let mut b = Vec::new();
-            sleb(v, &mut b);
-            assert_eq!(
-                wasmparser::BinaryReader::new(&b, 0).read_var_i32().unwrap(),
-                v
-            );
-        }
     }
 }
