@@ -126,6 +126,13 @@ fn a_full_tmpfs_fails_the_write_and_the_shell_goes_on(kind: Kind) {
         "a remount below what is in use succeeded:\n{out}"
     );
     has(&sh.run("rm /tmp/f; echo ok-$((7*6))"), "ok-42");
+    // A mount of its own, with a file in it, unmounts cleanly (the files' pages go back
+    // before the mount's accounting does).
+    let out = sh.run(
+        "mkdir -p /mnt/t && mount -t tmpfs -o size=1m scratch /mnt/t && \
+         echo kept > /mnt/t/f && umount /mnt/t && echo unmounted-$((1+1))",
+    );
+    has(&out, "unmounted-2");
     drop(c);
 }
 
