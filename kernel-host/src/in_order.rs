@@ -10,8 +10,13 @@
 use std::collections::HashMap;
 
 /// How many chunks may wait for a missing one before it is given up as lost (a worker that
-/// died between taking a number and posting its chunk): the output goes on without it.
+/// died between taking a number and posting its chunk): the output goes on without it. The
+/// machine also gives up on a gap that lasts (`skip_gap`, `GAP_MS`).
 const MAX_WAITING: usize = 256;
+
+/// How long a gap may hold output back before the machine gives up on it, in milliseconds:
+/// messages between workers arrive within a few; a lost one never does.
+pub const GAP_MS: i32 = 300;
 
 /// Numbered chunks in, chunks in number order out.
 #[derive(Debug, Default)]
@@ -34,11 +39,7 @@ impl InOrder {
         }
         self.waiting.insert(seq, bytes);
         if self.waiting.len() > MAX_WAITING {
-            // Skip the gap: go on from the earliest chunk that did arrive.
-            let next = self.next;
-            if let Some(&first) = self.waiting.keys().min_by_key(|&&k| k.wrapping_sub(next)) {
-                self.next = first;
-            }
+            return self.skip_gap();
         }
         let mut out = Vec::new();
         while let Some(chunk) = self.waiting.remove(&self.next) {
@@ -51,6 +52,21 @@ impl InOrder {
     /// Chunks waiting for an earlier one.
     pub fn waiting(&self) -> usize {
         self.waiting.len()
+    }
+
+    /// Gives up on the earliest missing chunk (it has not come for too long: its worker was
+    /// terminated with the message unsent, say) and returns what can then go out.
+    pub fn skip_gap(&mut self) -> Vec<Vec<u8>> {
+        let next = self.next;
+        if let Some(&first) = self.waiting.keys().min_by_key(|&&k| k.wrapping_sub(next)) {
+            self.next = first;
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = self.waiting.remove(&self.next) {
+            out.push(chunk);
+            self.next = self.next.wrapping_add(1);
+        }
+        out
     }
 }
 
@@ -98,6 +114,19 @@ mod tests {
         assert_eq!(out[MAX_WAITING], vec![0xff]);
         // The lost chunk, if it turns up after all, still goes out.
         assert_eq!(o.push(0, chunk("late")), vec![chunk("late")]);
+    }
+
+    #[test]
+    fn a_gap_given_up_on_lets_the_rest_out() {
+        let mut o = InOrder::new();
+        assert!(o.push(1, chunk("b")).is_empty());
+        assert!(o.push(2, chunk("c")).is_empty());
+        assert!(o.push(4, chunk("e")).is_empty());
+        assert_eq!(o.skip_gap(), vec![chunk("b"), chunk("c")]);
+        assert_eq!(o.waiting(), 1);
+        assert_eq!(o.skip_gap(), vec![chunk("e")]);
+        assert!(o.skip_gap().is_empty());
+        assert_eq!(o.push(5, chunk("f")), vec![chunk("f")]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::protocol::{self, FromWorker, Role, ToWorker};
 use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
-use crate::in_order::InOrder;
+use crate::in_order::{self, InOrder};
 use crate::{rtc, virtio};
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
@@ -131,6 +131,8 @@ struct State {
     /// The terminal's and the files channel's output, put back in the order it was written.
     console_order: InOrder,
     files_order: InOrder,
+    /// While output waits for a missing chunk: the timeout that gives up on it.
+    gap_timer: Option<i32>,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
     /// Messages for the device worker from before it runs, in order.
@@ -154,6 +156,7 @@ struct Inner {
     on_event: RefCell<Box<dyn FnMut(Event)>>,
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
     on_alarm: RefCell<Option<Closure<dyn FnMut()>>>,
+    on_gap: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 /// A running machine. Dropping it stops every worker.
@@ -237,6 +240,7 @@ impl Machine {
                 log: ConsoleLog::new(options.console_lines),
                 console_order: InOrder::new(),
                 files_order: InOrder::new(),
+                gap_timer: None,
                 users: BTreeMap::new(),
                 device_backlog: Vec::new(),
                 files_sent: 0,
@@ -246,6 +250,7 @@ impl Machine {
             on_event: RefCell::new(Box::new(on_event)),
             on_timer: RefCell::new(None),
             on_alarm: RefCell::new(None),
+            on_gap: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
@@ -257,6 +262,12 @@ impl Machine {
         *inner.on_alarm.borrow_mut() = Some(Closure::new(move || {
             if let Some(inner) = weak.upgrade() {
                 Inner::alarm_fired(&inner);
+            }
+        }));
+        let weak = Rc::downgrade(&inner);
+        *inner.on_gap.borrow_mut() = Some(Closure::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Inner::gap_timed_out(&inner);
             }
         }));
 
@@ -361,7 +372,8 @@ impl State {
         }
         self.stopped = true;
         if let Some(w) = web_sys::window() {
-            for handle in [self.timer.take(), self.alarm.take()].into_iter().flatten() {
+            let timers = [self.timer.take(), self.alarm.take(), self.gap_timer.take()];
+            for handle in timers.into_iter().flatten() {
                 w.clear_timeout_with_handle(handle);
             }
         }
@@ -369,6 +381,17 @@ impl State {
             slot.worker.set_onmessage(None);
             slot.worker.set_onerror(None);
             slot.worker.terminate();
+        }
+    }
+
+    /// Console chunks, in order, to the page and the crash log.
+    fn console_out(&mut self, chunks: Vec<Vec<u8>>, events: &mut Vec<Event>) {
+        for bytes in chunks {
+            let panic = self.log.push(&bytes);
+            events.push(Event::Console(bytes));
+            if let Some(message) = panic {
+                events.push(self.crash(message, None));
+            }
         }
     }
 
@@ -586,13 +609,9 @@ impl Inner {
                 }
             }
             FromWorker::Console { seq, bytes } => {
-                for bytes in st.console_order.push(seq, bytes.to_vec()) {
-                    let panic = st.log.push(&bytes);
-                    events.push(Event::Console(bytes));
-                    if let Some(message) = panic {
-                        events.push(st.crash(message, None));
-                    }
-                }
+                let chunks = st.console_order.push(seq, bytes.to_vec());
+                st.console_out(chunks, events);
+                Inner::watch_gaps(inner, st)?;
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
             FromWorker::RtcAlarm { delay_ns } => Inner::set_alarm(inner, st, delay_ns)?,
@@ -607,6 +626,7 @@ impl Inner {
             FromWorker::Files { seq, bytes } => {
                 let chunks = st.files_order.push(seq, bytes.to_vec());
                 events.extend(chunks.into_iter().map(Event::Files));
+                Inner::watch_gaps(inner, st)?;
             }
             FromWorker::FilesTaken { total } => {
                 st.files_taken = total as u64;
@@ -714,6 +734,40 @@ impl Inner {
             .set_timeout_with_callback_and_timeout_and_arguments_0(cb.as_ref().unchecked_ref(), ms)
             .map_err(ctx("setTimeout"))?;
         Ok(Some(handle))
+    }
+
+    /// Output waits for a missing chunk: give up on it if it has not come in `GAP_MS`.
+    fn watch_gaps(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        let waiting = st.console_order.waiting() + st.files_order.waiting();
+        if waiting > 0 && st.gap_timer.is_none() {
+            st.gap_timer = Inner::reschedule(&inner.on_gap, None, Some(in_order::GAP_MS))?;
+        }
+        Ok(())
+    }
+
+    fn gap_timed_out(inner: &Rc<Inner>) {
+        let mut events = Vec::new();
+        {
+            let mut st = inner.state.borrow_mut();
+            st.gap_timer = None;
+            if st.stopped {
+                return;
+            }
+            if st.console_order.waiting() > 0 {
+                web_sys::console::warn_1(&"alpenglow: a console chunk never came".into());
+                let chunks = st.console_order.skip_gap();
+                st.console_out(chunks, &mut events);
+            }
+            if st.files_order.waiting() > 0 {
+                web_sys::console::warn_1(&"alpenglow: a files chunk never came".into());
+                let chunks = st.files_order.skip_gap();
+                events.extend(chunks.into_iter().map(Event::Files));
+            }
+            if let Err(e) = Inner::watch_gaps(inner, &mut st) {
+                events.push(st.crash(e, None));
+            }
+        }
+        inner.emit(events);
     }
 
     fn alarm_fired(inner: &Rc<Inner>) {
