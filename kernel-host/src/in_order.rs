@@ -41,12 +41,7 @@ impl InOrder {
         if self.waiting.len() > MAX_WAITING {
             return self.skip_gap();
         }
-        let mut out = Vec::new();
-        while let Some(chunk) = self.waiting.remove(&self.next) {
-            out.push(chunk);
-            self.next = self.next.wrapping_add(1);
-        }
-        out
+        self.release()
     }
 
     /// Chunks waiting for an earlier one.
@@ -61,6 +56,11 @@ impl InOrder {
         if let Some(&first) = self.waiting.keys().min_by_key(|&&k| k.wrapping_sub(next)) {
             self.next = first;
         }
+        self.release()
+    }
+
+    /// The chunks from `next` on that have arrived, in order.
+    fn release(&mut self) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         while let Some(chunk) = self.waiting.remove(&self.next) {
             out.push(chunk);

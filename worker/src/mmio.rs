@@ -7,7 +7,7 @@ use crate::effects;
 use crate::outbox::{post, trap};
 use crate::state;
 use js_sys::WebAssembly;
-use kernel_host::browser::devices::{BrowserEntropy, KernelMemory, SharedCells};
+use kernel_host::browser::devices::{wall_clock_ns, BrowserEntropy, KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
 use kernel_host::rtc::{self, Alarm};
 use kernel_host::virtio::{Bus, Effect};
@@ -27,7 +27,7 @@ pub fn add_imports(
         "mmio_read",
         Closure::<dyn FnMut(u32, u32) -> u32>::new(move |addr: u32, size: u32| {
             if rtc::contains(addr) {
-                return rtc::read(&*c, addr - rtc::BASE, host_ns());
+                return rtc::read(&*c, addr - rtc::BASE, wall_clock_ns());
             }
             Bus::new(&*m, &*c).read(addr, size)
         })
@@ -54,15 +54,10 @@ pub fn add_imports(
     Ok(())
 }
 
-/// The page's wall clock, in nanoseconds since the epoch.
-fn host_ns() -> u64 {
-    (js_sys::Date::now() * 1e6) as u64
-}
-
 /// A write to the clock's registers: an alarm set or cancelled goes to the main thread, which
 /// keeps it; an interrupt that was pending is raised here.
 fn clock_write(cells: &SharedCells, offset: u32, value: u32) -> Vec<Effect> {
-    let (alarm, raise) = rtc::write(cells, offset, value, host_ns());
+    let (alarm, raise) = rtc::write(cells, offset, value, wall_clock_ns());
     if let Some(alarm) = alarm {
         let delay_ns = match alarm {
             Alarm::Set { delay_ns } => Some(delay_ns as f64),

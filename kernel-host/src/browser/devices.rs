@@ -127,3 +127,9 @@ pub fn call_attention(memory: &WebAssembly::Memory) {
     let words = Int32Array::new(&memory.buffer());
     let _ = Atomics::store(&words, crate::preempt::ATTENTION_ADDR / 4, 1);
 }
+
+/// The page's wall clock in nanoseconds since the epoch: the real-time clock's time base
+/// (`crate::rtc`), the same in every worker and on the main thread.
+pub fn wall_clock_ns() -> u64 {
+    (js_sys::Date::now() * 1e6) as u64
+}

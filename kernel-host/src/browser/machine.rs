@@ -779,7 +779,7 @@ impl Inner {
             }
             st.alarm = None;
             let cells = SharedCells::new(&inner.devices);
-            let result = match rtc::fire(&cells, (js_sys::Date::now() * 1e6) as u64) {
+            let result = match rtc::fire(&cells, devices::wall_clock_ns()) {
                 rtc::Due::NotYet { delay_ns } => {
                     Inner::set_alarm(inner, &mut st, Some(delay_ns as f64))
                 }
