@@ -12,10 +12,13 @@ const TRIES = 3;
 const PAUSE_MS = 200;
 
 function load(attempt) {
-  try {
-    importScripts("./worker.js");
-  } catch (e) {
-    return retryOrFail(attempt, e);
+  // worker.js declares `wasm_bindgen`; a second import of it would be a redeclaration.
+  if (typeof wasm_bindgen === "undefined") {
+    try {
+      importScripts("./worker.js");
+    } catch (e) {
+      return retryOrFail(attempt, e);
+    }
   }
   wasm_bindgen({ module_or_path: "./worker_bg.wasm" }).catch((e) => retryOrFail(attempt, e));
 }
