@@ -45,7 +45,20 @@ pub const IMPORTS: &[Func] = &[
         params: &[Val::I64],
         results: &[],
     },
-    // spawn_task(task): start a worker that calls wasm_task_entry(task).
+    // task_claim() -> 0 | -EAGAIN: promise a started, idle worker to a task about to be
+    // created (waits while the pool starts one; -EAGAIN once the browser refuses more).
+    Func {
+        name: "task_claim",
+        params: &[],
+        results: &[Val::I32],
+    },
+    // task_unclaim(): give back a claim whose task was not created.
+    Func {
+        name: "task_unclaim",
+        params: &[],
+        results: &[],
+    },
+    // spawn_task(task): the claimed worker calls wasm_task_entry(task).
     Func {
         name: "spawn_task",
         params: &[Val::I32],
@@ -154,6 +167,8 @@ pub const IMPORTS: &[Func] = &[
 
 /// `user_create`'s errors (negated errno).
 pub const ENOEXEC: i32 = 8;
+/// `task_claim`'s error: no worker can be had for a new task.
+pub const EAGAIN: i32 = 11;
 pub const ENOMEM: i32 = 12;
 /// `user_call`'s error: not a function of the program.
 pub const EFAULT: i32 = 14;

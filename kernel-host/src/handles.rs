@@ -17,9 +17,12 @@ use crate::virtio::Cells;
 /// handles are released before a worker holding it looks: workers look at every exec.
 pub const RELEASED_RING: usize = 4096;
 
+/// The handle cells: the counter, then the released ring.
+pub const CELLS: usize = 1 + RELEASED_RING;
+
 /// Bytes of the shared handle cells.
 pub fn cells_bytes() -> u32 {
-    ((1 + RELEASED_RING) * 4) as u32
+    (CELLS * 4) as u32
 }
 
 fn slot(handle: u32) -> usize {

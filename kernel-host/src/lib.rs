@@ -1,6 +1,7 @@
 //! The machine that hosts the wasm kernel: the kernel↔host ABI (`abi`), the boot memory
 //! layout and device tree (`layout`, `fdt`, `boot`), the console log, console output put
-//! back in order (`in_order`), the process-memory handles, the program-module check
+//! back in order (`in_order`), the process-memory handles and the task workers' pool
+//! (`pool`), the program-module check
 //! (`user`) and its preemption points (`preempt`), the virtio devices (`virtio`), the
 //! real-time clock (`rtc`) and the files protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
 //! the main thread, the worker protocol, the devices on browser objects) is in `browser`,
@@ -18,6 +19,7 @@ pub mod files;
 pub mod handles;
 pub mod in_order;
 pub mod layout;
+pub mod pool;
 pub mod preempt;
 pub mod rtc;
 pub mod user;

@@ -10,11 +10,11 @@ use crate::state::{self, Kernel};
 use js_sys::{
     Array, Atomics, BigInt64Array, Function, Int32Array, Object, Uint8Array, WebAssembly,
 };
-use kernel_host::abi;
 use kernel_host::boot::clock_ns;
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::js_error_message;
 use kernel_host::browser::protocol::FromWorker;
+use kernel_host::{abi, pool};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -64,6 +64,20 @@ pub fn instantiate(
         "timer_set",
         Closure::<dyn FnMut(i64)>::new(|delta_ns: i64| post(&FromWorker::TimerSet { delta_ns }))
             .into_js_value(),
+    )?;
+    let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
+    add(
+        "task_claim",
+        Closure::<dyn FnMut() -> i32>::new(move || task_claim(&pool_cells)).into_js_value(),
+    )?;
+    let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
+    add(
+        "task_unclaim",
+        Closure::<dyn FnMut()>::new(move || {
+            pool::unclaim(&pool_cells);
+            pool_cells.notify(pool::WAIT_CELL);
+        })
+        .into_js_value(),
     )?;
     add(
         "spawn_task",
@@ -258,6 +272,38 @@ fn monotonic(cell: &BigInt64Array, now: i64) -> i64 {
             Ok(seen) if seen == last => return now,
             Ok(seen) => last = seen,
             Err(_) => return now,
+        }
+    }
+}
+
+/// How long `task_claim` waits for the pool to start a worker before it gives up (EAGAIN).
+/// The main thread says sooner when the browser refuses one; this only bounds a main thread
+/// that stopped answering.
+const CLAIM_PATIENCE_MS: f64 = 30_000.0;
+
+/// `task_claim()`: an idle worker for a task about to be created, waiting while the main
+/// thread starts one (`kernel_host::pool`). 0, or -EAGAIN.
+fn task_claim(cells: &SharedCells) -> i32 {
+    let start = js_sys::Date::now();
+    let mut asked = false;
+    loop {
+        match pool::claim(cells) {
+            pool::Claim::Taken => {
+                post(&FromWorker::Claimed);
+                return 0;
+            }
+            pool::Claim::Refused => return -abi::EAGAIN,
+            pool::Claim::Wait => {
+                if !asked {
+                    post(&FromWorker::Claimed);
+                    asked = true;
+                }
+                let waited = js_sys::Date::now() - start;
+                if waited >= CLAIM_PATIENCE_MS {
+                    return -abi::EAGAIN;
+                }
+                cells.wait(pool::WAIT_CELL, 0, (CLAIM_PATIENCE_MS - waited).min(1000.0));
+            }
         }
     }
 }

@@ -10,6 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 in_browsers!(the_wall_clock_is_the_real_time: chromium, firefox);
 in_browsers!(a_full_tmpfs_fails_the_write_and_the_shell_goes_on: chromium, firefox);
 in_browsers!(a_loop_without_system_calls_cannot_freeze_the_machine: chromium, firefox);
+// Chromium only: its ceiling (about 125 wasm memories a page, two per process) is reached in
+// seconds; Firefox's is near 500 processes (its per-site worker limit).
+in_browsers!(past_the_process_ceiling_fork_fails_and_the_machine_goes_on: chromium);
 
 /// Days from 1970-01-01 to January 1st of `year` (the Gregorian calendar).
 fn days_before_year(year: u64) -> u64 {
@@ -172,5 +175,49 @@ fn a_loop_without_system_calls_cannot_freeze_the_machine(kind: Kind) {
     std::thread::sleep(Duration::from_millis(1000));
     sh.keys("\u{3}");
     has(&sh.run("echo looped-$((i > 100))"), "looped-1");
+    drop(c);
+}
+
+/// More background processes than the browser has room for (`kernel_host::pool`): the ones
+/// past the ceiling fail to fork with the kernel's EAGAIN (or to exec with ENOMEM), the shell
+/// says so and goes on, and once they end, new processes start again.
+fn past_the_process_ceiling_fork_fails_and_the_machine_goes_on(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+
+    // Only builtins after the loop: at the ceiling a command that forks may fail.
+    sh.run("for i in $(seq 200); do sleep 300 & p=\"$p $!\"; done 2>/tmp/fork-errors");
+    has(&sh.run("echo still-$((6*7))"), "still-42");
+    let live = number(
+        "sleeps in /proc",
+        &sh.run(
+            "n=0; for d in /proc/[0-9]*; do read c < $d/comm && [ \"$c\" = sleep ] && \
+             n=$((n+1)); done; echo $n",
+        ),
+    );
+    assert!(
+        (30..200).contains(&live),
+        "{live} sleeps ran at once: expected the ceiling to stop them short of 200"
+    );
+    sh.run("kill $p 2>/dev/null; wait; echo");
+    // Processes start again once the sleeps are gone (their memories go as the workers'
+    // collectors run: a few tries at most).
+    let mut forked = String::new();
+    for _ in 0..20 {
+        forked = sh.run_status("echo $(echo forked-$((6*9)))").1;
+        if forked.contains("forked-54") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    has(&forked, "forked-54");
+    let errors = sh.run("sort -u /tmp/fork-errors");
+    assert!(
+        errors.contains("vfork: Resource temporarily unavailable")
+            || errors.contains("Out of memory"),
+        "the shell said nothing of the processes it could not start:\n{errors}"
+    );
     drop(c);
 }

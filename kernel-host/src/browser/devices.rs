@@ -37,6 +37,22 @@ impl Cells for SharedCells {
     fn fetch_add(&self, i: usize, v: u32) -> u32 {
         Atomics::add(&self.0, i as u32, v as i32).unwrap_or(0) as u32
     }
+    fn compare_exchange(&self, i: usize, current: u32, new: u32) -> u32 {
+        Atomics::compare_exchange(&self.0, i as u32, current as i32, new as i32).unwrap_or(0) as u32
+    }
+}
+
+impl SharedCells {
+    /// Waits up to `timeout_ms` while cell `i` holds `value` (workers only: the main thread
+    /// may not wait).
+    pub fn wait(&self, i: usize, value: u32, timeout_ms: f64) {
+        let _ = Atomics::wait_with_timeout(&self.0, i as u32, value as i32, timeout_ms);
+    }
+
+    /// Wakes every worker waiting on cell `i`.
+    pub fn notify(&self, i: usize) {
+        let _ = Atomics::notify(&self.0, i as u32);
+    }
 }
 
 /// The shared kernel memory. Views are made per access: the memory may have grown.

@@ -20,7 +20,7 @@ use crate::abi::{self, Shutdown};
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
 use crate::in_order::{self, InOrder};
-use crate::{rtc, virtio};
+use crate::{pool, rtc, virtio};
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -89,6 +89,11 @@ pub struct Stats {
     pub timer_irqs: u64,
 }
 
+/// A spare worker that has not started after this long is held back by the browser.
+const SPARE_START_MS: f64 = 10_000.0;
+/// How often spares still starting are looked at.
+const SPARE_CHECK_MS: i32 = 1_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// The worker script is loading.
@@ -112,6 +117,8 @@ struct Slot {
     id: u32,
     worker: Worker,
     phase: Phase,
+    /// When it was started (`Date.now()`), to notice a spare the browser never starts.
+    started_ms: f64,
     role: Option<Role>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
@@ -133,6 +140,9 @@ struct State {
     files_order: InOrder,
     /// While output waits for a missing chunk: the timeout that gives up on it.
     gap_timer: Option<i32>,
+    /// While spare workers are starting: the timeout that looks for one the browser never
+    /// starts.
+    spare_timer: Option<i32>,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
     /// Messages for the device worker from before it runs, in order.
@@ -146,8 +156,10 @@ struct Inner {
     module: WebAssembly::Module,
     memory: WebAssembly::Memory,
     clock: SharedArrayBuffer,
-    /// The process-memory handle counter the workers share.
+    /// The process-memory handle cells and the worker pool's cells (`pool`), which the
+    /// workers share.
     handles: SharedArrayBuffer,
+    pool: SharedCells,
     /// The devices' register cells (virtio's, then the clock's: `rtc::cells_bytes`).
     devices: SharedArrayBuffer,
     epoch_ms: f64,
@@ -157,6 +169,7 @@ struct Inner {
     on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
     on_alarm: RefCell<Option<Closure<dyn FnMut()>>>,
     on_gap: RefCell<Option<Closure<dyn FnMut()>>>,
+    on_spare_check: RefCell<Option<Closure<dyn FnMut()>>>,
 }
 
 /// A running machine. Dropping it stops every worker.
@@ -220,12 +233,13 @@ impl Machine {
 
         let performance = window.performance().ok_or("no performance clock")?;
         let epoch_ms = performance.time_origin() + performance.now();
-        let spare = options.spare_workers;
+        let handles = SharedArrayBuffer::new(pool::cells_bytes());
         let inner = Rc::new(Inner {
             module: module.clone(),
             memory: memory.clone(),
             clock: SharedArrayBuffer::new(8),
-            handles: SharedArrayBuffer::new(crate::handles::cells_bytes()),
+            pool: SharedCells::new(&handles),
+            handles,
             devices: SharedArrayBuffer::new(rtc::cells_bytes()),
             epoch_ms,
             state: RefCell::new(State {
@@ -241,6 +255,7 @@ impl Machine {
                 console_order: InOrder::new(),
                 files_order: InOrder::new(),
                 gap_timer: None,
+                spare_timer: None,
                 users: BTreeMap::new(),
                 device_backlog: Vec::new(),
                 files_sent: 0,
@@ -251,6 +266,7 @@ impl Machine {
             on_timer: RefCell::new(None),
             on_alarm: RefCell::new(None),
             on_gap: RefCell::new(None),
+            on_spare_check: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
@@ -270,6 +286,12 @@ impl Machine {
                 Inner::gap_timed_out(&inner);
             }
         }));
+        let weak = Rc::downgrade(&inner);
+        *inner.on_spare_check.borrow_mut() = Some(Closure::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                Inner::spare_check(&inner);
+            }
+        }));
 
         {
             let mut st = inner.state.borrow_mut();
@@ -281,9 +303,7 @@ impl Machine {
                 }),
             )?;
             Inner::spawn(&inner, &mut st, Some(Role::Devices))?;
-            for _ in 0..spare {
-                Inner::spawn(&inner, &mut st, None)?;
-            }
+            Inner::top_up(&inner, &mut st)?;
         }
         Ok(Machine { inner })
     }
@@ -372,7 +392,12 @@ impl State {
         }
         self.stopped = true;
         if let Some(w) = web_sys::window() {
-            let timers = [self.timer.take(), self.alarm.take(), self.gap_timer.take()];
+            let timers = [
+                self.timer.take(),
+                self.alarm.take(),
+                self.gap_timer.take(),
+                self.spare_timer.take(),
+            ];
             for handle in timers.into_iter().flatten() {
                 w.clear_timeout_with_handle(handle);
             }
@@ -451,10 +476,12 @@ impl Inner {
                     f if f.is_empty() => None,
                     f => Some(format!("at {f}:{}:{}", ev.lineno(), ev.colno())),
                 };
-                let event = inner
-                    .state
-                    .borrow_mut()
-                    .crash(format!("kernel worker {id}: {message}"), at);
+                let mut st = inner.state.borrow_mut();
+                if st.stopped || Inner::spare_failed(&inner, &mut st, id, &message) {
+                    return;
+                }
+                let event = st.crash(format!("kernel worker {id}: {message}"), at);
+                drop(st);
                 inner.emit(vec![event]);
             }
         });
@@ -464,6 +491,7 @@ impl Inner {
             id,
             worker,
             phase: Phase::Loading,
+            started_ms: js_sys::Date::now(),
             role,
             _on_message: on_message,
             _on_error: on_error,
@@ -540,11 +568,101 @@ impl Inner {
         } else {
             Inner::spawn(inner, st, Some(role))?;
         }
-        let spare = st.slots.iter().filter(|s| s.role.is_none()).count();
-        for _ in spare..inner.options.spare_workers {
+        Inner::top_up(inner, st)
+    }
+
+    /// Starts spare workers until `spare_workers` are idle or starting and not promised to a
+    /// task (`pool`) — unless the browser refused the last one.
+    fn top_up(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        if st.stopped || pool::is_exhausted(&inner.pool) {
+            return Ok(());
+        }
+        let starting = st
+            .slots
+            .iter()
+            .filter(|s| s.role.is_none() && s.phase != Phase::Idle)
+            .count();
+        let have = pool::ready(&inner.pool) as usize + starting;
+        for _ in have..inner.options.spare_workers {
             Inner::spawn(inner, st, None)?;
         }
+        if have < inner.options.spare_workers && st.spare_timer.is_none() {
+            st.spare_timer =
+                Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_START_MS as i32))?;
+        }
         Ok(())
+    }
+
+    /// A worker that failed before it had a role is the browser refusing one more (the usual
+    /// cause: no address space for its wasm memory). The pool is exhausted: a new task gets
+    /// EAGAIN until a task ends. Returns false for a worker with a role (the machine stops).
+    fn spare_failed(inner: &Rc<Inner>, st: &mut State, id: u32, message: &str) -> bool {
+        let Some(i) = st
+            .slots
+            .iter()
+            .position(|s| s.id == id && s.role.is_none() && s.phase != Phase::Idle)
+        else {
+            return false;
+        };
+        let s = st.slots.remove(i);
+        s.worker.set_onmessage(None);
+        s.worker.set_onerror(None);
+        s.worker.terminate();
+        web_sys::console::warn_1(
+            &format!(
+                "alpenglow: no worker for new tasks ({} workers live): {message}",
+                st.slots.len()
+            )
+            .into(),
+        );
+        Inner::exhausted(inner, true);
+        true
+    }
+
+    /// Says whether the browser refuses more workers, and wakes tasks waiting for one.
+    fn exhausted(inner: &Inner, exhausted: bool) {
+        pool::set_exhausted(&inner.pool, exhausted);
+        inner.pool.notify(pool::WAIT_CELL);
+    }
+
+    /// A spare still starting after `SPARE_START_MS` is one the browser holds back (Firefox
+    /// queues workers past its per-site limit): treat the pool as exhausted until it starts.
+    fn spare_check(inner: &Rc<Inner>) {
+        let mut st = inner.state.borrow_mut();
+        st.spare_timer = None;
+        if st.stopped {
+            return;
+        }
+        let now = js_sys::Date::now();
+        let starting: Vec<f64> = st
+            .slots
+            .iter()
+            .filter(|s| s.role.is_none() && s.phase != Phase::Idle)
+            .map(|s| s.started_ms)
+            .collect();
+        if starting.iter().any(|t| now - t >= SPARE_START_MS) {
+            if !pool::is_exhausted(&inner.pool) {
+                web_sys::console::warn_1(
+                    &format!(
+                        "alpenglow: a new worker has not started in {} s ({} workers live)",
+                        SPARE_START_MS / 1000.0,
+                        st.slots.len()
+                    )
+                    .into(),
+                );
+            }
+            Inner::exhausted(inner, true);
+        }
+        if !starting.is_empty() {
+            match Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS)) {
+                Ok(t) => st.spare_timer = t,
+                Err(e) => {
+                    let event = st.crash(e, None);
+                    drop(st);
+                    inner.emit(vec![event]);
+                }
+            }
+        }
     }
 
     fn message(inner: &Rc<Inner>, id: u32, data: JsValue) {
@@ -606,6 +724,10 @@ impl Inner {
                 s.phase = Phase::Idle;
                 if let Some(role) = s.role {
                     Inner::run(s, role, &st.users, &mut st.device_backlog)?;
+                } else {
+                    // The browser gave one more worker: whatever refused one before is gone.
+                    pool::add_ready(&inner.pool);
+                    Inner::exhausted(inner, false);
                 }
             }
             FromWorker::Console { seq, bytes } => {
@@ -641,6 +763,7 @@ impl Inner {
             }
             FromWorker::UserReleased { handle } => {
                 st.users.remove(&handle);
+                Inner::freed(inner, st)?;
             }
             FromWorker::WantUser { handle } => {
                 let i = slot(st)?;
@@ -657,13 +780,17 @@ impl Inner {
                     let s = &mut st.slots[i];
                     s.role = None;
                     s.phase = Phase::Idle;
+                    pool::add_ready(&inner.pool);
+                    inner.pool.notify(pool::WAIT_CELL);
                 } else {
                     let s = st.slots.remove(i);
                     s.worker.set_onmessage(None);
                     s.worker.set_onerror(None);
                     s.worker.terminate();
                 }
+                Inner::freed(inner, st)?;
             }
+            FromWorker::Claimed => Inner::top_up(inner, st)?,
             FromWorker::SpawnTask { task } => {
                 Inner::assign(inner, st, Role::Task { task })?;
                 if !st.running {
@@ -696,6 +823,16 @@ impl Inner {
                     .unwrap_or_else(|| format!("worker {id}"));
                 events.push(st.crash(format!("{message} (in {role})"), stack));
             }
+        }
+        Ok(())
+    }
+
+    /// A task ended or a process memory was let go: a worker the browser refused before may
+    /// fit now.
+    fn freed(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        if pool::is_exhausted(&inner.pool) {
+            Inner::exhausted(inner, false);
+            Inner::top_up(inner, st)?;
         }
         Ok(())
     }

@@ -119,6 +119,8 @@ pub enum FromWorker {
     FilesTaken {
         total: f64,
     },
+    /// `task_claim` took an idle worker, or found none and waits (`crate::pool`): start more.
+    Claimed,
     SpawnTask {
         task: u32,
     },

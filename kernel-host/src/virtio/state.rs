@@ -75,6 +75,8 @@ pub trait Cells {
     fn fetch_and(&self, i: usize, v: u32) -> u32;
     /// Returns the old value (wrapping).
     fn fetch_add(&self, i: usize, v: u32) -> u32;
+    /// Stores `new` if the cell holds `current`; returns the old value either way.
+    fn compare_exchange(&self, i: usize, current: u32, new: u32) -> u32;
 }
 
 impl Cells for [AtomicU32] {
@@ -92,6 +94,11 @@ impl Cells for [AtomicU32] {
     }
     fn fetch_add(&self, i: usize, v: u32) -> u32 {
         self[i].fetch_add(v, Ordering::SeqCst)
+    }
+    fn compare_exchange(&self, i: usize, current: u32, new: u32) -> u32 {
+        match self[i].compare_exchange(current, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(v) | Err(v) => v,
+        }
     }
 }
 
