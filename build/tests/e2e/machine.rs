@@ -16,7 +16,7 @@ in_browsers!(past_the_process_ceiling_fork_fails_and_the_machine_goes_on: chromi
 
 /// Days from 1970-01-01 to January 1st of `year` (the Gregorian calendar).
 fn days_before_year(year: u64) -> u64 {
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     (1970..year).map(|y| if leap(y) { 366 } else { 365 }).sum()
 }
 
