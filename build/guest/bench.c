@@ -14,6 +14,8 @@
  *   alpenglow-bench [-t TAG] pipe N              N round trips of one byte, 2 processes
  *   alpenglow-bench [-t TAG] file DIR MIB        write, then read, DIR/bench.dat
  *   alpenglow-bench [-t TAG] run NAME CMD...     wall time of CMD (vfork + execvp)
+ *   alpenglow-bench [-t TAG] ceiling N PROG      live children: vfork + execl(PROG, "600")
+ *                                                until N run or one fails; then kills them
  *   alpenglow-bench [-t TAG] procmem PID         VmRSS/VmSize... of /proc/PID/status
  *   alpenglow-bench [-t TAG] meminfo             /proc/meminfo totals
  */
@@ -24,6 +26,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -271,6 +274,50 @@ static int cmd_spawn(long n, const char *prog)
 	return 0;
 }
 
+/*
+ * How many processes can live at once: children that sleep (PROG 600) are started until
+ * N run, a vfork fails (EAGAIN past the machine's ceiling) or an exec does (the child
+ * reports it through the memory it shares with us until then). All are killed after.
+ */
+static int cmd_ceiling(long n, const char *prog)
+{
+	pid_t *pids = calloc(n, sizeof(*pids));
+	volatile int exec_errno = 0;
+	int stop = 0;
+	long live = 0;
+
+	if (!pids)
+		die("calloc");
+	while (live < n) {
+		pid_t pid = vfork();
+
+		if (pid == 0) {
+			execl(prog, prog, "600", (char *)NULL);
+			exec_errno = errno;
+			_exit(127);
+		}
+		if (pid < 0) {
+			stop = errno;
+			break;
+		}
+		if (exec_errno) {
+			stop = exec_errno;
+			waitpid(pid, NULL, 0);
+			break;
+		}
+		pids[live++] = pid;
+	}
+	for (long i = 0; i < live; i++)
+		kill(pids[i], SIGKILL);
+	for (long i = 0; i < live; i++)
+		waitpid(pids[i], NULL, 0);
+	free(pids);
+	result("ceiling count=%ld of=%ld stop=%s", live, n,
+	       stop == 0 ? "none" : stop == EAGAIN ? "EAGAIN" :
+	       stop == ENOMEM ? "ENOMEM" : "other");
+	return 0;
+}
+
 static void full_read(int fd, void *p, size_t n)
 {
 	while (n) {
@@ -477,6 +524,8 @@ int main(int argc, char **argv)
 		rc = cmd_pipe(arg_num(argv[2], "count"));
 	else if (!strcmp(argv[1], "file") && argc == 4)
 		rc = cmd_file(argv[2], arg_num(argv[3], "size"));
+	else if (!strcmp(argv[1], "ceiling") && argc == 4)
+		rc = cmd_ceiling(arg_num(argv[2], "count"), argv[3]);
 	else if (!strcmp(argv[1], "run") && argc >= 4)
 		rc = cmd_run(argv[2], argv + 3);
 	else if (!strcmp(argv[1], "procmem") && argc == 3) {
@@ -492,7 +541,8 @@ int main(int argc, char **argv)
 	return rc;
 usage:
 	fprintf(stderr, "usage: %s [-t TAG] cpu [SCALE] | syscall N | spawn N PROG | pipe N |\n"
-			"       file DIR MIB | run NAME CMD... | procmem PID | meminfo\n",
+			"       file DIR MIB | ceiling N PROG | run NAME CMD... | procmem PID |\n"
+			"       meminfo\n",
 		self);
 	return 2;
 }

@@ -370,6 +370,28 @@ fn measure(
         None => step.done(""),
         Some(e) => ui.warn(&format!("the workloads stopped early, {e}")),
     }
+    // How many processes can live at once (the browser's worker ceiling, docs/abi.md "How
+    // many tasks"): once, at the end, since it takes the machine to its limit.
+    if stopped.is_none() {
+        let step = ui.step("live processes at once, until a fork fails");
+        let most = if opts.quick { "100" } else { "1000" };
+        let args = ["ceiling", most, "/bin/sleep"].map(String::from);
+        match guest.run(&args) {
+            Ok(out) => {
+                if let Some(r) = out.records.iter().find(|r| r.name == "ceiling") {
+                    if let Some(v) = r.num("count") {
+                        samples.add("memory", "live-process-ceiling", "count", true, v);
+                    }
+                    let stop = r.fields.get("stop").map_or("?", String::as_str);
+                    step.done(&format!(
+                        "{} of {most}, stopped by {stop}",
+                        r.num("count").unwrap_or(0.0)
+                    ));
+                }
+            }
+            Err(e) => ui.warn(&format!("the process ceiling was not measured: {e:#}")),
+        }
+    }
     // The last page's console, for reading what happened (escapes kept, as the terminal got it).
     let log = paths.repo.join("target/bench/console.log");
     std::fs::write(&log, guest.page.text_from(0)?)

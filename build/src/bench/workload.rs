@@ -232,6 +232,7 @@ pub fn describe(name: &str) -> &'static str {
         "used-after-boot" => "MemTotal − MemFree at the prompt",
         "total-minus-available" => "MemTotal − MemAvailable",
         "processes-at-prompt" => "live process memories",
+        "live-process-ceiling" => "sleeping processes at once, until a fork fails",
         "process-memory-total" => "their wasm memories, in all",
         "shell-memory" => "a shell: its wasm memory / native VmSize",
         "shell-VmRSS" => "a native shell's resident set",
