@@ -295,7 +295,7 @@ fn task_claim(cells: &SharedCells) -> i32 {
             pool::Claim::Refused => return -abi::EAGAIN,
             pool::Claim::Wait => {
                 if !asked {
-                    post(&FromWorker::Claimed);
+                    post(&FromWorker::WorkerWanted);
                     asked = true;
                 }
                 let waited = js_sys::Date::now() - start;

@@ -571,22 +571,31 @@ impl Inner {
         Inner::top_up(inner, st)
     }
 
-    /// Starts spare workers until `spare_workers` are idle or starting and not promised to a
-    /// task (`pool`) — unless the browser refused the last one.
+    /// Starts spare workers until `spare_workers` have no role (idle, claimed or starting) —
+    /// unless the browser refused the last one. A claimed worker counts: its task comes soon
+    /// (`SpawnTask`), and starting workers for nothing costs every fork a worker start.
     fn top_up(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
-        if st.stopped || pool::is_exhausted(&inner.pool) {
-            return Ok(());
-        }
+        let have = st.slots.iter().filter(|s| s.role.is_none()).count();
+        Inner::start_spares(inner, st, inner.options.spare_workers.saturating_sub(have))
+    }
+
+    /// A claim found no idle worker (`WorkerWanted`): start one unless one is starting.
+    fn want_worker(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
         let starting = st
             .slots
             .iter()
-            .filter(|s| s.role.is_none() && s.phase != Phase::Idle)
-            .count();
-        let have = pool::ready(&inner.pool) as usize + starting;
-        for _ in have..inner.options.spare_workers {
+            .any(|s| s.role.is_none() && s.phase != Phase::Idle);
+        Inner::start_spares(inner, st, usize::from(!starting))
+    }
+
+    fn start_spares(inner: &Rc<Inner>, st: &mut State, n: usize) -> Result<(), String> {
+        if n == 0 || st.stopped || pool::is_exhausted(&inner.pool) {
+            return Ok(());
+        }
+        for _ in 0..n {
             Inner::spawn(inner, st, None)?;
         }
-        if have < inner.options.spare_workers && st.spare_timer.is_none() {
+        if st.spare_timer.is_none() {
             st.spare_timer =
                 Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_START_MS as i32))?;
         }
@@ -791,6 +800,7 @@ impl Inner {
                 Inner::freed(inner, st)?;
             }
             FromWorker::Claimed => Inner::top_up(inner, st)?,
+            FromWorker::WorkerWanted => Inner::want_worker(inner, st)?,
             FromWorker::SpawnTask { task } => {
                 Inner::assign(inner, st, Role::Task { task })?;
                 if !st.running {

@@ -119,8 +119,10 @@ pub enum FromWorker {
     FilesTaken {
         total: f64,
     },
-    /// `task_claim` took an idle worker, or found none and waits (`crate::pool`): start more.
+    /// `task_claim` took an idle worker (`crate::pool`): keep the spares topped up.
     Claimed,
+    /// `task_claim` found no idle worker and waits for one: start one now.
+    WorkerWanted,
     SpawnTask {
         task: u32,
     },
