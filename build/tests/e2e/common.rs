@@ -269,12 +269,25 @@ pub fn terminal_transcript(c: &Session) -> String {
     )
     .as_f64()
     .unwrap_or(0.0);
-    let step = ((height * 0.75) as i64).max(20);
+    let step = ((height * 0.5) as i64).max(20);
+    // Consecutive screens must share a line; Firefox may coalesce two wheel steps into one
+    // scroll and jump past lines, which are then read after a step back.
+    let overlaps = |above: &str, below: &str| {
+        below
+            .lines()
+            .next()
+            .is_none_or(|first| above.lines().any(|l| l == first))
+    };
     let mut all = screen.clone();
     for _ in 0..500 {
         let Some(mut next) = scroll_terminal(c, step) else {
             break;
         };
+        if !overlaps(&screen, &next) {
+            if let Some(back) = scroll_terminal(c, -step / 2) {
+                next = back;
+            }
+        }
         if next == screen {
             // A wheel step can be swallowed (a scroll animation still running): try a
             // small one before concluding this is the bottom.
