@@ -66,11 +66,11 @@ pub fn instantiate(
             .into_js_value(),
     )?;
     let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
+    let claim_cells = pool_cells.clone();
     add(
         "task_claim",
-        Closure::<dyn FnMut() -> i32>::new(move || task_claim(&pool_cells)).into_js_value(),
+        Closure::<dyn FnMut() -> i32>::new(move || task_claim(&claim_cells)).into_js_value(),
     )?;
-    let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
     add(
         "task_unclaim",
         Closure::<dyn FnMut()>::new(move || {

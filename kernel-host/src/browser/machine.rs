@@ -124,6 +124,20 @@ struct Slot {
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
 
+impl Slot {
+    /// A spare worker the browser has not finished starting.
+    fn is_starting_spare(&self) -> bool {
+        self.role.is_none() && self.phase != Phase::Idle
+    }
+
+    /// Ends the worker; no message or error of it is heard after.
+    fn end(&self) {
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
+        self.worker.terminate();
+    }
+}
+
 struct State {
     stopped: bool,
     next_id: u32,
@@ -403,9 +417,7 @@ impl State {
             }
         }
         for slot in &self.slots {
-            slot.worker.set_onmessage(None);
-            slot.worker.set_onerror(None);
-            slot.worker.terminate();
+            slot.end();
         }
     }
 
@@ -581,10 +593,7 @@ impl Inner {
 
     /// A claim found no idle worker (`WorkerWanted`): start one unless one is starting.
     fn want_worker(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
-        let starting = st
-            .slots
-            .iter()
-            .any(|s| s.role.is_none() && s.phase != Phase::Idle);
+        let starting = st.slots.iter().any(Slot::is_starting_spare);
         Inner::start_spares(inner, st, usize::from(!starting))
     }
 
@@ -609,14 +618,11 @@ impl Inner {
         let Some(i) = st
             .slots
             .iter()
-            .position(|s| s.id == id && s.role.is_none() && s.phase != Phase::Idle)
+            .position(|s| s.id == id && s.is_starting_spare())
         else {
             return false;
         };
-        let s = st.slots.remove(i);
-        s.worker.set_onmessage(None);
-        s.worker.set_onerror(None);
-        s.worker.terminate();
+        st.slots.remove(i).end();
         web_sys::console::warn_1(
             &format!(
                 "alpenglow: no worker for new tasks ({} workers live): {message}",
@@ -642,14 +648,16 @@ impl Inner {
         if st.stopped {
             return;
         }
-        let now = js_sys::Date::now();
-        let starting: Vec<f64> = st
+        let Some(oldest) = st
             .slots
             .iter()
-            .filter(|s| s.role.is_none() && s.phase != Phase::Idle)
+            .filter(|s| s.is_starting_spare())
             .map(|s| s.started_ms)
-            .collect();
-        if starting.iter().any(|t| now - t >= SPARE_START_MS) {
+            .reduce(f64::min)
+        else {
+            return;
+        };
+        if js_sys::Date::now() - oldest >= SPARE_START_MS {
             if !pool::is_exhausted(&inner.pool) {
                 web_sys::console::warn_1(
                     &format!(
@@ -662,14 +670,12 @@ impl Inner {
             }
             Inner::exhausted(inner, true);
         }
-        if !starting.is_empty() {
-            match Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS)) {
-                Ok(t) => st.spare_timer = t,
-                Err(e) => {
-                    let event = st.crash(e, None);
-                    drop(st);
-                    inner.emit(vec![event]);
-                }
+        match Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS)) {
+            Ok(t) => st.spare_timer = t,
+            Err(e) => {
+                let event = st.crash(e, None);
+                drop(st);
+                inner.emit(vec![event]);
             }
         }
     }
@@ -792,10 +798,7 @@ impl Inner {
                     pool::add_ready(&inner.pool);
                     inner.pool.notify(pool::WAIT_CELL);
                 } else {
-                    let s = st.slots.remove(i);
-                    s.worker.set_onmessage(None);
-                    s.worker.set_onerror(None);
-                    s.worker.terminate();
+                    st.slots.remove(i).end();
                 }
                 Inner::freed(inner, st)?;
             }
