@@ -12,22 +12,29 @@
 //!
 //! The main thread never blocks: it only posts messages, sets timeouts and, to raise the
 //! timer interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
+//!
+//! Split by concern: the worker pool is `workers.rs` (a pool worker `slot.rs`), the timeouts
+//! `timers.rs`; this file holds the state, the public face and the message dispatch.
 
-use super::devices::{self, SharedCells};
+use super::devices::SharedCells;
 use super::error::js_error_message;
 use super::protocol::{self, FromWorker, Role, ToWorker};
-use crate::abi::{self, Shutdown};
+use crate::abi::Shutdown;
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
-use crate::in_order::{self, InOrder};
+use crate::in_order::InOrder;
 use crate::{pool, rtc, virtio};
 use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
+use slot::{Phase, Slot, UserMemory};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+mod slot;
+mod timers;
+mod workers;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineOptions {
@@ -87,55 +94,6 @@ pub struct Stats {
     pub busy: usize,
     /// Timer interrupts raised.
     pub timer_irqs: u64,
-}
-
-/// A spare worker that has not started after this long is held back by the browser.
-const SPARE_START_MS: f64 = 10_000.0;
-/// How often spares still starting are looked at.
-const SPARE_CHECK_MS: i32 = 1_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// The worker script is loading.
-    Loading,
-    /// `Init` sent: the worker instantiates vmlinux.
-    Instantiating,
-    /// Instantiated, waiting for a role.
-    Idle,
-    /// Running its role, until its task calls `task_exit` (then it is idle again or ended).
-    Running,
-}
-
-/// A process memory registered by `user_create` (docs/abi.md, "Process memories and the
-/// page's address space"): every worker can get it from here.
-struct UserMemory {
-    module: WebAssembly::Module,
-    memory: WebAssembly::Memory,
-}
-
-struct Slot {
-    id: u32,
-    worker: Worker,
-    phase: Phase,
-    /// When it was started (`Date.now()`), to notice a spare the browser never starts.
-    started_ms: f64,
-    role: Option<Role>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(ErrorEvent)>,
-}
-
-impl Slot {
-    /// A spare worker the browser has not finished starting.
-    fn is_starting_spare(&self) -> bool {
-        self.role.is_none() && self.phase != Phase::Idle
-    }
-
-    /// Ends the worker; no message or error of it is heard after.
-    fn end(&self) {
-        self.worker.set_onmessage(None);
-        self.worker.set_onerror(None);
-        self.worker.terminate();
-    }
 }
 
 struct State {
@@ -454,232 +412,6 @@ impl Inner {
         }
     }
 
-    fn spawn(inner: &Rc<Inner>, st: &mut State, role: Option<Role>) -> Result<(), String> {
-        let id = st.next_id;
-        st.next_id += 1;
-        let opts = WorkerOptions::new();
-        opts.set_type(WorkerType::Classic);
-        opts.set_name(&match role {
-            Some(Role::Boot { .. }) => "alpenglow boot".to_string(),
-            Some(Role::Devices) => "alpenglow devices".to_string(),
-            _ => format!("alpenglow task worker {id}"),
-        });
-        let worker =
-            Worker::new_with_options(&inner.options.worker_url, &opts).map_err(ctx(&format!(
-                "cannot start a kernel worker ({})",
-                inner.options.worker_url
-            )))?;
-
-        let weak: Weak<Inner> = Rc::downgrade(inner);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            if let Some(inner) = weak.upgrade() {
-                Inner::message(&inner, id, ev.data());
-            }
-        });
-        let weak: Weak<Inner> = Rc::downgrade(inner);
-        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
-            ev.prevent_default();
-            if let Some(inner) = weak.upgrade() {
-                let message = match ev.message() {
-                    m if m.is_empty() => "the worker failed to load or run".to_string(),
-                    m => m,
-                };
-                let at = match ev.filename() {
-                    f if f.is_empty() => None,
-                    f => Some(format!("at {f}:{}:{}", ev.lineno(), ev.colno())),
-                };
-                let mut st = inner.state.borrow_mut();
-                if st.stopped || Inner::spare_failed(&inner, &mut st, id, &message) {
-                    return;
-                }
-                let event = st.crash(format!("kernel worker {id}: {message}"), at);
-                drop(st);
-                inner.emit(vec![event]);
-            }
-        });
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        st.slots.push(Slot {
-            id,
-            worker,
-            phase: Phase::Loading,
-            started_ms: js_sys::Date::now(),
-            role,
-            _on_message: on_message,
-            _on_error: on_error,
-        });
-        Ok(())
-    }
-
-    fn post(slot: &Slot, msg: &ToWorker) -> Result<(), String> {
-        let value = protocol::encode(msg)?;
-        slot.worker
-            .post_message(&value)
-            .map_err(ctx(&format!("cannot post to kernel worker {}", slot.id)))
-    }
-
-    /// Starts `role` on an idle worker. A task may be a user task whose process memory was
-    /// made on another worker: the worker gets every live one first. The device worker gets
-    /// what was sent for it before it ran.
-    fn run(
-        slot: &mut Slot,
-        role: Role,
-        users: &BTreeMap<u32, UserMemory>,
-        backlog: &mut Vec<ToWorker>,
-    ) -> Result<(), String> {
-        slot.role = Some(role);
-        slot.phase = Phase::Running;
-        if let Role::Task { .. } = role {
-            for (handle, u) in users {
-                Inner::post(slot, &Inner::user_message(*handle, u))?;
-            }
-        }
-        Inner::post(slot, &ToWorker::Run(role))?;
-        if role == Role::Devices {
-            for msg in backlog.drain(..) {
-                Inner::post(slot, &msg)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Sends `msg` to the device worker, or keeps it until that worker runs.
-    fn to_devices(st: &mut State, msg: ToWorker) -> Result<(), String> {
-        match st
-            .slots
-            .iter()
-            .find(|s| s.role == Some(Role::Devices) && s.phase == Phase::Running)
-        {
-            Some(slot) => Inner::post(slot, &msg),
-            None => {
-                st.device_backlog.push(msg);
-                Ok(())
-            }
-        }
-    }
-
-    fn user_message(handle: u32, u: &UserMemory) -> ToWorker {
-        ToWorker::User {
-            handle,
-            module: u.module.clone(),
-            memory: u.memory.clone(),
-        }
-    }
-
-    /// Gives `role` to a warm worker, or to one still starting, or to a new one; then tops
-    /// the pool up again.
-    fn assign(inner: &Rc<Inner>, st: &mut State, role: Role) -> Result<(), String> {
-        if let Some(slot) = st
-            .slots
-            .iter_mut()
-            .find(|s| s.role.is_none() && s.phase == Phase::Idle)
-        {
-            Inner::run(slot, role, &st.users, &mut st.device_backlog)?;
-        } else if let Some(slot) = st.slots.iter_mut().find(|s| s.role.is_none()) {
-            slot.role = Some(role);
-        } else {
-            Inner::spawn(inner, st, Some(role))?;
-        }
-        Inner::top_up(inner, st)
-    }
-
-    /// Starts spare workers until `spare_workers` have no role (idle, claimed or starting) —
-    /// unless the browser refused the last one. A claimed worker counts: its task comes soon
-    /// (`SpawnTask`), and starting workers for nothing costs every fork a worker start.
-    fn top_up(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
-        let have = st.slots.iter().filter(|s| s.role.is_none()).count();
-        Inner::start_spares(inner, st, inner.options.spare_workers.saturating_sub(have))
-    }
-
-    /// A claim found no idle worker (`WorkerWanted`): start one unless one is starting.
-    fn want_worker(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
-        let starting = st.slots.iter().any(Slot::is_starting_spare);
-        Inner::start_spares(inner, st, usize::from(!starting))
-    }
-
-    fn start_spares(inner: &Rc<Inner>, st: &mut State, n: usize) -> Result<(), String> {
-        if n == 0 || st.stopped || pool::is_exhausted(&inner.pool) {
-            return Ok(());
-        }
-        for _ in 0..n {
-            Inner::spawn(inner, st, None)?;
-        }
-        if st.spare_timer.is_none() {
-            st.spare_timer =
-                Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_START_MS as i32))?;
-        }
-        Ok(())
-    }
-
-    /// A worker that failed before it had a role is the browser refusing one more (the usual
-    /// cause: no address space for its wasm memory). The pool is exhausted: a new task gets
-    /// EAGAIN until a task ends. Returns false for a worker with a role (the machine stops).
-    fn spare_failed(inner: &Rc<Inner>, st: &mut State, id: u32, message: &str) -> bool {
-        let Some(i) = st
-            .slots
-            .iter()
-            .position(|s| s.id == id && s.is_starting_spare())
-        else {
-            return false;
-        };
-        st.slots.remove(i).end();
-        web_sys::console::warn_1(
-            &format!(
-                "alpenglow: no worker for new tasks ({} workers live): {message}",
-                st.slots.len()
-            )
-            .into(),
-        );
-        Inner::exhausted(inner, true);
-        true
-    }
-
-    /// Says whether the browser refuses more workers, and wakes tasks waiting for one.
-    fn exhausted(inner: &Inner, exhausted: bool) {
-        pool::set_exhausted(&inner.pool, exhausted);
-        inner.pool.notify(pool::WAIT_CELL);
-    }
-
-    /// A spare still starting after `SPARE_START_MS` is one the browser holds back (Firefox
-    /// queues workers past its per-site limit): treat the pool as exhausted until it starts.
-    fn spare_check(inner: &Rc<Inner>) {
-        let mut st = inner.state.borrow_mut();
-        st.spare_timer = None;
-        if st.stopped {
-            return;
-        }
-        let Some(oldest) = st
-            .slots
-            .iter()
-            .filter(|s| s.is_starting_spare())
-            .map(|s| s.started_ms)
-            .reduce(f64::min)
-        else {
-            return;
-        };
-        if js_sys::Date::now() - oldest >= SPARE_START_MS {
-            if !pool::is_exhausted(&inner.pool) {
-                web_sys::console::warn_1(
-                    &format!(
-                        "alpenglow: a new worker has not started in {} s ({} workers live)",
-                        SPARE_START_MS / 1000.0,
-                        st.slots.len()
-                    )
-                    .into(),
-                );
-            }
-            Inner::exhausted(inner, true);
-        }
-        match Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS)) {
-            Ok(t) => st.spare_timer = t,
-            Err(e) => {
-                let event = st.crash(e, None);
-                drop(st);
-                inner.emit(vec![event]);
-            }
-        }
-    }
-
     fn message(inner: &Rc<Inner>, id: u32, data: JsValue) {
         let mut events = Vec::new();
         {
@@ -838,138 +570,5 @@ impl Inner {
             }
         }
         Ok(())
-    }
-
-    /// A task ended or a process memory was let go: a worker the browser refused before may
-    /// fit now.
-    fn freed(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
-        if pool::is_exhausted(&inner.pool) {
-            Inner::exhausted(inner, false);
-            Inner::top_up(inner, st)?;
-        }
-        Ok(())
-    }
-
-    /// `timer_set(delta_ns)`: replaces the pending timer; a negative delta only cancels it.
-    fn set_timer(inner: &Rc<Inner>, st: &mut State, delta_ns: i64) -> Result<(), String> {
-        let ms = boot::timer_delay_ms(delta_ns);
-        st.timer = Inner::reschedule(&inner.on_timer, st.timer.take(), ms)?;
-        Ok(())
-    }
-
-    /// The clock's alarm, set for `delay_ns` from now (None cancels it). A timeout is at most
-    /// ~24 days: a later alarm is looked at again then (`rtc::Due::NotYet`).
-    fn set_alarm(inner: &Rc<Inner>, st: &mut State, delay_ns: Option<f64>) -> Result<(), String> {
-        let ms = delay_ns.map(|ns| (ns / 1e6).ceil().clamp(0.0, f64::from(i32::MAX)) as i32);
-        st.alarm = Inner::reschedule(&inner.on_alarm, st.alarm.take(), ms)?;
-        Ok(())
-    }
-
-    /// Clears the timeout `old` and sets `callback` to run in `ms`, if given.
-    fn reschedule(
-        callback: &RefCell<Option<Closure<dyn FnMut()>>>,
-        old: Option<i32>,
-        ms: Option<i32>,
-    ) -> Result<Option<i32>, String> {
-        let window = window()?;
-        if let Some(handle) = old {
-            window.clear_timeout_with_handle(handle);
-        }
-        let Some(ms) = ms else {
-            return Ok(None);
-        };
-        let cb = callback.borrow();
-        let cb = cb.as_ref().ok_or("the timer callback is gone")?;
-        let handle = window
-            .set_timeout_with_callback_and_timeout_and_arguments_0(cb.as_ref().unchecked_ref(), ms)
-            .map_err(ctx("setTimeout"))?;
-        Ok(Some(handle))
-    }
-
-    /// Output waits for a missing chunk: give up on it if it has not come in `GAP_MS`.
-    fn watch_gaps(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
-        let waiting = st.console_order.waiting() + st.files_order.waiting();
-        if waiting > 0 && st.gap_timer.is_none() {
-            st.gap_timer = Inner::reschedule(&inner.on_gap, None, Some(in_order::GAP_MS))?;
-        }
-        Ok(())
-    }
-
-    fn gap_timed_out(inner: &Rc<Inner>) {
-        let mut events = Vec::new();
-        {
-            let mut st = inner.state.borrow_mut();
-            st.gap_timer = None;
-            if st.stopped {
-                return;
-            }
-            if st.console_order.waiting() > 0 {
-                web_sys::console::warn_1(&"alpenglow: a console chunk never came".into());
-                let chunks = st.console_order.skip_gap();
-                st.console_out(chunks, &mut events);
-            }
-            if st.files_order.waiting() > 0 {
-                web_sys::console::warn_1(&"alpenglow: a files chunk never came".into());
-                let chunks = st.files_order.skip_gap();
-                events.extend(chunks.into_iter().map(Event::Files));
-            }
-            if let Err(e) = Inner::watch_gaps(inner, &mut st) {
-                events.push(st.crash(e, None));
-            }
-        }
-        inner.emit(events);
-    }
-
-    fn alarm_fired(inner: &Rc<Inner>) {
-        let mut events = Vec::new();
-        {
-            let mut st = inner.state.borrow_mut();
-            if st.stopped {
-                return;
-            }
-            st.alarm = None;
-            let cells = SharedCells::new(&inner.devices);
-            let result = match rtc::fire(&cells, devices::wall_clock_ns()) {
-                rtc::Due::NotYet { delay_ns } => {
-                    Inner::set_alarm(inner, &mut st, Some(delay_ns as f64))
-                }
-                rtc::Due::Now { raise: true } => Inner::raise(inner, &st, rtc::IRQ_LINE),
-                rtc::Due::Now { raise: false } | rtc::Due::Nothing => Ok(()),
-            };
-            if let Err(e) = result {
-                events.push(st.crash(e, None));
-            }
-        }
-        inner.emit(events);
-    }
-
-    fn timer_fired(inner: &Rc<Inner>) {
-        let mut events = Vec::new();
-        {
-            let mut st = inner.state.borrow_mut();
-            if st.stopped {
-                return;
-            }
-            st.timer = None;
-            match Inner::raise(inner, &st, abi::IRQ_BIT_TIMER) {
-                Ok(()) => st.timer_irqs += 1,
-                Err(e) => events.push(st.crash(e, None)),
-            }
-            // A program in a loop without system calls holds the CPU: it enters the kernel
-            // at its next loop header, which takes the tick (and reschedules, and delivers
-            // signals). Which process runs is not known here: every one is asked.
-            for user in st.users.values() {
-                devices::call_attention(&user.memory);
-            }
-        }
-        inner.emit(events);
-    }
-
-    /// Sets interrupt line `bit` in the kernel's pending word and wakes a CPU sleeping on it.
-    fn raise(inner: &Inner, st: &State, bit: u32) -> Result<(), String> {
-        let addr = st
-            .irq_pending
-            .ok_or("an interrupt before any worker reported wasm_irq_pending")?;
-        devices::raise_irq(&inner.memory, addr, bit)
     }
 }

@@ -1,0 +1,259 @@
+//! The machine's worker pool: starting workers, giving them roles, keeping spares warm,
+//! and noticing when the browser refuses one more (docs/abi.md, "How many tasks").
+
+use super::slot::{Phase, Slot, UserMemory};
+use super::{ctx, Inner, State};
+use crate::browser::protocol::{self, Role, ToWorker};
+use crate::pool;
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+
+/// A spare worker that has not started after this long is held back by the browser.
+const SPARE_START_MS: f64 = 10_000.0;
+/// How often spares still starting are looked at.
+const SPARE_CHECK_MS: i32 = 1_000;
+
+impl Inner {
+    pub(super) fn spawn(
+        inner: &Rc<Inner>,
+        st: &mut State,
+        role: Option<Role>,
+    ) -> Result<(), String> {
+        let id = st.next_id;
+        st.next_id += 1;
+        let opts = WorkerOptions::new();
+        opts.set_type(WorkerType::Classic);
+        opts.set_name(&match role {
+            Some(Role::Boot { .. }) => "alpenglow boot".to_string(),
+            Some(Role::Devices) => "alpenglow devices".to_string(),
+            _ => format!("alpenglow task worker {id}"),
+        });
+        let worker =
+            Worker::new_with_options(&inner.options.worker_url, &opts).map_err(ctx(&format!(
+                "cannot start a kernel worker ({})",
+                inner.options.worker_url
+            )))?;
+
+        let weak: Weak<Inner> = Rc::downgrade(inner);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            if let Some(inner) = weak.upgrade() {
+                Inner::message(&inner, id, ev.data());
+            }
+        });
+        let weak: Weak<Inner> = Rc::downgrade(inner);
+        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
+            ev.prevent_default();
+            if let Some(inner) = weak.upgrade() {
+                let message = match ev.message() {
+                    m if m.is_empty() => "the worker failed to load or run".to_string(),
+                    m => m,
+                };
+                let at = match ev.filename() {
+                    f if f.is_empty() => None,
+                    f => Some(format!("at {f}:{}:{}", ev.lineno(), ev.colno())),
+                };
+                let mut st = inner.state.borrow_mut();
+                if st.stopped || Inner::spare_failed(&inner, &mut st, id, &message) {
+                    return;
+                }
+                let event = st.crash(format!("kernel worker {id}: {message}"), at);
+                drop(st);
+                inner.emit(vec![event]);
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        st.slots.push(Slot {
+            id,
+            worker,
+            phase: Phase::Loading,
+            started_ms: js_sys::Date::now(),
+            role,
+            _on_message: on_message,
+            _on_error: on_error,
+        });
+        Ok(())
+    }
+
+    pub(super) fn post(slot: &Slot, msg: &ToWorker) -> Result<(), String> {
+        let value = protocol::encode(msg)?;
+        slot.worker
+            .post_message(&value)
+            .map_err(ctx(&format!("cannot post to kernel worker {}", slot.id)))
+    }
+
+    /// Starts `role` on an idle worker. A task may be a user task whose process memory was
+    /// made on another worker: the worker gets every live one first. The device worker gets
+    /// what was sent for it before it ran.
+    pub(super) fn run(
+        slot: &mut Slot,
+        role: Role,
+        users: &BTreeMap<u32, UserMemory>,
+        backlog: &mut Vec<ToWorker>,
+    ) -> Result<(), String> {
+        slot.role = Some(role);
+        slot.phase = Phase::Running;
+        if let Role::Task { .. } = role {
+            for (handle, u) in users {
+                Inner::post(slot, &Inner::user_message(*handle, u))?;
+            }
+        }
+        Inner::post(slot, &ToWorker::Run(role))?;
+        if role == Role::Devices {
+            for msg in backlog.drain(..) {
+                Inner::post(slot, &msg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `msg` to the device worker, or keeps it until that worker runs.
+    pub(super) fn to_devices(st: &mut State, msg: ToWorker) -> Result<(), String> {
+        match st
+            .slots
+            .iter()
+            .find(|s| s.role == Some(Role::Devices) && s.phase == Phase::Running)
+        {
+            Some(slot) => Inner::post(slot, &msg),
+            None => {
+                st.device_backlog.push(msg);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn user_message(handle: u32, u: &UserMemory) -> ToWorker {
+        ToWorker::User {
+            handle,
+            module: u.module.clone(),
+            memory: u.memory.clone(),
+        }
+    }
+
+    /// Gives `role` to a warm worker, or to one still starting, or to a new one; then tops
+    /// the pool up again.
+    pub(super) fn assign(inner: &Rc<Inner>, st: &mut State, role: Role) -> Result<(), String> {
+        if let Some(slot) = st
+            .slots
+            .iter_mut()
+            .find(|s| s.role.is_none() && s.phase == Phase::Idle)
+        {
+            Inner::run(slot, role, &st.users, &mut st.device_backlog)?;
+        } else if let Some(slot) = st.slots.iter_mut().find(|s| s.role.is_none()) {
+            slot.role = Some(role);
+        } else {
+            Inner::spawn(inner, st, Some(role))?;
+        }
+        Inner::top_up(inner, st)
+    }
+
+    /// Starts spare workers until `spare_workers` have no role (idle, claimed or starting) —
+    /// unless the browser refused the last one. A claimed worker counts: its task comes soon
+    /// (`SpawnTask`), and starting workers for nothing costs every fork a worker start.
+    pub(super) fn top_up(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        let have = st.slots.iter().filter(|s| s.role.is_none()).count();
+        Inner::start_spares(inner, st, inner.options.spare_workers.saturating_sub(have))
+    }
+
+    /// A claim found no idle worker (`WorkerWanted`): start one unless one is starting.
+    pub(super) fn want_worker(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        let starting = st.slots.iter().any(Slot::is_starting_spare);
+        Inner::start_spares(inner, st, usize::from(!starting))
+    }
+
+    pub(super) fn start_spares(inner: &Rc<Inner>, st: &mut State, n: usize) -> Result<(), String> {
+        if n == 0 || st.stopped || pool::is_exhausted(&inner.pool) {
+            return Ok(());
+        }
+        for _ in 0..n {
+            Inner::spawn(inner, st, None)?;
+        }
+        if st.spare_timer.is_none() {
+            st.spare_timer =
+                Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_START_MS as i32))?;
+        }
+        Ok(())
+    }
+
+    /// A worker that failed before it had a role is the browser refusing one more (the usual
+    /// cause: no address space for its wasm memory). The pool is exhausted: a new task gets
+    /// EAGAIN until a task ends. Returns false for a worker with a role (the machine stops).
+    pub(super) fn spare_failed(inner: &Rc<Inner>, st: &mut State, id: u32, message: &str) -> bool {
+        let Some(i) = st
+            .slots
+            .iter()
+            .position(|s| s.id == id && s.is_starting_spare())
+        else {
+            return false;
+        };
+        st.slots.remove(i).end();
+        web_sys::console::warn_1(
+            &format!(
+                "alpenglow: no worker for new tasks ({} workers live): {message}",
+                st.slots.len()
+            )
+            .into(),
+        );
+        Inner::exhausted(inner, true);
+        true
+    }
+
+    /// Says whether the browser refuses more workers, and wakes tasks waiting for one.
+    pub(super) fn exhausted(inner: &Inner, exhausted: bool) {
+        pool::set_exhausted(&inner.pool, exhausted);
+        inner.pool.notify(pool::WAIT_CELL);
+    }
+
+    /// A spare still starting after `SPARE_START_MS` is one the browser holds back (Firefox
+    /// queues workers past its per-site limit): treat the pool as exhausted until it starts.
+    pub(super) fn spare_check(inner: &Rc<Inner>) {
+        let mut st = inner.state.borrow_mut();
+        st.spare_timer = None;
+        if st.stopped {
+            return;
+        }
+        let Some(oldest) = st
+            .slots
+            .iter()
+            .filter(|s| s.is_starting_spare())
+            .map(|s| s.started_ms)
+            .reduce(f64::min)
+        else {
+            return;
+        };
+        if js_sys::Date::now() - oldest >= SPARE_START_MS {
+            if !pool::is_exhausted(&inner.pool) {
+                web_sys::console::warn_1(
+                    &format!(
+                        "alpenglow: a new worker has not started in {} s ({} workers live)",
+                        SPARE_START_MS / 1000.0,
+                        st.slots.len()
+                    )
+                    .into(),
+                );
+            }
+            Inner::exhausted(inner, true);
+        }
+        match Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS)) {
+            Ok(t) => st.spare_timer = t,
+            Err(e) => {
+                let event = st.crash(e, None);
+                drop(st);
+                inner.emit(vec![event]);
+            }
+        }
+    }
+
+    /// A task ended or a process memory was let go: a worker the browser refused before may
+    /// fit now.
+    pub(super) fn freed(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        if pool::is_exhausted(&inner.pool) {
+            Inner::exhausted(inner, false);
+            Inner::top_up(inner, st)?;
+        }
+        Ok(())
+    }
+}
