@@ -214,7 +214,14 @@ fn embedding_page_on_another_origin_drives_the_app_and_strangers_are_refused(kin
         assert!(events.contains("state: "), "events: {events:?}");
         eprintln!("events the example page received:\n{events}");
 
-        // The parent types a command as its visitor would; its output comes back.
+        // The parent types a command as its visitor would, once the shell's prompt shows;
+        // its output comes back.
+        wait_until(
+            &c,
+            "the shell's prompt in alpenglow:output events",
+            "return document.getElementById('output').textContent.split(/\\r?\\n/)\
+               .some(l => /^\\S* #$/.test(l.trim()))",
+        );
         type_into(&c, "#text", "echo embedded");
         click(&c, "#send button");
         wait_until(
