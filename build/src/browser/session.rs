@@ -13,6 +13,11 @@ use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+/// What Chromium answers a script whose page context a navigation destroyed (the script did
+/// not run), and how often such a script is tried again, 250 ms apart.
+const CONTEXT_GONE: &str = "Cannot find context";
+const CONTEXT_GONE_TRIES: u32 = 20;
+
 /// What a session needs from its browser at start.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -134,18 +139,30 @@ impl Session {
 
     /// Runs `body` (a function body; `arguments` are `args`) in the page and returns its
     /// value as JSON; a returned promise is awaited.
+    /// A script that meets a navigation (the service worker reloads the page once it
+    /// controls it) finds the page's context gone before it runs: it runs again in the new
+    /// page.
     pub fn execute(&self, body: &str, args: Vec<Value>) -> Result<Value> {
-        let r = self
-            .command(
-                "script.callFunction",
-                json!({
-                    "functionDeclaration": wrap(body),
-                    "arguments": [{ "type": "string", "value": Value::Array(args).to_string() }],
-                    "target": { "context": self.context() },
-                    "awaitPromise": true,
-                }),
-            )
-            .with_context(|| format!("running a script in the page: {}", first_line(body)))?;
+        let params = json!({
+            "functionDeclaration": wrap(body),
+            "arguments": [{ "type": "string", "value": Value::Array(args).to_string() }],
+            "target": { "context": self.context() },
+            "awaitPromise": true,
+        });
+        let mut tries = 0;
+        let r = loop {
+            match self.command("script.callFunction", params.clone()) {
+                Err(e) if tries < CONTEXT_GONE_TRIES && format!("{e:#}").contains(CONTEXT_GONE) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                r => {
+                    break r.with_context(|| {
+                        format!("running a script in the page: {}", first_line(body))
+                    })?
+                }
+            }
+        };
         if r["type"] == "exception" {
             bail!(
                 "the script threw {}: {}",

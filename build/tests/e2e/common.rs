@@ -61,20 +61,9 @@ pub fn goto(c: &Session, url: &str) {
     c.goto(url).unwrap_or_else(|e| panic!("open {url}: {e:#}"));
 }
 
-/// Runs `script` in the page. A script that meets a navigation (the service worker reloads
-/// the page once it controls it) finds its context gone: it runs again in the new page.
 pub fn js(c: &Session, script: &str) -> Value {
-    let mut tries = 0;
-    loop {
-        match c.execute(script, vec![]) {
-            Ok(v) => return v,
-            Err(e) if tries < 20 && format!("{e:#}").contains("Cannot find context") => {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(250));
-            }
-            Err(e) => panic!("script failed: {e:#}\n{script}"),
-        }
-    }
+    c.execute(script, vec![])
+        .unwrap_or_else(|e| panic!("script failed: {e:#}\n{script}"))
 }
 
 /// The page root's `data-state`: checking, not-isolated, loading, failed, compiled (only
