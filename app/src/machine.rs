@@ -137,6 +137,7 @@ impl Machine {
                 workers: st.workers,
                 busy: st.busy,
                 timer_irqs: st.timer_irqs,
+                net: st.net,
             }
         })
     }

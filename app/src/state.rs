@@ -68,6 +68,7 @@ pub struct MachineStats {
     pub workers: usize,
     pub busy: usize,
     pub timer_irqs: u64,
+    pub net: kernel_host::net::NetCounters,
 }
 
 /// What the running (or last) machine was booted with, and when.

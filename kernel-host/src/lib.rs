@@ -3,7 +3,8 @@
 //! back in order (`in_order`), the process-memory handles and the task workers' pool
 //! (`pool`), the program-module check
 //! (`user`) and its preemption points (`preempt`), the virtio devices (`virtio`), the
-//! real-time clock (`rtc`) and the files protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
+//! real-time clock (`rtc`), the host's side of the guest's network (`net`) and the files
+//! protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
 //! the main thread, the worker protocol, the devices on browser objects) is in `browser`,
 //! built for wasm32.
 //!
@@ -19,6 +20,7 @@ pub mod files;
 pub mod handles;
 pub mod in_order;
 pub mod layout;
+pub mod net;
 pub mod pool;
 pub mod preempt;
 pub mod rtc;

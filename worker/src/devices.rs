@@ -1,16 +1,20 @@
 //! The device role (`Role::Devices`): serves the side of the virtio devices that comes from
 //! the page — console input, the terminal size and the bytes for the guest's file helper — on
-//! the shared virtqueues, so the main thread never touches kernel memory for a device. This
-//! worker runs no kernel code. Output and RNG requests are served in the kernel's own
-//! workers, at the register write that notifies them (`mmio.rs`).
+//! the shared virtqueues, so the main thread never touches kernel memory for a device; and
+//! the network: both queues of virtio-net and the host's side of the LAN
+//! (`kernel_host::net::Gateway`). This worker runs no kernel code. Console output and RNG
+//! requests are served in the kernel's own workers, at the register write that notifies
+//! them (`mmio.rs`).
 //!
 //! Each request returns the effects for `effects::apply`; the message loop carries them out.
 
-use crate::outbox::post;
+use crate::outbox::{post, scope};
 use js_sys::{SharedArrayBuffer, WebAssembly};
 use kernel_host::browser::devices::{KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
-use kernel_host::virtio::{self, console, files, Effect};
+use kernel_host::net::web::Fetch;
+use kernel_host::net::{Gateway, NetCounters};
+use kernel_host::virtio::{self, console, files, net, Effect};
 
 pub struct Devices {
     pub kmem: WebAssembly::Memory,
@@ -25,6 +29,27 @@ pub struct Devices {
     size: Option<(u16, u16)>,
     /// The driver has posted receive buffers at least once (so it runs).
     live: bool,
+    /// The host's end of the guest's LAN, and the frames for the guest that wait for
+    /// receive buffers.
+    gateway: Gateway,
+    net_inbox: net::Inbox,
+    pub net_counters: net::Counters,
+    /// When the gateway next wants a poll without a frame (`performance.now()` ms).
+    pub net_poll_at: Option<f64>,
+    /// The timeout set for that poll, and the time it was set for.
+    pub net_timer: Option<(i32, f64)>,
+    /// The counters the page last heard (`report_network`).
+    reported: NetCounters,
+}
+
+/// The device worker's monotonic clock in milliseconds.
+pub fn now_ms() -> f64 {
+    scope().performance().map_or(0.0, |p| p.now())
+}
+
+/// The page's origin, which the guest reaches as `alpenglow.host`.
+fn site_origin() -> String {
+    scope().location().origin()
 }
 
 impl Devices {
@@ -38,6 +63,12 @@ impl Devices {
             files: files::Inbox::default(),
             size: None,
             live: false,
+            gateway: Gateway::new(now_ms() as i64, &site_origin()),
+            net_inbox: net::Inbox::default(),
+            net_counters: net::Counters::default(),
+            net_poll_at: None,
+            net_timer: None,
+            reported: NetCounters::default(),
         }
     }
 
@@ -74,10 +105,116 @@ impl Devices {
         virtio::console::resize(&self.cells, virtio::CONSOLE, cols, rows)
     }
 
+    /// The driver notified queue `queue` of `device`, one this worker serves.
+    pub fn notify(&mut self, device: u32, queue: u32) -> Vec<Effect> {
+        match (device as usize, queue) {
+            (virtio::NET, net::TRANSMIT_QUEUE) => self.transmit(),
+            (virtio::NET, _) => self.net_inbox.serve(
+                &self.memory,
+                &self.cells,
+                virtio::NET,
+                &mut self.net_counters,
+            ),
+            (virtio::CONSOLE | virtio::FILES, console::RECEIVE_QUEUE) => {
+                self.receive_buffers(device)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The guest sent frames: the gateway takes them and its answers go to the guest.
+    fn transmit(&mut self) -> Vec<Effect> {
+        let (frames, mut effects) = net::transmit(
+            &self.memory,
+            &self.cells,
+            virtio::NET,
+            &mut self.net_counters,
+        );
+        for frame in frames {
+            self.gateway.from_guest(frame);
+        }
+        effects.extend(self.poll_network());
+        effects
+    }
+
+    /// Runs the gateway now: its frames go to the guest, and the next poll is planned.
+    pub fn poll_network(&mut self) -> Vec<Effect> {
+        let now = now_ms();
+        for frame in self.gateway.poll(now as i64) {
+            self.net_inbox.push(frame, &mut self.net_counters);
+        }
+        self.net_poll_at = self
+            .gateway
+            .poll_delay_ms(now as i64)
+            .map(|d| now + d as f64);
+        self.net_inbox.serve(
+            &self.memory,
+            &self.cells,
+            virtio::NET,
+            &mut self.net_counters,
+        )
+    }
+
+    /// The network's counters if they changed since the page last heard them.
+    pub fn counters_to_report(&mut self) -> Option<NetCounters> {
+        let web = self.gateway.web_ref().counters;
+        let now = NetCounters {
+            frames_out: self.net_counters.tx_frames,
+            frames_in: self.net_counters.rx_frames,
+            drops: self.net_counters.drops,
+            requests: web.requests,
+            resets: web.resets,
+        };
+        (now != self.reported).then(|| {
+            self.reported = now;
+            now
+        })
+    }
+
+    /// The requests the guest completed since the last call, for `fetches::spawn`.
+    pub fn take_fetches(&mut self) -> Vec<Fetch> {
+        self.gateway.web().take_fetches()
+    }
+
+    /// Bytes of exchange `id`'s response the guest has yet to take; None once it is gone.
+    pub fn web_backlog(&self, id: u64) -> Option<usize> {
+        self.gateway.web_ref().backlog(id)
+    }
+
+    /// A fetch's status and headers arrived.
+    pub fn web_head(
+        &mut self,
+        id: u64,
+        status: u16,
+        reason: &str,
+        headers: &[(String, Vec<u8>)],
+    ) -> Vec<Effect> {
+        self.gateway.web().head(id, status, reason, headers);
+        self.poll_network()
+    }
+
+    /// A piece of a fetch's body arrived.
+    pub fn web_body(&mut self, id: u64, chunk: &[u8]) -> Vec<Effect> {
+        self.gateway.web().body(id, chunk);
+        self.poll_network()
+    }
+
+    /// A fetch's body ended.
+    pub fn web_end(&mut self, id: u64) -> Vec<Effect> {
+        self.gateway.web().end(id);
+        self.poll_network()
+    }
+
+    /// A fetch failed: the guest gets an HTTP error with `why`.
+    pub fn web_fail(&mut self, id: u64, status: u16, why: &str) -> Vec<Effect> {
+        self.gateway.web().fail(id, status, why);
+        self.poll_network()
+    }
+
     /// The driver of console device `device` posted receive buffers: waiting input goes in.
     /// The first time for the terminal, the driver has just started and may have missed the
     /// size.
-    pub fn receive_buffers(&mut self, device: u32) -> Vec<Effect> {
+    fn receive_buffers(&mut self, device: u32) -> Vec<Effect> {
         match device as usize {
             virtio::FILES => self.receive_files(),
             _ => {

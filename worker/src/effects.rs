@@ -1,7 +1,7 @@
 //! The one handler for what a virtio device asks of the worker (`kernel_host::virtio::Effect`),
 //! in both roles: a task's worker gets effects from the kernel's register writes
 //! (`mmio.rs`), the device worker from the page's input (`devices.rs`). Output and
-//! `ReceiveBuffers` come only from register writes.
+//! `Notify` come only from register writes.
 
 use crate::outbox::{post, post_with};
 use js_sys::{Uint8Array, WebAssembly};
@@ -27,8 +27,9 @@ pub fn apply(
             };
             post_with(&msg, Some(&buffer));
         }
-        Effect::ReceiveBuffers { device } => post(&FromWorker::ReceiveBuffers {
+        Effect::Notify { device, queue } => post(&FromWorker::Notify {
             device: device as u32,
+            queue,
         }),
         Effect::Interrupt { line } => {
             let word = irq_word.ok_or_else(|| "an interrupt before instantiation".to_string())?;

@@ -8,6 +8,7 @@
 //!
 //! Files, each using only those listed after it:
 //! - `messages.rs`: the message loop, dispatching each `ToWorker`.
+//! - `fetches.rs`: the page's `fetch()` for the guest's HTTP requests (gateway's web service).
 //! - `toplevel.rs`: the top-level loop, which every call into wasm starts from.
 //! - `vmlinux.rs`: instantiating vmlinux and its host imports.
 //! - `mmio.rs`: the device imports (register reads and writes).
@@ -21,6 +22,8 @@
 mod devices;
 #[cfg(target_arch = "wasm32")]
 mod effects;
+#[cfg(target_arch = "wasm32")]
+mod fetches;
 #[cfg(target_arch = "wasm32")]
 mod js;
 #[cfg(target_arch = "wasm32")]

@@ -2,10 +2,11 @@
 //! (`kernel_host::browser::protocol`). A task's worker instantiates vmlinux (`Init`), then
 //! runs its role from the top level (`Run`) and hears of process memories (`User`,
 //! `NoUser`); the device worker serves the page's input (`Input`, `Resize`, `FilesInput`,
-//! `ReceiveBuffers`).
+//! `Notify`).
 
-use crate::devices::Devices;
+use crate::devices::{self, Devices};
 use crate::effects;
+use crate::fetches;
 use crate::outbox::{post, scope, trap};
 use crate::state;
 use crate::toplevel::{drive, enter, Entry};
@@ -96,11 +97,12 @@ fn on_message(msg: ToWorker) {
             if started.is_none() {
                 trap("Run(Devices) before Init".into(), None);
             }
+            report_network_every(NETWORK_REPORT_MS);
         }
         ToWorker::Input { bytes } => device(|d| d.input(bytes.to_vec())),
         ToWorker::Resize { cols, rows } => device(|d| d.resize(cols, rows)),
         ToWorker::FilesInput { bytes } => device(|d| d.files_input(bytes.to_vec())),
-        ToWorker::ReceiveBuffers { device: id } => device(|d| d.receive_buffers(id)),
+        ToWorker::Notify { device: id, queue } => device(|d| d.notify(id, queue)),
     }
 }
 
@@ -119,5 +121,71 @@ fn device(f: impl FnOnce(&mut Devices) -> Vec<Effect>) {
         if let Err(e) = effects::apply(&kmem, Some(irq_word), effect) {
             web_sys::console::error_1(&format!("device worker: {e}").into());
         }
+    }
+    let fetches = state::with(|w| w.devices.as_mut().map(Devices::take_fetches));
+    for fetch in fetches.into_iter().flatten() {
+        fetches::spawn(fetch, serve);
+    }
+    plan_network_poll();
+}
+
+/// `device` for `fetches`, which hands its steps over boxed.
+fn serve(f: fetches::Step) {
+    device(f)
+}
+
+/// How often the page hears the network's counters, when they changed.
+const NETWORK_REPORT_MS: i32 = 1000;
+
+/// Tells the page the network's counters every `ms` while they change (`NetCounters`).
+fn report_network_every(ms: i32) {
+    let report = Closure::<dyn FnMut()>::new(|| {
+        let counters = state::with(|w| w.devices.as_mut()?.counters_to_report());
+        if let Some(counters) = counters {
+            post(&FromWorker::NetCounters(counters));
+        }
+    });
+    if let Err(e) = scope()
+        .set_interval_with_callback_and_timeout_and_arguments_0(report.as_ref().unchecked_ref(), ms)
+    {
+        web_sys::console::error_1(&e);
+    }
+    // The interval lives as long as the worker.
+    report.forget();
+}
+
+/// Keeps one timeout for the gateway's next poll without a frame (`Devices::net_poll_at`):
+/// its retransmissions and timeouts.
+fn plan_network_poll() {
+    let plan = state::with(|w| {
+        let d = w.devices.as_mut()?;
+        if d.net_timer.map(|(_, at)| at) == d.net_poll_at {
+            return None;
+        }
+        Some((d.net_timer.take(), d.net_poll_at))
+    });
+    let Some((old, at)) = plan else {
+        return;
+    };
+    if let Some((handle, _)) = old {
+        scope().clear_timeout_with_handle(handle);
+    }
+    let Some(at) = at else {
+        return;
+    };
+    let ms = (at - devices::now_ms())
+        .clamp(0.0, f64::from(i32::MAX))
+        .ceil() as i32;
+    let poll = Closure::once_into_js(|| {
+        state::with(|w| w.devices.as_mut().map(|d| d.net_timer = None));
+        device(|d| d.poll_network());
+    });
+    match scope().set_timeout_with_callback_and_timeout_and_arguments_0(poll.unchecked_ref(), ms) {
+        Ok(handle) => state::with(|w| {
+            if let Some(d) = w.devices.as_mut() {
+                d.net_timer = Some((handle, at));
+            }
+        }),
+        Err(e) => web_sys::console::error_1(&e),
     }
 }

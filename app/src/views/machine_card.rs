@@ -67,6 +67,8 @@ pub fn MachineCard(app: AppHandle, k: KernelSummary) -> impl IntoView {
                         )
                     }}
                 </dd>
+                <dt>"network"</dt>
+                <dd class="machine-network">{move || network_line(&s.stats.get().net)}</dd>
             </dl>
             {move || s.run.with(|r| match r {
                 RunState::Crashed(c) => Some(crash_panel(c.clone())),
@@ -75,6 +77,13 @@ pub fn MachineCard(app: AppHandle, k: KernelSummary) -> impl IntoView {
             <Artifacts s=s />
         </section>
     }
+}
+
+fn network_line(n: &kernel_host::net::NetCounters) -> String {
+    format!(
+        "eth0: {} frames in · {} out · {} dropped · {} HTTP requests ({} reset)",
+        n.frames_in, n.frames_out, n.drops, n.requests, n.resets
+    )
 }
 
 fn headline(r: &RunState) -> &'static str {

@@ -73,11 +73,11 @@ pub enum ToWorker {
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: Uint8Array,
     },
-    /// To the device worker: the driver of console device `device` (the terminal or the
-    /// files channel) posted receive buffers (relayed from the kernel worker whose notify
-    /// said so).
-    ReceiveBuffers {
+    /// To the device worker: the driver notified queue `queue` of device `device`, one the
+    /// device worker serves (relayed from the kernel worker whose register write it was).
+    Notify {
         device: u32,
+        queue: u32,
     },
 }
 
@@ -102,10 +102,11 @@ pub enum FromWorker {
     RtcAlarm {
         delay_ns: Option<f64>,
     },
-    /// The driver of virtio device `device` (the console or the files channel) posted
-    /// receive buffers: waiting input can go in.
-    ReceiveBuffers {
+    /// The driver notified queue `queue` of virtio device `device`, which the device worker
+    /// serves (`virtio::Effect::Notify`): a console's receive queue, either network queue.
+    Notify {
         device: u32,
+        queue: u32,
     },
     /// Bytes the guest wrote to hvc1, the files channel (copied out, transferred): output
     /// chunk `seq` of that device.
@@ -119,6 +120,9 @@ pub enum FromWorker {
     FilesTaken {
         total: f64,
     },
+    /// From the device worker, when they changed (at most once a second): the network's
+    /// counters.
+    NetCounters(crate::net::NetCounters),
     /// `task_claim` took an idle worker (`crate::pool`): keep the spares topped up.
     Claimed,
     /// `task_claim` found no idle worker and waits for one: start one now.

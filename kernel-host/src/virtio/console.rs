@@ -72,7 +72,7 @@ pub fn transmit<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
 
 /// Moves as much of `input` as the driver has buffers for into the receive queue of console
 /// `index` (in the device worker). Bytes that do not fit stay in `input` for the next
-/// `ReceiveBuffers`. [`Inbox::serve`] is this with the count the files channel needs.
+/// `Notify` of the receive queue. [`Inbox::serve`] is this with the count the files channel needs.
 pub fn receive<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
     mem: &M,
     cells: &C,

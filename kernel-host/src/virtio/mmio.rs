@@ -9,7 +9,7 @@ use super::state::{
     C_DRIVER_FEATURES, C_DRIVER_FEATURES_SEL, C_INTERRUPT_STATUS, C_QUEUE_SEL, C_STATUS, DEVICES,
     Q_DESC, Q_DEVICE, Q_DRIVER, Q_LAST_AVAIL, Q_NUM, Q_READY,
 };
-use super::{console, files};
+use super::{console, files, net};
 
 /// Where the device register window starts (`WASM_MMIO_BASE` in `arch/wasm`'s `<asm/io.h>`).
 pub const MMIO_BASE: u32 = 0xfe00_0000;
@@ -65,6 +65,7 @@ impl Kind {
         match self {
             Kind::Console | Kind::Files => console::DEVICE_ID,
             Kind::Rng => rng::DEVICE_ID,
+            Kind::Net => net::DEVICE_ID,
         }
     }
 
@@ -72,6 +73,7 @@ impl Kind {
         match self {
             Kind::Console | Kind::Files => console::QUEUES,
             Kind::Rng => rng::QUEUES,
+            Kind::Net => net::QUEUES,
         }
     }
 
@@ -81,6 +83,7 @@ impl Kind {
             Kind::Console => console::FEATURES,
             Kind::Files => files::FEATURES,
             Kind::Rng => rng::FEATURES,
+            Kind::Net => net::FEATURES,
         }
     }
 }
@@ -96,6 +99,7 @@ pub fn read<C: Cells + ?Sized>(cells: &C, index: usize, offset: u32, size: u32) 
         let config = match kind {
             Kind::Console | Kind::Files => console::config(cells, index),
             Kind::Rng => Vec::new(),
+            Kind::Net => net::config(),
         };
         return config_read(&config, (offset - REG_CONFIG) as usize, size);
     }
@@ -243,8 +247,11 @@ fn notify<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
 ) -> Vec<Effect> {
     let device = DEVICES[index];
     let result = match (device.kind, queue) {
-        (Kind::Console | Kind::Files, console::RECEIVE_QUEUE) => {
-            return vec![Effect::ReceiveBuffers { device: index }]
+        (Kind::Console | Kind::Files, console::RECEIVE_QUEUE) | (Kind::Net, _) => {
+            return vec![Effect::Notify {
+                device: index,
+                queue,
+            }]
         }
         (Kind::Console | Kind::Files, console::TRANSMIT_QUEUE) => {
             console::transmit(memory, cells, index)

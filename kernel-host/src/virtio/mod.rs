@@ -9,7 +9,9 @@
 //!   that made it (console and files output, RNG requests);
 //! * console and files input and terminal resizes come from the page through the device
 //!   worker ([`console::Inbox`], [`console::resize`]), which never blocks: it fills receive
-//!   buffers the driver has posted and raises an interrupt.
+//!   buffers the driver has posted and raises an interrupt;
+//! * both network queues are served by the device worker, where the host's network runs
+//!   (`crate::net`): their notifies reach it as [`Effect::Notify`].
 //!
 //! Each queue has one device-side user — the receive queues the device worker, the others the
 //! kernel's own CPU — so the queues need no lock. Register state is in a small shared array of
@@ -22,7 +24,7 @@
 //!    the [`Effect`]s a device asks for; [`memory`] — kernel memory as [`GuestMemory`].
 //! 2. [`queue`] — a split virtqueue in kernel memory. It knows no transport and no device.
 //! 3. The devices: [`console`] (hvc0 and hvc1, with the [`console::Inbox`] both use for
-//!    input), [`files`] (what hvc1 has of its own) and [`rng`]. Each says what it is (ID,
+//!    input), [`files`] (what hvc1 has of its own), [`rng`] and [`net`] (eth0). Each says what it is (ID,
 //!    queues, features, configuration) and serves its queues.
 //! 4. [`mmio`] — the virtio-mmio transport: decodes register accesses into the register state
 //!    and a queue notification into a call of the device ([`Bus`]).
@@ -38,6 +40,7 @@ pub mod console;
 pub mod files;
 pub mod memory;
 pub mod mmio;
+pub mod net;
 pub mod queue;
 pub mod rng;
 pub mod state;
@@ -50,5 +53,5 @@ pub use mmio::{mmio_address, Bus, MMIO_BASE, MMIO_STRIDE};
 pub use rng::Entropy;
 pub use state::{
     cells_bytes, next_output, Cells, Device, Effect, Kind, CELLS_PER_DEVICE, CONSOLE, DEVICES,
-    FILES,
+    FILES, NET,
 };

@@ -12,6 +12,8 @@ pub enum Kind {
     /// A second virtio console (`hvc1`) that carries files between the page and the guest's
     /// helper (`virtio::files`): the same device to the driver, without a terminal size.
     Files,
+    /// virtio-net: the guest's `eth0`, served by the device worker (`virtio::net`).
+    Net,
 }
 
 // What each kind shows the driver (`device_id`, `queues`, `features`) is said by the device
@@ -22,6 +24,7 @@ impl Kind {
             Kind::Console => "console",
             Kind::Rng => "rng",
             Kind::Files => "files",
+            Kind::Net => "net",
         }
     }
 }
@@ -49,12 +52,19 @@ pub const DEVICES: &[Device] = &[
         kind: Kind::Files,
         irq_line: 3,
     },
+    // Line 4 is the real-time clock's (`crate::rtc`).
+    Device {
+        kind: Kind::Net,
+        irq_line: 5,
+    },
 ];
 
 /// The index of the console in [`DEVICES`].
 pub const CONSOLE: usize = 0;
 /// The index of the files console in [`DEVICES`].
 pub const FILES: usize = 2;
+/// The index of the network device in [`DEVICES`].
+pub const NET: usize = 3;
 
 /// 32-bit cells per device in the shared register state.
 pub const CELLS_PER_DEVICE: usize = 64;
@@ -180,8 +190,9 @@ pub enum Effect {
         seq: u32,
         bytes: Vec<u8>,
     },
-    /// The driver posted receive buffers on device `device`: pending input can go in now.
-    ReceiveBuffers { device: usize },
+    /// The driver notified queue `queue` of device `device`, which the device worker serves
+    /// (a console's receive queue: buffers for waiting input; either queue of the network).
+    Notify { device: usize, queue: u32 },
     /// Raise interrupt line `line`.
     Interrupt { line: u32 },
     /// The driver broke the protocol (a bad descriptor, an address outside memory): the

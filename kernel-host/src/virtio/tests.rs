@@ -81,7 +81,10 @@ fn console_output_input_and_resize_reach_the_other_side() {
     post(&ram, 8, &[&[(0xa000, 4, true)]]);
     assert_eq!(
         bus.write(base + REG_QUEUE_NOTIFY, 4, 0, &mut Counter(0)),
-        vec![Effect::ReceiveBuffers { device: CONSOLE }]
+        vec![Effect::Notify {
+            device: CONSOLE,
+            queue: 0
+        }]
     );
     // Six typed bytes: four fit now, two wait.
     let mut input: VecDeque<u8> = b"ls -l\r".iter().copied().collect();
@@ -249,6 +252,7 @@ mod files {
         let unique: std::collections::BTreeSet<u32> = lines.iter().copied().collect();
         assert_eq!(lines.len(), unique.len(), "{lines:?}");
         assert!(!lines.contains(&crate::abi::IRQ_BIT_TIMER));
+        assert!(!lines.contains(&crate::rtc::IRQ_LINE));
     }
 
     #[test]
@@ -267,7 +271,10 @@ mod files {
         post(&ram, 8, &[&[(0xa000, 4096, true)], &[(0xc000, 4096, true)]]);
         assert_eq!(
             bus.write(mmio_address(FILES) + REG_QUEUE_NOTIFY, 4, 0, &mut NoEntropy),
-            vec![Effect::ReceiveBuffers { device: FILES }]
+            vec![Effect::Notify {
+                device: FILES,
+                queue: 0
+            }]
         );
         let (fx, moved) = inbox.serve(&ram, &cells[..]);
         assert!(moved);
@@ -343,5 +350,112 @@ mod files {
         assert!(matches!(fx[0], Effect::Broken { device: FILES, .. }));
         assert!(!live(&cells[..], FILES));
         assert_eq!(inbox.waiting(), 5);
+    }
+}
+
+mod net {
+    use super::*;
+    use crate::virtio::net::{self, Counters, HDR_LEN, INBOX_FRAMES, MAX_FRAME};
+
+    const FEATURES: u32 = 1 << net::F_MAC | 1 << net::F_STATUS;
+
+    #[test]
+    fn identifies_itself_with_a_mac_and_a_link_that_is_up() {
+        let (ram, cells) = (Ram::new(16), cells());
+        let bus = Bus::new(&ram, &cells[..]);
+        let base = mmio_address(NET);
+        assert_eq!(bus.read(base + REG_DEVICE_ID, 4), 1);
+        assert_eq!(bus.read(base + REG_DEVICE_FEATURES, 4), FEATURES);
+        let mac: Vec<u8> = (0..6)
+            .map(|i| bus.read(base + REG_CONFIG + i, 1) as u8)
+            .collect();
+        assert_eq!(mac, net::GUEST_MAC);
+        assert_eq!(
+            bus.read(base + REG_CONFIG + 6, 2),
+            1,
+            "VIRTIO_NET_S_LINK_UP"
+        );
+    }
+
+    #[test]
+    fn both_queues_are_the_device_workers() {
+        let (ram, cells) = (Ram::new(0x20000), cells());
+        let bus = Bus::new(&ram, &cells[..]);
+        bring_up(&bus, NET, &[(0, 0x8000), (1, 0)], FEATURES);
+        for queue in [0, 1] {
+            assert_eq!(
+                bus.write(
+                    mmio_address(NET) + REG_QUEUE_NOTIFY,
+                    4,
+                    queue,
+                    &mut NoEntropy
+                ),
+                vec![Effect::Notify { device: NET, queue }]
+            );
+        }
+    }
+
+    #[test]
+    fn transmit_strips_the_header_and_drops_malformed_frames() {
+        let (ram, cells) = (Ram::new(0x20000), cells());
+        let bus = Bus::new(&ram, &cells[..]);
+        // Transmit queue at the test layout.
+        bring_up(&bus, NET, &[(0, 0x8000), (1, 0)], FEATURES);
+        // A frame split over header and data, one too short for a header, one too long.
+        ram.write(0xa000, &[0; HDR_LEN]).unwrap();
+        ram.write(0xb000, b"frame-one").unwrap();
+        post(
+            &ram,
+            8,
+            &[
+                &[(0xa000, HDR_LEN as u32, false), (0xb000, 9, false)],
+                &[(0xc000, 5, false)],
+                &[(0xd000, (HDR_LEN + MAX_FRAME + 1) as u32, false)],
+            ],
+        );
+        let mut counters = Counters::default();
+        let (frames, fx) = net::transmit(&ram, &cells[..], NET, &mut counters);
+        assert_eq!(frames, vec![b"frame-one".to_vec()]);
+        assert_eq!(fx, vec![Effect::Interrupt { line: 5 }]);
+        assert_eq!((counters.tx_frames, counters.drops), (1, 2));
+        // Every buffer goes back to the driver, even the dropped ones.
+        assert_eq!(ram.read_u16(USED + 2).unwrap(), 3);
+    }
+
+    #[test]
+    fn received_frames_wait_for_buffers_and_get_a_header() {
+        let (ram, cells) = (Ram::new(0x20000), cells());
+        let bus = Bus::new(&ram, &cells[..]);
+        let mut inbox = net::Inbox::default();
+        let mut counters = Counters::default();
+        inbox.push(b"hello-guest".to_vec(), &mut counters);
+        // Before the driver runs, the frame waits.
+        assert!(inbox.serve(&ram, &cells[..], NET, &mut counters).is_empty());
+        bring_up(&bus, NET, &[(0, 0), (1, 0x8000)], FEATURES);
+        assert!(inbox.serve(&ram, &cells[..], NET, &mut counters).is_empty());
+        assert_eq!(inbox.waiting(), 1);
+        // A buffer in two parts: the header and the frame are split across them.
+        post(&ram, 8, &[&[(0xa000, 8, true), (0xb000, 1526, true)]]);
+        let fx = inbox.serve(&ram, &cells[..], NET, &mut counters);
+        assert_eq!(fx, vec![Effect::Interrupt { line: 5 }]);
+        let mut got = [0; HDR_LEN + 11];
+        ram.read(0xa000, &mut got[..8]).unwrap();
+        ram.read(0xb000, &mut got[8..]).unwrap();
+        assert_eq!(got[10], 1, "num_buffers");
+        assert_eq!(&got[HDR_LEN..], b"hello-guest");
+        assert_eq!(ram.read_u32(USED + 8).unwrap(), (HDR_LEN + 11) as u32);
+        assert_eq!((inbox.waiting(), counters.rx_frames), (0, 1));
+    }
+
+    #[test]
+    fn a_guest_that_never_reads_loses_old_frames_not_memory() {
+        let mut inbox = net::Inbox::default();
+        let mut counters = Counters::default();
+        for i in 0..INBOX_FRAMES + 10 {
+            inbox.push(vec![i as u8; 60], &mut counters);
+        }
+        inbox.push(vec![0; MAX_FRAME + 1], &mut counters);
+        assert_eq!(inbox.waiting(), INBOX_FRAMES);
+        assert_eq!(counters.drops, 11);
     }
 }

@@ -94,6 +94,8 @@ pub struct Stats {
     pub busy: usize,
     /// Timer interrupts raised.
     pub timer_irqs: u64,
+    /// The network's counters, as the device worker last told them.
+    pub net: crate::net::NetCounters,
 }
 
 struct State {
@@ -105,6 +107,7 @@ struct State {
     /// The real-time clock's alarm (a `setTimeout`).
     alarm: Option<i32>,
     timer_irqs: u64,
+    net: crate::net::NetCounters,
     running: bool,
     log: ConsoleLog,
     /// The terminal's and the files channel's output, put back in the order it was written.
@@ -222,6 +225,7 @@ impl Machine {
                 timer: None,
                 alarm: None,
                 timer_irqs: 0,
+                net: Default::default(),
                 running: false,
                 log: ConsoleLog::new(options.console_lines),
                 console_order: InOrder::new(),
@@ -345,6 +349,7 @@ impl Machine {
                 workers: st.slots.len(),
                 busy: st.slots.iter().filter(|s| s.role.is_some()).count(),
                 timer_irqs: st.timer_irqs,
+                net: st.net,
             },
             Err(_) => Stats::default(),
         }
@@ -484,19 +489,20 @@ impl Inner {
             }
             FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
             FromWorker::RtcAlarm { delay_ns } => Inner::set_alarm(inner, st, delay_ns)?,
-            FromWorker::ReceiveBuffers { device } => {
-                if ![virtio::CONSOLE, virtio::FILES].contains(&(device as usize)) {
+            FromWorker::Notify { device, queue } => {
+                if device as usize >= virtio::DEVICES.len() {
                     return Err(format!(
-                        "receive buffers for virtio device {device}, which is not a console"
+                        "a notify of virtio device {device}, which is not there"
                     ));
                 }
-                Inner::to_devices(st, ToWorker::ReceiveBuffers { device })?;
+                Inner::to_devices(st, ToWorker::Notify { device, queue })?;
             }
             FromWorker::Files { seq, bytes } => {
                 let chunks = st.files_order.push(seq, bytes.to_vec());
                 events.extend(chunks.into_iter().map(Event::Files));
                 Inner::watch_gaps(inner, st)?;
             }
+            FromWorker::NetCounters(counters) => st.net = counters,
             FromWorker::FilesTaken { total } => {
                 st.files_taken = total as u64;
                 events.push(Event::FilesTaken);

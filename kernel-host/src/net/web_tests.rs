@@ -1,0 +1,264 @@
+//! Tests of the web service: URLs, and whole exchanges between a guest TCP/IP stack (a
+//! second smoltcp interface) and the gateway, frame by frame.
+
+use super::*;
+use crate::net::gateway::{Gateway, Link};
+use crate::net::GUEST;
+use crate::virtio::net::GUEST_MAC;
+use smoltcp::iface::{Config, Interface};
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
+use std::net::Ipv4Addr;
+
+const SITE: &str = "http://site.test:8080";
+
+#[test]
+fn the_site_name_and_the_gateway_are_the_page_origin() {
+    assert_eq!(
+        url_for(SITE, Some("alpenglow.host"), "/dist/manifest.json").as_deref(),
+        Some("http://site.test:8080/dist/manifest.json")
+    );
+    assert_eq!(
+        url_for(SITE, Some("ALPENGLOW.host.:80"), "/?q=1").as_deref(),
+        Some("http://site.test:8080/?q=1")
+    );
+    assert_eq!(
+        url_for(SITE, Some("10.0.2.2"), "/").as_deref(),
+        Some("http://site.test:8080/")
+    );
+}
+
+#[test]
+fn other_names_are_fetched_over_https() {
+    assert_eq!(
+        url_for(SITE, Some("example.org"), "/a/b?c").as_deref(),
+        Some("https://example.org/a/b?c")
+    );
+    assert_eq!(
+        url_for(SITE, None, "http://Example.org/x").as_deref(),
+        Some("https://example.org/x")
+    );
+    assert_eq!(
+        url_for(SITE, Some("ignored.test"), "http://example.org").as_deref(),
+        Some("https://example.org/")
+    );
+}
+
+#[test]
+fn no_name_no_url() {
+    assert_eq!(url_for(SITE, None, "/"), None);
+    assert_eq!(url_for(SITE, Some(""), "/"), None);
+    assert_eq!(url_for(SITE, Some(":80"), "/"), None);
+}
+
+/// The guest's side: its own TCP/IP stack, wired to a gateway frame by frame. (Its link's
+/// `to_guest` holds the frames the guest sends, `from_guest` those it receives.)
+struct Lan {
+    gw: Gateway,
+    iface: Interface,
+    link: Link,
+    sockets: SocketSet<'static>,
+    now: i64,
+}
+
+impl Lan {
+    fn new() -> Lan {
+        let mut link = Link::default();
+        let config = Config::new(HardwareAddress::Ethernet(EthernetAddress(GUEST_MAC)));
+        let mut iface = Interface::new(config, &mut link, Instant::from_millis(0));
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(GUEST.into(), 24));
+        });
+        iface.routes_mut().add_default_ipv4_route(GATEWAY).unwrap();
+        Lan {
+            gw: Gateway::new(0, SITE),
+            iface,
+            link,
+            sockets: SocketSet::new(Vec::new()),
+            now: 0,
+        }
+    }
+
+    /// Runs both stacks until no frame crosses the wire (the gateway first: the page may
+    /// have handed it something).
+    fn settle(&mut self) {
+        let answers = self.gw.poll(self.now);
+        self.link.from_guest.extend(answers);
+        for _ in 0..10_000 {
+            self.now += 1;
+            let now = Instant::from_millis(self.now);
+            self.iface.poll(now, &mut self.link, &mut self.sockets);
+            let sent = std::mem::take(&mut self.link.to_guest);
+            let quiet = sent.is_empty();
+            for frame in sent {
+                self.gw.from_guest(frame);
+            }
+            let answers = self.gw.poll(self.now);
+            if quiet && answers.is_empty() {
+                return;
+            }
+            self.link.from_guest.extend(answers);
+        }
+        panic!("the LAN never settled");
+    }
+
+    /// A connected guest socket to `addr`:`port`.
+    fn connect(&mut self, addr: Ipv4Addr, port: u16) -> SocketHandle {
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+        );
+        let local = 40_000 + self.sockets.iter().count() as u16;
+        socket
+            .connect(self.iface.context(), (addr, port), local)
+            .unwrap();
+        let handle = self.sockets.add(socket);
+        self.settle();
+        handle
+    }
+
+    fn send(&mut self, socket: SocketHandle, bytes: &[u8]) {
+        let sent = self
+            .sockets
+            .get_mut::<tcp::Socket>(socket)
+            .send_slice(bytes)
+            .unwrap();
+        assert_eq!(sent, bytes.len());
+        self.settle();
+    }
+
+    fn received(&mut self, socket: SocketHandle) -> Vec<u8> {
+        let socket = self.sockets.get_mut::<tcp::Socket>(socket);
+        let mut got = Vec::new();
+        let mut buf = [0; 4096];
+        while let Ok(n @ 1..) = socket.recv_slice(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    fn state(&self, socket: SocketHandle) -> tcp::State {
+        self.sockets.get::<tcp::Socket>(socket).state()
+    }
+}
+
+#[test]
+fn a_request_to_a_name_becomes_a_fetch_and_its_response_comes_back() {
+    let mut lan = Lan::new();
+    let addr = lan.gw.names_mut().address_of("alpenglow.host").unwrap();
+    let socket = lan.connect(addr, PORT);
+    assert_eq!(lan.state(socket), tcp::State::Established);
+
+    lan.send(
+        socket,
+        b"GET /dist/manifest.json HTTP/1.1\r\nHost: alpenglow.host\r\nAccept: */*\r\n\r\n",
+    );
+    let fetches = lan.gw.web().take_fetches();
+    assert_eq!(fetches.len(), 1, "{fetches:?}");
+    let fetch = &fetches[0];
+    assert_eq!(fetch.method, "GET");
+    assert_eq!(fetch.url, "http://site.test:8080/dist/manifest.json");
+    assert_eq!(fetch.headers, vec![("Accept".into(), b"*/*".to_vec())]);
+
+    let id = fetch.id;
+    let web = lan.gw.web();
+    web.head(
+        id,
+        200,
+        "OK",
+        &[("content-type".into(), b"application/json".to_vec())],
+    );
+    web.body(id, b"{\"a\":1}");
+    web.end(id);
+    lan.settle();
+    let got = String::from_utf8(lan.received(socket)).unwrap();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got:?}");
+    assert!(got.contains("content-type: application/json\r\n"), "{got}");
+    assert!(
+        got.ends_with("\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n"),
+        "{got}"
+    );
+
+    // Keep-alive: the same connection carries the next request.
+    lan.send(socket, b"GET /two HTTP/1.1\r\nHost: example.org\r\n\r\n");
+    let fetches = lan.gw.web().take_fetches();
+    assert_eq!(fetches.len(), 1);
+    assert_eq!(fetches[0].url, "https://example.org/two");
+    let id = fetches[0].id;
+    lan.gw.web().fail(id, 502, "no network");
+    lan.settle();
+    let got = String::from_utf8(lan.received(socket)).unwrap();
+    assert!(got.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{got}");
+    assert!(got.contains("alpenglow: no network"), "{got}");
+    assert_eq!(lan.gw.web_ref().counters.requests, 2);
+}
+
+#[test]
+fn a_long_body_arrives_whole_and_in_order_as_the_guest_reads_it() {
+    let mut lan = Lan::new();
+    let socket = lan.connect(GATEWAY, PORT);
+    lan.send(socket, b"GET /big HTTP/1.0\r\n\r\n");
+    let id = lan.gw.web().take_fetches()[0].id;
+    lan.gw.web().head(id, 200, "", &[]);
+
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    while sent < body.len() {
+        // The page reads on while the guest has less than this to take.
+        while sent < body.len() && lan.gw.web_ref().backlog(id).unwrap() < 256 * 1024 {
+            let end = (sent + 16_384).min(body.len());
+            lan.gw.web().body(id, &body[sent..end]);
+            sent = end;
+        }
+        lan.settle();
+        got.extend(lan.received(socket));
+    }
+    lan.gw.web().end(id);
+    for _ in 0..100 {
+        lan.settle();
+        got.extend(lan.received(socket));
+    }
+    // HTTP/1.0: no chunks, the end of the body is the end of the connection.
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(got.len() - head_end, body.len());
+    assert!(got[head_end..] == body[..], "the body changed on the way");
+    assert!(!lan.sockets.get::<tcp::Socket>(socket).may_recv(), "no FIN");
+}
+
+#[test]
+fn without_a_host_header_the_dialled_name_is_asked() {
+    let mut lan = Lan::new();
+    let addr = lan.gw.names_mut().address_of("example.org").unwrap();
+    let socket = lan.connect(addr, PORT);
+    lan.send(socket, b"GET /old HTTP/1.0\r\n\r\n");
+    let fetches = lan.gw.web().take_fetches();
+    assert_eq!(fetches.len(), 1, "{fetches:?}");
+    assert_eq!(fetches[0].url, "https://example.org/old");
+}
+
+#[test]
+fn other_ports_are_refused_and_the_service_goes_on() {
+    let mut lan = Lan::new();
+    let refused = lan.connect(GATEWAY, 81);
+    assert_eq!(lan.state(refused), tcp::State::Closed);
+    let socket = lan.connect(GATEWAY, PORT);
+    assert_eq!(lan.state(socket), tcp::State::Established);
+}
+
+#[test]
+fn a_connection_the_guest_drops_is_forgotten() {
+    let mut lan = Lan::new();
+    let socket = lan.connect(GATEWAY, PORT);
+    lan.send(socket, b"GET / HTTP/1.1\r\nHost: alpenglow.host\r\n\r\n");
+    let id = lan.gw.web().take_fetches()[0].id;
+    assert!(lan.gw.web_ref().backlog(id).is_some());
+    lan.sockets.get_mut::<tcp::Socket>(socket).abort();
+    lan.settle();
+    assert_eq!(lan.gw.web_ref().backlog(id), None);
+    // A late response for it is ignored.
+    lan.gw.web().head(id, 200, "OK", &[]);
+    lan.gw.web().end(id);
+    lan.settle();
+}
