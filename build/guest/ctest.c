@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -311,6 +314,110 @@ static void test_vfork(void)
 	      "vfork + _exit(3)", d);
 }
 
+static void *send_later(void *fd)
+{
+	usleep(200 * 1000);
+	send(*(int *)fd, "wakes", 5, 0);
+	return NULL;
+}
+
+/* AF_UNIX datagrams, as syslog() sends them to syslogd: a connected pair,
+ * and a socket bound to a path that a second socket connects and sends to. */
+static void test_unix_dgram(void)
+{
+	char d[160], buf[96];
+	int sv[2];
+	ssize_t n = -1;
+
+	errno = 0;
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0) {
+		if (send(sv[0], "pair", 4, 0) == 4)
+			n = recv(sv[1], buf, sizeof buf, 0);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	snprintf(d, sizeof d, "got %zd, errno %d", n, errno);
+	check(n == 4 && !memcmp(buf, "pair", 4), "AF_UNIX socketpair datagram", d);
+
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	strcpy(addr.sun_path, "/tmp/ctest.sock");
+	unlink(addr.sun_path);
+	int srv = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int cli = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	const char *step = "socket";
+	n = -1;
+	errno = 0;
+	if (srv >= 0 && cli >= 0) {
+		step = "bind";
+		if (bind(srv, (struct sockaddr *)&addr, sizeof addr) == 0) {
+			step = "connect";
+			if (connect(cli, (struct sockaddr *)&addr, sizeof addr) == 0) {
+				step = "send";
+				if (send(cli, "path", 4, 0) == 4) {
+					step = "recv";
+					n = recv(srv, buf, sizeof buf, 0);
+				}
+			}
+		}
+	}
+	snprintf(d, sizeof d, "%s: got %zd, errno %d", step, n, errno);
+	check(n == 4 && !memcmp(buf, "path", 4), "AF_UNIX datagram to a bound path", d);
+
+	/* The receiver already waits in recv() when the datagram comes (syslogd). */
+	pthread_t sender;
+	n = -1;
+	/* syslogd reads with read() from its socket moved to fd 0. */
+	int saved_stdin = dup(0);
+	if (dup2(srv, 0) == 0 && pthread_create(&sender, NULL, send_later, &cli) == 0) {
+		n = read(0, buf, sizeof buf - 1);
+		pthread_join(sender, NULL);
+	}
+	dup2(saved_stdin, 0);
+	close(saved_stdin);
+	buf[n > 0 ? n : 0] = 0;
+	snprintf(d, sizeof d, "got %zd: %s", n, buf);
+	check(n == 5 && !strcmp(buf, "wakes"), "AF_UNIX datagram to a waiting receiver", d);
+	close(srv);
+	close(cli);
+	unlink(addr.sun_path);
+
+	/* syslog() itself, to a /dev/log of our own (when no syslogd has one). */
+	strcpy(addr.sun_path, "/dev/log");
+	srv = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (access("/dev/log", F_OK) == 0 || srv < 0 ||
+	    bind(srv, (struct sockaddr *)&addr, sizeof addr) != 0) {
+		close(srv);
+		return;
+	}
+	openlog("ctest", LOG_NDELAY, LOG_USER);
+	errno = 0;
+	syslog(LOG_NOTICE, "syslog-%d", 6 * 7);
+	int err = errno;
+	closelog();
+	usleep(100 * 1000);
+	n = recv(srv, buf, sizeof buf - 1, MSG_DONTWAIT);
+	buf[n > 0 ? n : 0] = 0;
+	snprintf(d, sizeof d, "got %zd (errno %d): %s", n, err, buf);
+	check(n > 0 && strstr(buf, "ctest: syslog-42"), "syslog() to /dev/log", d);
+
+	/* From another process, while this one waits in read() (logger and syslogd). */
+	pid_t pid = vfork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", "sleep 1; logger -t ctest from-logger", (char *)NULL);
+		_exit(127);
+	}
+	n = -1;
+	if (pid > 0) {
+		n = read(srv, buf, sizeof buf - 1);
+		waitpid(pid, NULL, 0);
+	}
+	buf[n > 0 ? n : 0] = 0;
+	snprintf(d, sizeof d, "got %zd: %s", n, buf);
+	check(n > 0 && strstr(buf, "ctest: from-logger"), "logger to a waiting receiver", d);
+	close(srv);
+	unlink("/dev/log");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -321,6 +428,7 @@ int main(void)
 	test_restart();
 	test_vfork();
 	test_threads();
+	test_unix_dgram();
 	printf("ctest: %d passed, %d failed\n", passed, failed);
 	if (getpid() == 1) {
 		sync();

@@ -39,6 +39,7 @@ mod files;
 #[path = "../../../app/src/format.rs"]
 mod format;
 mod machine;
+mod network;
 mod offline;
 mod servers;
 mod settings;

@@ -1,0 +1,122 @@
+//! The network (issue 11): the guest's kernel has TCP/IP, `eth0` gets its address by DHCP,
+//! the host's gateway answers ping and DNS and carries HTTP to the page's `fetch()`, and
+//! loopback TCP works as on any Linux (AF_UNIX sockets: `alpenglow-ctest`, boot.rs).
+
+use crate::common::*;
+use crate::shell::{has, Shell};
+use alpenglow_build::browser::Kind;
+use alpenglow_build::serve::Server;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+in_browsers!(the_guest_is_on_a_network: chromium, firefox);
+
+/// A 20 MiB file of the site that no other test uses, and its sha256 in hex.
+fn big_file(site: &Path) -> (&'static str, String) {
+    let name = "e2e/network-20mib.bin";
+    // A byte pattern that no compression or caching layer can shortcut.
+    let mut x: u32 = 0x2545_f491;
+    let bytes: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    let path = site.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir site/e2e");
+    std::fs::write(&path, &bytes).expect("write the big file");
+    let hex = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (name, hex)
+}
+
+/// The packet count after `label` (`RX packets:` or `TX packets:`) in `ifconfig`'s output.
+fn packets(out: &str, label: &str) -> u64 {
+    out.split(label)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label} count in:\n{out}"))
+}
+
+fn the_guest_is_on_a_network(kind: Kind) {
+    let site = site();
+    let (big, big_sha256) = big_file(&site);
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+
+    // ifup -a at boot ran udhcpc: the gateway's DHCP server leased eth0 its address, the
+    // default route and the name server.
+    let out = sh.run("ip -4 addr show dev eth0");
+    has(&out, "inet 10.0.2.15/24");
+    has(&out, "UP");
+    has(&sh.run("ip route"), "default via 10.0.2.2 dev eth0");
+    has(&sh.run("cat /etc/resolv.conf"), "nameserver 10.0.2.2");
+    let before = sh.run("ifconfig eth0");
+    let (rx, tx) = (
+        packets(&before, "RX packets:"),
+        packets(&before, "TX packets:"),
+    );
+
+    // The gateway answers ARP and ping; the counters move.
+    let out = sh.run("ping -c 3 -W 5 10.0.2.2");
+    has(
+        &out,
+        "3 packets transmitted, 3 packets received, 0% packet loss",
+    );
+    let after = sh.run("ifconfig eth0");
+    assert!(
+        packets(&after, "RX packets:") >= rx + 3 && packets(&after, "TX packets:") >= tx + 3,
+        "eth0's counters did not move:\n{before}\n{after}"
+    );
+    // Nobody is behind another address of the LAN: ping fails, the shell goes on.
+    let (status, out) = sh.run_status("ping -c 1 -W 2 10.0.2.77");
+    assert_ne!(status, 0, "a ping of nobody succeeded:\n{out}");
+    has(&out, "0 packets received");
+
+    // DNS: every name has an address of the gateway's pool, the same one each time.
+    let out = sh.run("nslookup alpenglow.host");
+    has(&out, "Address: 198.1");
+    let first = sh.run("nslookup example.org | tail -n +3 | grep Address");
+    let again = sh.run("nslookup EXAMPLE.org. | tail -n +3 | grep Address");
+    has(&first, "198.1");
+    assert_eq!(first, again, "one name, two addresses");
+
+    // HTTP to alpenglow.host is the page's fetch() of its own site.
+    let out =
+        sh.run("wget -qO- http://alpenglow.host/dist/manifest.json | head -c 1 | od -An -tx1");
+    has(&out, "7b");
+    let out = sh.run(&format!(
+        "wget -O /tmp/big http://alpenglow.host/{big} 2>&1 | tail -1; sha256sum /tmp/big; rm /tmp/big"
+    ));
+    has(&out, &big_sha256);
+    // Errors are HTTP errors: a missing file is the site's 404, a failed fetch a 502.
+    let (status, out) = sh.run_status("wget -qO- http://alpenglow.host/no/such/file");
+    assert_ne!(status, 0, "wget of a missing file succeeded:\n{out}");
+    has(&out, "404");
+    let (status, out) = sh.run_status("wget -O- http://nothing-here.invalid/");
+    assert_ne!(status, 0, "wget of a name nobody serves succeeded:\n{out}");
+    has(&out, "502");
+    // The page's machine card counts the frames and the HTTP requests too (the manifest,
+    // the big file, the missing file, the failed fetch: at least 4).
+    wait_until(
+        &c,
+        "the machine card's network counters",
+        r#"const t = document.querySelector('.machine-network')?.textContent ?? '';
+           const m = t.match(/(\d+) frames in .* (\d+) HTTP requests/);
+           return !!m && Number(m[1]) > 14000 && Number(m[2]) >= 4;"#,
+    );
+    // The guest's counters saw the file go by.
+    let after = sh.run("ifconfig eth0");
+    assert!(packets(&after, "RX packets:") > rx + 14_000, "{after}");
+
+    // TCP over loopback: a server and a client, both BusyBox nc.
+    sh.run("nc -l -p 7777 > /tmp/got & sleep 1");
+    sh.run("echo tcp-$((6*7)) | nc 127.0.0.1 7777; wait");
+    has(&sh.run("cat /tmp/got"), "tcp-42");
+}
