@@ -44,6 +44,11 @@ struct Exchange {
     out: VecDeque<u8>,
     /// A fetch for this connection is under way (given out and not yet ended).
     fetching: bool,
+    /// The current response's head went out: a failure now can only cut it short.
+    head_sent: bool,
+    /// The fetch failed mid-body: the connection ends with a reset, so that the guest sees a
+    /// failure and not a short body (which, close-delimited, would look whole).
+    reset: bool,
 }
 
 /// Counters for the machine card.
@@ -159,6 +164,8 @@ impl Web {
                     http: http::Connection::new(),
                     out: VecDeque::new(),
                     fetching: false,
+                    head_sent: false,
+                    reset: false,
                 },
             );
         }
@@ -204,7 +211,9 @@ impl Web {
                 }
             }
             changed |= flush(ex, socket);
-            if matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait) {
+            // A socket just aborted is Closed but still has its peer until its reset went.
+            let closed = socket.state() == tcp::State::Closed && socket.remote_endpoint().is_none();
+            if closed || socket.state() == tcp::State::TimeWait {
                 gone.push(id);
             }
         }
@@ -233,6 +242,7 @@ impl Web {
     pub fn head(&mut self, id: u64, status: u16, reason: &str, headers: &[(String, Vec<u8>)]) {
         if let Some(ex) = self.exchanges.get_mut(&id) {
             ex.http.respond_head(status, reason, headers);
+            ex.head_sent = true;
         }
     }
 
@@ -248,6 +258,7 @@ impl Web {
         if let Some(ex) = self.exchanges.get_mut(&id) {
             ex.http.respond_end();
             ex.fetching = false;
+            ex.head_sent = false;
         }
     }
 
@@ -256,7 +267,8 @@ impl Web {
         if let Some(ex) = self.exchanges.get_mut(&id) {
             ex.http.respond_error(status, why);
             ex.fetching = false;
-            if ex.http.is_closing() {
+            if ex.head_sent {
+                ex.reset = true;
                 self.counters.resets += 1;
             }
         }
@@ -264,9 +276,16 @@ impl Web {
 }
 
 /// Writes what the exchange has for the guest into its socket, as far as it has room, and
-/// closes the socket once a closing connection has said everything.
+/// closes the socket once a closing connection has said everything (or resets it).
 fn flush(ex: &mut Exchange, socket: &mut tcp::Socket) -> bool {
     ex.out.extend(ex.http.take_to_guest());
+    if ex.reset {
+        let open = socket.is_open();
+        if open {
+            socket.abort();
+        }
+        return open;
+    }
     let mut changed = false;
     while !ex.out.is_empty() && socket.can_send() {
         let (front, _) = ex.out.as_slices();

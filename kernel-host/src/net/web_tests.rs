@@ -59,6 +59,21 @@ struct Lan {
     link: Link,
     sockets: SocketSet<'static>,
     now: i64,
+    /// Drop the next frame from the gateway that carries TCP data (a lost segment).
+    lose_next_segment: bool,
+}
+
+/// Whether `frame` is a TCP segment with a payload.
+fn carries_tcp_data(frame: &[u8]) -> bool {
+    use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Packet, TcpPacket};
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+        return false;
+    };
+    ip.next_header() == IpProtocol::Tcp
+        && TcpPacket::new_checked(ip.payload()).is_ok_and(|tcp| !tcp.payload().is_empty())
 }
 
 impl Lan {
@@ -76,6 +91,18 @@ impl Lan {
             link,
             sockets: SocketSet::new(Vec::new()),
             now: 0,
+            lose_next_segment: false,
+        }
+    }
+
+    /// Frames from the gateway reach the guest, but for a segment set to be lost.
+    fn deliver(&mut self, frames: Vec<Vec<u8>>) {
+        for frame in frames {
+            if self.lose_next_segment && carries_tcp_data(&frame) {
+                self.lose_next_segment = false;
+                continue;
+            }
+            self.link.from_guest.push_back(frame);
         }
     }
 
@@ -83,7 +110,7 @@ impl Lan {
     /// have handed it something).
     fn settle(&mut self) {
         let answers = self.gw.poll(self.now);
-        self.link.from_guest.extend(answers);
+        self.deliver(answers);
         for _ in 0..10_000 {
             self.now += 1;
             let now = Instant::from_millis(self.now);
@@ -97,15 +124,20 @@ impl Lan {
             if quiet && answers.is_empty() {
                 return;
             }
-            self.link.from_guest.extend(answers);
+            self.deliver(answers);
         }
         panic!("the LAN never settled");
     }
 
     /// A connected guest socket to `addr`:`port`.
     fn connect(&mut self, addr: Ipv4Addr, port: u16) -> SocketHandle {
+        self.connect_with_window(addr, port, 64 * 1024)
+    }
+
+    /// The same with a receive buffer (the window it offers) of `window` bytes.
+    fn connect_with_window(&mut self, addr: Ipv4Addr, port: u16, window: usize) -> SocketHandle {
         let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+            tcp::SocketBuffer::new(vec![0; window]),
             tcp::SocketBuffer::new(vec![0; 64 * 1024]),
         );
         let local = 40_000 + self.sockets.iter().count() as u16;
@@ -261,4 +293,93 @@ fn a_connection_the_guest_drops_is_forgotten() {
     lan.gw.web().head(id, 200, "OK", &[]);
     lan.gw.web().end(id);
     lan.settle();
+}
+
+/// The response to a `GET /` on `socket`: its id, once the gateway gave it out.
+fn get(lan: &mut Lan, socket: SocketHandle) -> u64 {
+    lan.send(socket, b"GET / HTTP/1.1\r\nHost: alpenglow.host\r\n\r\n");
+    let fetches = lan.gw.web().take_fetches();
+    assert_eq!(fetches.len(), 1, "{fetches:?}");
+    fetches[0].id
+}
+
+#[test]
+fn a_fetch_that_dies_mid_body_resets_the_connection() {
+    let mut lan = Lan::new();
+    let socket = lan.connect(GATEWAY, PORT);
+    let id = get(&mut lan, socket);
+    lan.gw.web().head(id, 200, "OK", &[]);
+    lan.gw.web().body(id, b"the first half");
+    lan.settle();
+    let got = String::from_utf8(lan.received(socket)).unwrap();
+    assert!(got.ends_with("e\r\nthe first half\r\n"), "{got:?}");
+    lan.gw.web().fail(id, 502, "the network went away");
+    lan.settle();
+    // A reset, not a FIN: the guest cannot take the half for the whole.
+    assert_eq!(lan.state(socket), tcp::State::Closed);
+    assert!(lan.received(socket).is_empty());
+    assert_eq!(lan.gw.web_ref().counters.resets, 1);
+    assert_eq!(lan.gw.web_ref().backlog(id), None);
+}
+
+#[test]
+fn a_lost_segment_is_sent_again() {
+    let mut lan = Lan::new();
+    let socket = lan.connect(GATEWAY, PORT);
+    let id = get(&mut lan, socket);
+    lan.lose_next_segment = true;
+    lan.gw.web().head(id, 200, "OK", &[]);
+    lan.gw.web().body(id, b"worth the wait");
+    lan.gw.web().end(id);
+    lan.settle();
+    assert!(!lan.lose_next_segment, "no segment was sent");
+    assert!(lan.received(socket).is_empty(), "the lost segment arrived");
+    // The gateway's retransmission timer runs out, and the segment comes again.
+    for _ in 0..10 {
+        lan.now += 1_000;
+        lan.settle();
+    }
+    let got = String::from_utf8(lan.received(socket)).unwrap();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got:?}");
+    assert!(got.ends_with("e\r\nworth the wait\r\n0\r\n\r\n"), "{got:?}");
+}
+
+#[test]
+fn a_full_window_waits_for_the_guest() {
+    let mut lan = Lan::new();
+    let window = 4096;
+    let socket = lan.connect_with_window(GATEWAY, PORT, window);
+    lan.send(socket, b"GET / HTTP/1.0\r\n\r\n");
+    let id = lan.gw.web().take_fetches()[0].id;
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    lan.gw.web().head(id, 200, "OK", &[]);
+    lan.gw.web().body(id, &body);
+    lan.gw.web().end(id);
+    lan.settle();
+    // The guest reads nothing: its window fills and the rest waits at the gateway.
+    assert_eq!(lan.sockets.get::<tcp::Socket>(socket).recv_queue(), window);
+    // (200,000 bytes: the gateway's socket holds 128 KiB of them, the rest waits.)
+    assert!(lan.gw.web_ref().backlog(id).unwrap() > 50_000);
+    for _ in 0..5 {
+        lan.now += 1_000;
+        lan.settle();
+    }
+    assert_eq!(lan.sockets.get::<tcp::Socket>(socket).recv_queue(), window);
+    // Then it reads, the window opens, and everything comes, in order.
+    let mut got = Vec::new();
+    for _ in 0..10_000 {
+        got.extend(lan.received(socket));
+        if !lan.sockets.get::<tcp::Socket>(socket).may_recv() {
+            break;
+        }
+        lan.now += 10;
+        lan.settle();
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        got[head_end..] == body[..],
+        "{} of {} bytes",
+        got.len() - head_end,
+        body.len()
+    );
 }
