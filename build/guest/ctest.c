@@ -397,6 +397,7 @@ static void test_unix_dgram(void)
 	usleep(100 * 1000);
 	n = recv(srv, buf, sizeof buf - 1, MSG_DONTWAIT);
 	buf[n > 0 ? n : 0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
 	snprintf(d, sizeof d, "got %zd (errno %d): %s", n, err, buf);
 	check(n > 0 && strstr(buf, "ctest: syslog-42"), "syslog() to /dev/log", d);
 
@@ -412,6 +413,7 @@ static void test_unix_dgram(void)
 		waitpid(pid, NULL, 0);
 	}
 	buf[n > 0 ? n : 0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
 	snprintf(d, sizeof d, "got %zd: %s", n, buf);
 	check(n > 0 && strstr(buf, "ctest: from-logger"), "logger to a waiting receiver", d);
 	close(srv);

@@ -44,12 +44,16 @@ pub fn MachineCard(app: AppHandle, k: KernelSummary) -> impl IntoView {
                 </Show>
             </div>
             <dl class="facts">
+                // One row for the kernel module and its memory, so that the card (and the
+                // terminal under it) keeps its height with the network row.
                 <dt>"vmlinux.wasm"</dt>
-                <dd class="kernel-counts">
-                    {format!("{} imports · {} exports", k.imports, k.exports)}
+                <dd>
+                    <span class="kernel-counts">
+                        {format!("{} imports · {} exports", k.imports, k.exports)}
+                    </span>
+                    " · memory "
+                    <span class="kernel-memory">{memory}</span>
                 </dd>
-                <dt>"kernel memory"</dt>
-                <dd class="kernel-memory">{memory}</dd>
                 <dt>"RAM"</dt>
                 <dd class="kernel-ram">{ram}</dd>
                 <dt>"machine"</dt>
