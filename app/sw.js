@@ -12,6 +12,9 @@
 //      lists; an artifact is only cached when its sha256 matches the manifest.
 //    Nothing is precached from a build-time list: it caches what passes through it, and the
 //    page sends it the URLs it fetched before the worker controlled it ({type: "cache"}).
+// 3. Servers in the guest: `_port/N/…` is answered over HTTP by the guest's TCP port N. The
+//    request goes to the pages of the site in turn ({type: "guest-http"}); the one that runs
+//    a machine has its gateway ask the guest (app/src/ports.rs) and replies on the port.
 "use strict";
 
 const PREFIX = "alpenglow-";
@@ -114,8 +117,60 @@ async function cacheFirst(event, key) {
   return resp;
 }
 
+// `_port/N` and what follows, in a URL of the scope.
+const GUEST_PORT = /^_port\/(\d{1,5})(\/.*)?$/;
+// How long a page may take to answer for the guest before the request is given up.
+const GUEST_WAIT_MS = 75000;
+
+const text = (status, why) =>
+  new Response(`alpenglow: ${why}\n`, {
+    status,
+    headers: { "Content-Type": "text/plain; charset=utf-8" },
+  });
+
+// One page's answer to `msg`: {status, statusText, headers, body}, or null.
+function ask(client, msg) {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => resolve(undefined), GUEST_WAIT_MS);
+    channel.port1.onmessage = (e) => {
+      clearTimeout(timer);
+      resolve(e.data);
+    };
+    client.postMessage(msg, [channel.port2]);
+  });
+}
+
+async function fromGuest(request, port, path) {
+  const body = ["GET", "HEAD"].includes(request.method) ? null : await request.arrayBuffer();
+  const msg = { type: "guest-http", port, method: request.method, path, headers: [...request.headers], body };
+  for (const client of await self.clients.matchAll({ type: "window", includeUncontrolled: true })) {
+    const answer = await ask(client, msg);
+    if (answer === undefined) return text(504, `the page running the machine did not answer for port ${port}`);
+    if (!answer) continue;
+    const empty = [101, 204, 205, 304].includes(answer.status) || request.method === "HEAD";
+    try {
+      return new Response(empty ? null : answer.body, {
+        status: answer.status,
+        statusText: answer.statusText,
+        headers: answer.headers,
+      });
+    } catch (e) {
+      return text(502, `the guest's port ${port} answered with status ${answer.status}: ${e}`);
+    }
+  }
+  return text(503, "no page of this site is running a machine: open it, then reload this one");
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
+  const url = new URL(request.url);
+  const guest = request.url.startsWith(SCOPE) && url.pathname.slice(new URL(SCOPE).pathname.length).match(GUEST_PORT);
+  if (guest && Number(guest[1]) >= 1 && Number(guest[1]) <= 65535) {
+    // `_port/N` alone: relative links need the slash.
+    if (!guest[2]) return void event.respondWith(Response.redirect(new URL(url.pathname + "/" + url.search, url).href, 301));
+    return void event.respondWith(fromGuest(request, Number(guest[1]), guest[2] + url.search));
+  }
   if (request.method !== "GET" || !request.url.startsWith(SCOPE)) return;
   const key = keyOf(request);
   const immutable = HASHED.test(new URL(key).pathname) || (key.startsWith(DIST) && key !== MANIFEST);

@@ -12,6 +12,7 @@
 use crate::embed::{self, Host, Link};
 use crate::files::Files;
 use crate::machine::Machine;
+use crate::ports::Ports;
 use crate::settings;
 use crate::state::{now_ms, AppState, Crash, MachineStats, Phase, RunState};
 use crate::terminal::{Look, Terminal};
@@ -30,6 +31,7 @@ pub struct App {
     machine: &'static Machine,
     files: &'static Files,
     link: &'static Link,
+    ports: &'static Ports,
     /// Refreshes the machine's counters twice a second, once started.
     stats_timer: RefCell<Option<Closure<dyn FnMut()>>>,
 }
@@ -108,9 +110,11 @@ impl App {
             machine,
             files: keep(Files::new(s, machine, link)),
             link,
+            ports: keep(Ports::new()),
             stats_timer: RefCell::new(None),
         });
         link.listen(embed_config, app);
+        app.ports.listen(machine);
 
         // Theme and font size apply at once.
         Effect::new(move |_| {
@@ -239,6 +243,8 @@ impl App {
     /// Boots the compiled kernel on a fresh machine, stopping the previous one first;
     /// `reboot` clears the terminal first.
     fn boot(&'static self, reboot: bool) {
+        // The old machine, if any, will not answer what it was asked.
+        self.ports.abandon_all();
         let s = self.s;
         let settings = s.settings.get_untracked();
         match self.machine.boot(&settings, move |ev| self.on_event(ev)) {
@@ -294,6 +300,13 @@ impl App {
             }
             Event::Files(bytes) => self.files.receive(&bytes),
             Event::FilesTaken => self.files.taken(),
+            Event::Forwarded {
+                id,
+                status,
+                reason,
+                headers,
+                body,
+            } => self.ports.answer(id, status, &reason, &headers, &body),
             Event::Running => s.run.set(RunState::Running),
             Event::Shutdown(Shutdown::Restart) => {
                 self.terminal.host_status("the kernel asked to restart");
@@ -335,6 +348,7 @@ impl App {
 
     /// The machine stopped: its uptime stops too.
     fn stopped(&self) {
+        self.ports.abandon_all();
         self.s.booted.update(|b| {
             if let Some(b) = b.as_mut().filter(|b| b.stopped_ms.is_none()) {
                 b.stopped_ms = Some(now_ms());

@@ -129,6 +129,26 @@ impl Machine {
         }
     }
 
+    /// Asks the guest's TCP port `port` (the page's `/_port/N/…`); the answer comes as
+    /// `Event::Forwarded` with `id`.
+    pub fn forward(
+        &self,
+        id: u32,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> Result<(), String> {
+        match self.running.borrow().as_ref() {
+            Some(m) => {
+                m.forward(id, port, method, path, headers, body);
+                Ok(())
+            }
+            None => Err("no machine is running".to_string()),
+        }
+    }
+
     /// The running machine's counters.
     pub fn stats(&self) -> Option<MachineStats> {
         self.running.borrow().as_ref().map(|m| {

@@ -25,6 +25,8 @@ mod kernel;
 #[cfg(target_arch = "wasm32")]
 mod machine;
 mod offline;
+#[cfg(target_arch = "wasm32")]
+mod ports;
 mod settings;
 mod startup;
 mod state;

@@ -46,7 +46,7 @@ impl Offline {
 
 /// `navigator.serviceWorker`, if this browser offers it here (not in insecure contexts, nor
 /// where service workers are disabled).
-fn container() -> Option<ServiceWorkerContainer> {
+pub fn container() -> Option<ServiceWorkerContainer> {
     let navigator = web_sys::window()?.navigator();
     let sw = Reflect::get(&navigator, &"serviceWorker".into()).ok()?;
     if sw.is_undefined() || sw.is_null() {

@@ -12,6 +12,7 @@ use crate::outbox::{post, scope};
 use js_sys::{SharedArrayBuffer, WebAssembly};
 use kernel_host::browser::devices::{KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
+use kernel_host::net::forward;
 use kernel_host::net::web::Fetch;
 use kernel_host::net::{Gateway, NetCounters};
 use kernel_host::virtio::{self, console, files, net, Effect};
@@ -169,6 +170,17 @@ impl Devices {
             self.reported = now;
             now
         })
+    }
+
+    /// `ToWorker::Forward`: the page asks the guest's TCP port.
+    pub fn forward(&mut self, id: u32, request: &forward::Request) -> Vec<Effect> {
+        self.gateway.forward(u64::from(id), request);
+        self.poll_network()
+    }
+
+    /// The forwarded requests answered since the last call.
+    pub fn take_forwarded(&mut self) -> Vec<(u64, forward::Forwarded)> {
+        self.gateway.take_forwarded()
     }
 
     /// The requests the guest completed since the last call, for `fetches::spawn`.

@@ -7,13 +7,14 @@
 use crate::devices::{self, Devices};
 use crate::effects;
 use crate::fetches;
-use crate::outbox::{post, scope, trap};
+use crate::outbox::{post, post_with, scope, trap};
 use crate::state;
 use crate::toplevel::{drive, enter, Entry};
 use crate::vmlinux::instantiate;
-use js_sys::{BigInt64Array, Int32Array};
+use js_sys::{BigInt64Array, Int32Array, Uint8Array};
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
+use kernel_host::net::forward;
 use kernel_host::virtio::Effect;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -103,6 +104,23 @@ fn on_message(msg: ToWorker) {
         ToWorker::Resize { cols, rows } => device(|d| d.resize(cols, rows)),
         ToWorker::FilesInput { bytes } => device(|d| d.files_input(bytes.to_vec())),
         ToWorker::Notify { device: id, queue } => device(|d| d.notify(id, queue)),
+        ToWorker::Forward {
+            id,
+            port,
+            method,
+            path,
+            headers,
+            body,
+        } => {
+            let request = forward::Request {
+                port,
+                method,
+                path,
+                headers,
+                body: body.to_vec(),
+            };
+            device(|d| d.forward(id, &request))
+        }
     }
 }
 
@@ -125,6 +143,21 @@ fn device(f: impl FnOnce(&mut Devices) -> Vec<Effect>) {
     let fetches = state::with(|w| w.devices.as_mut().map(Devices::take_fetches));
     for fetch in fetches.into_iter().flatten() {
         fetches::spawn(fetch, serve);
+    }
+    let forwarded = state::with(|w| w.devices.as_mut().map(Devices::take_forwarded));
+    for (id, answer) in forwarded.into_iter().flatten() {
+        let body = Uint8Array::from(&answer.body[..]);
+        let buffer = body.buffer();
+        post_with(
+            &FromWorker::Forwarded {
+                id: id as u32,
+                status: answer.status,
+                reason: answer.reason,
+                headers: answer.headers,
+                body,
+            },
+            Some(&buffer),
+        );
     }
     plan_network_poll();
 }

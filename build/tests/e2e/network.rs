@@ -4,12 +4,13 @@
 
 use crate::common::*;
 use crate::shell::{has, Shell};
-use alpenglow_build::browser::Kind;
+use alpenglow_build::browser::{Kind, Session};
 use alpenglow_build::serve::Server;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
 in_browsers!(the_guest_is_on_a_network: chromium, firefox);
+in_browsers!(a_server_in_the_guest_shows_at_the_pages_origin: chromium, firefox);
 
 /// A 20 MiB file of the site that no other test uses, and its sha256 in hex.
 fn big_file(site: &Path) -> (&'static str, String) {
@@ -119,4 +120,49 @@ fn the_guest_is_on_a_network(kind: Kind) {
     sh.run("nc -l -p 7777 > /tmp/got & sleep 1");
     sh.run("echo tcp-$((6*7)) | nc 127.0.0.1 7777; wait");
     has(&sh.run("cat /tmp/got"), "tcp-42");
+}
+
+/// What the page's own `fetch(url)` gets: `STATUS body`.
+fn page_fetch(c: &Session, url: &str) -> String {
+    js(
+        c,
+        &format!(
+            r#"window.__fetched = null;
+               fetch({url:?}).then(async r => window.__fetched = r.status + ' ' + await r.text(),
+                                   e => window.__fetched = 'error ' + e);
+               return true;"#
+        ),
+    );
+    wait_until(c, "the page's fetch", "return window.__fetched !== null;");
+    js(c, "return window.__fetched;")
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn a_server_in_the_guest_shows_at_the_pages_origin(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+    // The page's service worker answers /_port/N/ once it controls the page.
+    wait_until(
+        &c,
+        "the service worker to control the page",
+        "return !!navigator.serviceWorker.controller;",
+    );
+
+    sh.run("mkdir -p /tmp/www && echo \"<h1>guest-$((6*7))</h1>\" > /tmp/www/index.html");
+    sh.run("httpd -f -p 8080 -h /tmp/www & sleep 1");
+    let got = page_fetch(&c, "_port/8080/index.html");
+    assert!(got.starts_with("200 "), "{got}");
+    has(&got, "<h1>guest-42</h1>");
+    // BusyBox httpd's own 404, from the guest.
+    let got = page_fetch(&c, "_port/8080/no-such-page.html");
+    assert!(got.starts_with("404 "), "{got}");
+    // A port nobody listens on: the gateway says so.
+    let got = page_fetch(&c, "_port/9/");
+    assert!(got.starts_with("502 "), "{got}");
+    has(&got, "nothing in the guest listens on TCP port 9");
+    sh.run("kill %1; true");
 }

@@ -67,6 +67,17 @@ pub enum ToWorker {
         cols: u16,
         rows: u16,
     },
+    /// To the device worker: the page asks the guest's TCP port `port` for `path` (a request
+    /// of `/_port/N/…` that the service worker passed on); answered by `Forwarded`.
+    Forward {
+        id: u32,
+        port: u16,
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        body: Uint8Array,
+    },
     /// To the device worker: bytes for the guest's file helper (frames of
     /// `kernel_host::files`), kept until the driver has room for them.
     FilesInput {
@@ -119,6 +130,16 @@ pub enum FromWorker {
     /// (a count, so messages in flight cannot confuse the page's flow control).
     FilesTaken {
         total: f64,
+    },
+    /// From the device worker: the answer to `Forward` `id` — the guest server's response,
+    /// or the gateway's error response (502, 504) that says why there is none.
+    Forwarded {
+        id: u32,
+        status: u16,
+        reason: String,
+        headers: Vec<(String, String)>,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        body: Uint8Array,
     },
     /// From the device worker, when they changed (at most once a second): the network's
     /// counters.

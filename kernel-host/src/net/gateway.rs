@@ -4,6 +4,7 @@
 //! [`super::dhcp`]) and DNS (port 53, [`super::dns`]).
 
 use super::dns::Names;
+use super::forward::{self, Forwards};
 use super::web::Web;
 use super::{dhcp, GATEWAY, GATEWAY_MAC, PREFIX_LEN};
 use smoltcp::iface::{
@@ -82,6 +83,9 @@ pub struct Gateway {
     dns: SocketHandle,
     names: Names,
     web: Web,
+    forwards: Forwards,
+    /// The time of the last poll, for the forwarded requests' timeouts.
+    now_ms: i64,
 }
 
 /// Where a reply goes, from the gateway's address (not the broadcast one a request may have
@@ -133,6 +137,8 @@ impl Gateway {
             dns,
             names: Names::default(),
             web,
+            forwards: Forwards::default(),
+            now_ms,
         }
     }
 
@@ -143,6 +149,19 @@ impl Gateway {
 
     pub fn web_ref(&self) -> &Web {
         &self.web
+    }
+
+    /// The page asks the guest's TCP port `request.port` (`forward`); the answer comes from
+    /// [`Gateway::take_forwarded`] after a later poll.
+    pub fn forward(&mut self, id: u64, request: &forward::Request) {
+        let cx = self.iface.context();
+        self.forwards
+            .open(&mut self.sockets, cx, id, request, self.now_ms);
+    }
+
+    /// The forwarded requests answered since the last call.
+    pub fn take_forwarded(&mut self) -> Vec<(u64, forward::Forwarded)> {
+        self.forwards.take_done()
     }
 
     /// The names the guest looked up, and their addresses.
@@ -165,6 +184,7 @@ impl Gateway {
     /// Runs the stack at `now_ms`: takes the guest's frames and returns the frames for it.
     pub fn poll(&mut self, now_ms: i64) -> Vec<Vec<u8>> {
         let now = Instant::from_millis(now_ms);
+        self.now_ms = now_ms;
         self.iface.poll_maintenance(now);
         // One frame at a time, its datagram answered and the answer sent before the next
         // frame, so that a burst of queries never fills the sockets' buffers.
@@ -214,14 +234,22 @@ impl Gateway {
             }
         }
         self.web.service(&mut self.sockets, &self.names);
+        self.forwards.service(&mut self.sockets, self.now_ms);
     }
 
     /// When the stack next wants [`Gateway::poll`] without a new frame (retransmissions,
     /// timeouts), in milliseconds from `now_ms`; None: only when a frame comes.
     pub fn poll_delay_ms(&mut self, now_ms: i64) -> Option<u64> {
-        self.iface
+        let stack = self
+            .iface
             .poll_delay(Instant::from_millis(now_ms), &self.sockets)
-            .map(|d| d.total_millis())
+            .map(|d| d.total_millis());
+        // Forwarded requests time out: look at them at least once a second.
+        match (stack, self.forwards.busy()) {
+            (Some(ms), true) => Some(ms.min(1000)),
+            (None, true) => Some(1000),
+            (stack, false) => stack,
+        }
     }
 }
 

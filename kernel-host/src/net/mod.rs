@@ -12,6 +12,7 @@
 
 mod dhcp;
 mod dns;
+pub mod forward;
 mod gateway;
 pub mod http;
 pub mod web;

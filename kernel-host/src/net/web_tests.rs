@@ -383,3 +383,94 @@ fn a_full_window_waits_for_the_guest() {
         body.len()
     );
 }
+
+/// A guest server on `port`: a listening socket in the guest's stack.
+fn guest_listens(lan: &mut Lan, port: u16) -> SocketHandle {
+    let mut socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+        tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+    );
+    socket.listen(port).unwrap();
+    lan.sockets.add(socket)
+}
+
+fn forward_request(port: u16, path: &str) -> crate::net::forward::Request {
+    crate::net::forward::Request {
+        port,
+        method: "GET".into(),
+        path: path.into(),
+        headers: vec![("Accept".into(), "text/html".into())],
+        body: Vec::new(),
+    }
+}
+
+#[test]
+fn the_page_reaches_a_server_in_the_guest() {
+    let mut lan = Lan::new();
+    let server = guest_listens(&mut lan, 8080);
+    lan.gw.forward(7, &forward_request(8080, "/index.html?x=1"));
+    lan.settle();
+    // The guest's server reads the request and answers, then closes.
+    let request = String::from_utf8(lan.received(server)).unwrap();
+    assert!(
+        request.starts_with("GET /index.html?x=1 HTTP/1.0\r\n"),
+        "{request:?}"
+    );
+    assert!(request.contains("Accept: text/html\r\n"), "{request:?}");
+    assert!(request.contains("Connection: close\r\n"), "{request:?}");
+    let socket = lan.sockets.get_mut::<tcp::Socket>(server);
+    socket
+        .send_slice(b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<h1>hi-42</h1>")
+        .unwrap();
+    socket.close();
+    lan.settle();
+    let done = lan.gw.take_forwarded();
+    assert_eq!(done.len(), 1, "{done:?}");
+    let (id, answer) = &done[0];
+    assert_eq!(*id, 7);
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.reason, "OK");
+    assert_eq!(
+        answer.headers,
+        vec![("Content-Type".to_string(), "text/html".to_string())]
+    );
+    assert_eq!(answer.body, b"<h1>hi-42</h1>");
+}
+
+#[test]
+fn a_port_nobody_listens_on_is_a_502_that_says_so() {
+    let mut lan = Lan::new();
+    lan.gw.forward(1, &forward_request(9999, "/"));
+    lan.settle();
+    let done = lan.gw.take_forwarded();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].1.status, 502);
+    let why = String::from_utf8_lossy(&done[0].1.body).into_owned();
+    assert!(
+        why.contains("nothing in the guest listens on TCP port 9999"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let mut lan = Lan::new();
+    let _server = guest_listens(&mut lan, 8080);
+    lan.gw.forward(3, &forward_request(8080, "/slow"));
+    lan.settle();
+    assert!(lan.gw.take_forwarded().is_empty());
+    lan.now += crate::net::forward::TIMEOUT_MS + 1;
+    lan.settle();
+    let done = lan.gw.take_forwarded();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].1.status, 504);
+}
+
+#[test]
+fn a_response_that_is_not_http_is_a_502() {
+    let f = crate::net::forward::parse(8080, b"SSH-2.0-OpenSSH\r\n\r\n");
+    assert_eq!(f.status, 502);
+    let f = crate::net::forward::parse(8080, b"");
+    assert_eq!(f.status, 502);
+    assert!(String::from_utf8_lossy(&f.body).contains("without an answer"));
+}

@@ -72,6 +72,15 @@ pub enum Event {
     Files(Vec<u8>),
     /// The guest took files bytes: fewer are in flight now (`Machine::files_in_flight`).
     FilesTaken,
+    /// The answer to `Machine::forward` `id`: the guest server's response or the gateway's
+    /// error response.
+    Forwarded {
+        id: u32,
+        status: u16,
+        reason: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
     /// `start_kernel` is done: the kernel has started its first task.
     Running,
     /// The kernel asked to halt, power off or restart; the workers are stopped.
@@ -322,6 +331,27 @@ impl Machine {
         });
     }
 
+    /// Asks the guest's TCP port `port` for `path` by HTTP (the page's `/_port/N/…`): the
+    /// answer comes as `Event::Forwarded` with the same `id`.
+    pub fn forward(
+        &self,
+        id: u32,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) {
+        self.to_devices(ToWorker::Forward {
+            id,
+            port,
+            method: method.to_string(),
+            path: path.to_string(),
+            headers,
+            body: Uint8Array::from(body),
+        });
+    }
+
     /// Files bytes sent that the guest has not taken yet.
     pub fn files_in_flight(&self) -> u64 {
         match self.inner.state.try_borrow() {
@@ -503,6 +533,19 @@ impl Inner {
                 Inner::watch_gaps(inner, st)?;
             }
             FromWorker::NetCounters(counters) => st.net = counters,
+            FromWorker::Forwarded {
+                id,
+                status,
+                reason,
+                headers,
+                body,
+            } => events.push(Event::Forwarded {
+                id,
+                status,
+                reason,
+                headers,
+                body: body.to_vec(),
+            }),
             FromWorker::FilesTaken { total } => {
                 st.files_taken = total as u64;
                 events.push(Event::FilesTaken);
