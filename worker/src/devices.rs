@@ -13,7 +13,7 @@ use js_sys::{SharedArrayBuffer, WebAssembly};
 use kernel_host::browser::devices::{KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
 use kernel_host::net::forward;
-use kernel_host::net::web::Fetch;
+use kernel_host::net::web::{Fetch, Web};
 use kernel_host::net::{Gateway, NetCounters};
 use kernel_host::virtio::{self, console, files, net, Effect};
 
@@ -158,7 +158,7 @@ impl Devices {
 
     /// The network's counters if they changed since the page last heard them.
     pub fn counters_to_report(&mut self) -> Option<NetCounters> {
-        let web = self.gateway.web_ref().counters;
+        let web = self.gateway.web().counters;
         let now = NetCounters {
             frames_out: self.net_counters.tx_frames,
             frames_in: self.net_counters.rx_frames,
@@ -185,41 +185,18 @@ impl Devices {
 
     /// The requests the guest completed since the last call, for `fetches::spawn`.
     pub fn take_fetches(&mut self) -> Vec<Fetch> {
-        self.gateway.web().take_fetches()
+        self.gateway.web_mut().take_fetches()
     }
 
     /// Bytes of exchange `id`'s response the guest has yet to take; None once it is gone.
     pub fn web_backlog(&self, id: u64) -> Option<usize> {
-        self.gateway.web_ref().backlog(id)
+        self.gateway.web().backlog(id)
     }
 
-    /// A fetch's status and headers arrived.
-    pub fn web_head(
-        &mut self,
-        id: u64,
-        status: u16,
-        reason: &str,
-        headers: &[(String, Vec<u8>)],
-    ) -> Vec<Effect> {
-        self.gateway.web().head(id, status, reason, headers);
-        self.poll_network()
-    }
-
-    /// A piece of a fetch's body arrived.
-    pub fn web_body(&mut self, id: u64, chunk: &[u8]) -> Vec<Effect> {
-        self.gateway.web().body(id, chunk);
-        self.poll_network()
-    }
-
-    /// A fetch's body ended.
-    pub fn web_end(&mut self, id: u64) -> Vec<Effect> {
-        self.gateway.web().end(id);
-        self.poll_network()
-    }
-
-    /// A fetch failed: the guest gets an HTTP error with `why`.
-    pub fn web_fail(&mut self, id: u64, status: u16, why: &str) -> Vec<Effect> {
-        self.gateway.web().fail(id, status, why);
+    /// A fetch's response arrived in part (status and headers, a piece of body, the end)
+    /// or failed: `step` hands it to the web service, and the gateway runs.
+    pub fn web(&mut self, step: impl FnOnce(&mut Web)) -> Vec<Effect> {
+        step(self.gateway.web_mut());
         self.poll_network()
     }
 

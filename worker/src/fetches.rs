@@ -38,7 +38,7 @@ pub fn spawn(fetch: Fetch, serve: Serve) {
                 ),
                 Failure::Body(e) => format!("reading {url} failed: {e}"),
             };
-            serve(Box::new(move |d| d.web_fail(id, 502, &why)));
+            serve(Box::new(move |d| d.web(|w| w.fail(id, 502, &why))));
         }
     });
 }
@@ -69,7 +69,9 @@ async fn run(fetch: Fetch, serve: Serve) -> Result<(), Failure> {
     let status = response.status();
     let reason = response.status_text();
     let head = header_list(&response.headers());
-    serve(Box::new(move |d| d.web_head(id, status, &reason, &head)));
+    serve(Box::new(move |d| {
+        d.web(|w| w.head(id, status, &reason, &head))
+    }));
 
     if let Some(stream) = response.body() {
         let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
@@ -85,7 +87,7 @@ async fn run(fetch: Fetch, serve: Serve) -> Result<(), Failure> {
                 .and_then(|v| v.dyn_into::<Uint8Array>().ok())
                 .map(|v| v.to_vec())
                 .unwrap_or_default();
-            serve(Box::new(move |d| d.web_body(id, &bytes)));
+            serve(Box::new(move |d| d.web(|w| w.body(id, &bytes))));
             if !wait_for_guest(id).await {
                 // The guest closed the connection: the rest is not wanted.
                 let _ = reader.cancel();
@@ -93,7 +95,7 @@ async fn run(fetch: Fetch, serve: Serve) -> Result<(), Failure> {
             }
         }
     }
-    serve(Box::new(move |d| d.web_end(id)));
+    serve(Box::new(move |d| d.web(|w| w.end(id))));
     Ok(())
 }
 

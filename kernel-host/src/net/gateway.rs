@@ -142,13 +142,14 @@ impl Gateway {
         }
     }
 
-    /// The web service (port 80), for the fetches it wants and their responses.
-    pub fn web(&mut self) -> &mut Web {
-        &mut self.web
+    /// The web service (port 80): the fetches it wants, their backlogs, its counters.
+    pub fn web(&self) -> &Web {
+        &self.web
     }
 
-    pub fn web_ref(&self) -> &Web {
-        &self.web
+    /// The web service, for the fetches' responses.
+    pub fn web_mut(&mut self) -> &mut Web {
+        &mut self.web
     }
 
     /// The page asks the guest's TCP port `request.port` (`forward`); the answer comes from

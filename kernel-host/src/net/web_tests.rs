@@ -185,7 +185,7 @@ fn a_request_to_a_name_becomes_a_fetch_and_its_response_comes_back() {
         socket,
         b"GET /dist/manifest.json HTTP/1.1\r\nHost: alpenglow.host\r\nAccept: */*\r\n\r\n",
     );
-    let fetches = lan.gw.web().take_fetches();
+    let fetches = lan.gw.web_mut().take_fetches();
     assert_eq!(fetches.len(), 1, "{fetches:?}");
     let fetch = &fetches[0];
     assert_eq!(fetch.method, "GET");
@@ -193,7 +193,7 @@ fn a_request_to_a_name_becomes_a_fetch_and_its_response_comes_back() {
     assert_eq!(fetch.headers, vec![("Accept".into(), b"*/*".to_vec())]);
 
     let id = fetch.id;
-    let web = lan.gw.web();
+    let web = lan.gw.web_mut();
     web.head(
         id,
         200,
@@ -213,16 +213,16 @@ fn a_request_to_a_name_becomes_a_fetch_and_its_response_comes_back() {
 
     // Keep-alive: the same connection carries the next request.
     lan.send(socket, b"GET /two HTTP/1.1\r\nHost: example.org\r\n\r\n");
-    let fetches = lan.gw.web().take_fetches();
+    let fetches = lan.gw.web_mut().take_fetches();
     assert_eq!(fetches.len(), 1);
     assert_eq!(fetches[0].url, "https://example.org/two");
     let id = fetches[0].id;
-    lan.gw.web().fail(id, 502, "no network");
+    lan.gw.web_mut().fail(id, 502, "no network");
     lan.settle();
     let got = String::from_utf8(lan.received(socket)).unwrap();
     assert!(got.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{got}");
     assert!(got.contains("alpenglow: no network"), "{got}");
-    assert_eq!(lan.gw.web_ref().counters.requests, 2);
+    assert_eq!(lan.gw.web().counters.requests, 2);
 }
 
 #[test]
@@ -230,23 +230,23 @@ fn a_long_body_arrives_whole_and_in_order_as_the_guest_reads_it() {
     let mut lan = Lan::new();
     let socket = lan.connect(GATEWAY, PORT);
     lan.send(socket, b"GET /big HTTP/1.0\r\n\r\n");
-    let id = lan.gw.web().take_fetches()[0].id;
-    lan.gw.web().head(id, 200, "", &[]);
+    let id = lan.gw.web_mut().take_fetches()[0].id;
+    lan.gw.web_mut().head(id, 200, "", &[]);
 
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut sent = 0;
     let mut got = Vec::new();
     while sent < body.len() {
         // The page reads on while the guest has less than this to take.
-        while sent < body.len() && lan.gw.web_ref().backlog(id).unwrap() < 256 * 1024 {
+        while sent < body.len() && lan.gw.web().backlog(id).unwrap() < 256 * 1024 {
             let end = (sent + 16_384).min(body.len());
-            lan.gw.web().body(id, &body[sent..end]);
+            lan.gw.web_mut().body(id, &body[sent..end]);
             sent = end;
         }
         lan.settle();
         got.extend(lan.received(socket));
     }
-    lan.gw.web().end(id);
+    lan.gw.web_mut().end(id);
     for _ in 0..100 {
         lan.settle();
         got.extend(lan.received(socket));
@@ -265,7 +265,7 @@ fn without_a_host_header_the_dialled_name_is_asked() {
     let addr = lan.gw.names_mut().address_of("example.org").unwrap();
     let socket = lan.connect(addr, PORT);
     lan.send(socket, b"GET /old HTTP/1.0\r\n\r\n");
-    let fetches = lan.gw.web().take_fetches();
+    let fetches = lan.gw.web_mut().take_fetches();
     assert_eq!(fetches.len(), 1, "{fetches:?}");
     assert_eq!(fetches[0].url, "https://example.org/old");
 }
@@ -284,21 +284,21 @@ fn a_connection_the_guest_drops_is_forgotten() {
     let mut lan = Lan::new();
     let socket = lan.connect(GATEWAY, PORT);
     lan.send(socket, b"GET / HTTP/1.1\r\nHost: alpenglow.host\r\n\r\n");
-    let id = lan.gw.web().take_fetches()[0].id;
-    assert!(lan.gw.web_ref().backlog(id).is_some());
+    let id = lan.gw.web_mut().take_fetches()[0].id;
+    assert!(lan.gw.web().backlog(id).is_some());
     lan.sockets.get_mut::<tcp::Socket>(socket).abort();
     lan.settle();
-    assert_eq!(lan.gw.web_ref().backlog(id), None);
+    assert_eq!(lan.gw.web().backlog(id), None);
     // A late response for it is ignored.
-    lan.gw.web().head(id, 200, "OK", &[]);
-    lan.gw.web().end(id);
+    lan.gw.web_mut().head(id, 200, "OK", &[]);
+    lan.gw.web_mut().end(id);
     lan.settle();
 }
 
 /// The response to a `GET /` on `socket`: its id, once the gateway gave it out.
 fn get(lan: &mut Lan, socket: SocketHandle) -> u64 {
     lan.send(socket, b"GET / HTTP/1.1\r\nHost: alpenglow.host\r\n\r\n");
-    let fetches = lan.gw.web().take_fetches();
+    let fetches = lan.gw.web_mut().take_fetches();
     assert_eq!(fetches.len(), 1, "{fetches:?}");
     fetches[0].id
 }
@@ -308,18 +308,18 @@ fn a_fetch_that_dies_mid_body_resets_the_connection() {
     let mut lan = Lan::new();
     let socket = lan.connect(GATEWAY, PORT);
     let id = get(&mut lan, socket);
-    lan.gw.web().head(id, 200, "OK", &[]);
-    lan.gw.web().body(id, b"the first half");
+    lan.gw.web_mut().head(id, 200, "OK", &[]);
+    lan.gw.web_mut().body(id, b"the first half");
     lan.settle();
     let got = String::from_utf8(lan.received(socket)).unwrap();
     assert!(got.ends_with("e\r\nthe first half\r\n"), "{got:?}");
-    lan.gw.web().fail(id, 502, "the network went away");
+    lan.gw.web_mut().fail(id, 502, "the network went away");
     lan.settle();
     // A reset, not a FIN: the guest cannot take the half for the whole.
     assert_eq!(lan.state(socket), tcp::State::Closed);
     assert!(lan.received(socket).is_empty());
-    assert_eq!(lan.gw.web_ref().counters.resets, 1);
-    assert_eq!(lan.gw.web_ref().backlog(id), None);
+    assert_eq!(lan.gw.web().counters.resets, 1);
+    assert_eq!(lan.gw.web().backlog(id), None);
 }
 
 #[test]
@@ -328,9 +328,9 @@ fn a_lost_segment_is_sent_again() {
     let socket = lan.connect(GATEWAY, PORT);
     let id = get(&mut lan, socket);
     lan.lose_next_segment = true;
-    lan.gw.web().head(id, 200, "OK", &[]);
-    lan.gw.web().body(id, b"worth the wait");
-    lan.gw.web().end(id);
+    lan.gw.web_mut().head(id, 200, "OK", &[]);
+    lan.gw.web_mut().body(id, b"worth the wait");
+    lan.gw.web_mut().end(id);
     lan.settle();
     assert!(!lan.lose_next_segment, "no segment was sent");
     assert!(lan.received(socket).is_empty(), "the lost segment arrived");
@@ -350,16 +350,16 @@ fn a_full_window_waits_for_the_guest() {
     let window = 4096;
     let socket = lan.connect_with_window(GATEWAY, PORT, window);
     lan.send(socket, b"GET / HTTP/1.0\r\n\r\n");
-    let id = lan.gw.web().take_fetches()[0].id;
+    let id = lan.gw.web_mut().take_fetches()[0].id;
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
-    lan.gw.web().head(id, 200, "OK", &[]);
-    lan.gw.web().body(id, &body);
-    lan.gw.web().end(id);
+    lan.gw.web_mut().head(id, 200, "OK", &[]);
+    lan.gw.web_mut().body(id, &body);
+    lan.gw.web_mut().end(id);
     lan.settle();
     // The guest reads nothing: its window fills and the rest waits at the gateway.
     assert_eq!(lan.sockets.get::<tcp::Socket>(socket).recv_queue(), window);
     // (200,000 bytes: the gateway's socket holds 128 KiB of them, the rest waits.)
-    assert!(lan.gw.web_ref().backlog(id).unwrap() > 50_000);
+    assert!(lan.gw.web().backlog(id).unwrap() > 50_000);
     for _ in 0..5 {
         lan.now += 1_000;
         lan.settle();
