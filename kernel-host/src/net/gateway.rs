@@ -5,7 +5,8 @@
 
 use super::dns::Names;
 use super::forward::{self, Forwards};
-use super::web::Web;
+use super::relay::Relay;
+use super::web::{self, Web};
 use super::{dhcp, GATEWAY, GATEWAY_MAC, PREFIX_LEN};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
@@ -15,7 +16,7 @@ use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol, HardwareAddress, IpCidr,
-    IpEndpoint, IpProtocol, Ipv4Packet, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
+    IpEndpoint, IpProtocol, Ipv4Packet, TcpPacket, DHCP_CLIENT_PORT, DHCP_SERVER_PORT,
 };
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
@@ -83,6 +84,7 @@ pub struct Gateway {
     dns: SocketHandle,
     names: Names,
     web: Web,
+    relay: Relay,
     forwards: Forwards,
     /// The time of the last poll, for the forwarded requests' timeouts.
     now_ms: i64,
@@ -137,6 +139,7 @@ impl Gateway {
             dns,
             names: Names::default(),
             web,
+            relay: Relay::default(),
             forwards: Forwards::default(),
             now_ms,
         }
@@ -150,6 +153,16 @@ impl Gateway {
     /// The web service, for the fetches' responses.
     pub fn web_mut(&mut self) -> &mut Web {
         &mut self.web
+    }
+
+    /// The relay client (TCP to other ports): its link, packets, counters.
+    pub fn relay(&self) -> &Relay {
+        &self.relay
+    }
+
+    /// The relay client, for the WebSocket's events and packets.
+    pub fn relay_mut(&mut self) -> &mut Relay {
+        &mut self.relay
     }
 
     /// The page asks the guest's TCP port `request.port` (`forward`); the answer comes from
@@ -177,9 +190,15 @@ impl Gateway {
 
     /// An Ethernet frame the guest sent.
     pub fn from_guest(&mut self, frame: Vec<u8>) {
-        if only_for_the_gateway(&frame) {
-            self.link.from_guest.push_back(frame);
+        if !only_for_the_gateway(&frame) {
+            return;
         }
+        if let Some((port, from)) = tcp_syn(&frame) {
+            if port != web::PORT && self.relay.enabled() {
+                self.relay.syn(&mut self.sockets, port, from);
+            }
+        }
+        self.link.from_guest.push_back(frame);
     }
 
     /// Runs the stack at `now_ms`: takes the guest's frames and returns the frames for it.
@@ -235,6 +254,7 @@ impl Gateway {
             }
         }
         self.web.service(&mut self.sockets, &self.names);
+        self.relay.service(&mut self.sockets, &self.names);
         self.forwards.service(&mut self.sockets, self.now_ms);
     }
 
@@ -252,6 +272,25 @@ impl Gateway {
             (stack, false) => stack,
         }
     }
+}
+
+/// The port and the sender of `frame` if it opens a TCP connection (SYN without ACK).
+fn tcp_syn(frame: &[u8]) -> Option<(u16, IpEndpoint)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    (tcp.syn() && !tcp.ack()).then(|| {
+        (
+            tcp.dst_port(),
+            IpEndpoint::new(ip.src_addr().into(), tcp.src_port()),
+        )
+    })
 }
 
 /// Whether smoltcp may see `frame`. The gateway accepts TCP and UDP for every address (any

@@ -2,8 +2,9 @@
 //! behind the virtio-net device (`crate::virtio::net`), run by the device worker.
 //!
 //! [`Gateway`] is the machine's LAN: it is the guest's router at [`GATEWAY`], answers ARP
-//! and ping there, is its DHCP server (`dhcp`) and name server (`dns`, [`Names`]), and will
-//! carry TCP to the page's `fetch()` and to a relay.
+//! and ping there, is its DHCP server (`dhcp`) and name server (`dns`, [`Names`]), and
+//! carries TCP to port 80 to the page's `fetch()` (`web`), TCP to other ports to a relay
+//! (`relay`, over `wisp`), and the page's requests to servers in the guest (`forward`).
 //! The addresses follow QEMU's user-mode network, which people know: the guest is
 //! [`GUEST`] on [`PREFIX_LEN`], its router and name server [`GATEWAY`].
 //!
@@ -15,7 +16,11 @@ mod dns;
 pub mod forward;
 mod gateway;
 pub mod http;
+pub mod relay;
+#[cfg(test)]
+mod test_lan;
 pub mod web;
+pub mod wisp;
 
 pub use dns::Names;
 

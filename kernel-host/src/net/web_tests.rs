@@ -2,15 +2,7 @@
 //! second smoltcp interface) and the gateway, frame by frame.
 
 use super::*;
-use crate::net::gateway::{Gateway, Link};
-use crate::net::GUEST;
-use crate::virtio::net::GUEST_MAC;
-use smoltcp::iface::{Config, Interface};
-use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpCidr};
-use std::net::Ipv4Addr;
-
-const SITE: &str = "http://site.test:8080";
+use crate::net::test_lan::{Lan, SITE};
 
 #[test]
 fn the_site_name_and_the_gateway_are_the_page_origin() {
@@ -49,129 +41,6 @@ fn no_name_no_url() {
     assert_eq!(url_for(SITE, None, "/"), None);
     assert_eq!(url_for(SITE, Some(""), "/"), None);
     assert_eq!(url_for(SITE, Some(":80"), "/"), None);
-}
-
-/// The guest's side: its own TCP/IP stack, wired to a gateway frame by frame. (Its link's
-/// `to_guest` holds the frames the guest sends, `from_guest` those it receives.)
-struct Lan {
-    gw: Gateway,
-    iface: Interface,
-    link: Link,
-    sockets: SocketSet<'static>,
-    now: i64,
-    /// Drop the next frame from the gateway that carries TCP data (a lost segment).
-    lose_next_segment: bool,
-}
-
-/// Whether `frame` is a TCP segment with a payload.
-fn carries_tcp_data(frame: &[u8]) -> bool {
-    use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Packet, TcpPacket};
-    let Ok(eth) = EthernetFrame::new_checked(frame) else {
-        return false;
-    };
-    let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
-        return false;
-    };
-    ip.next_header() == IpProtocol::Tcp
-        && TcpPacket::new_checked(ip.payload()).is_ok_and(|tcp| !tcp.payload().is_empty())
-}
-
-impl Lan {
-    fn new() -> Lan {
-        let mut link = Link::default();
-        let config = Config::new(HardwareAddress::Ethernet(EthernetAddress(GUEST_MAC)));
-        let mut iface = Interface::new(config, &mut link, Instant::from_millis(0));
-        iface.update_ip_addrs(|addrs| {
-            let _ = addrs.push(IpCidr::new(GUEST.into(), 24));
-        });
-        iface.routes_mut().add_default_ipv4_route(GATEWAY).unwrap();
-        Lan {
-            gw: Gateway::new(0, SITE),
-            iface,
-            link,
-            sockets: SocketSet::new(Vec::new()),
-            now: 0,
-            lose_next_segment: false,
-        }
-    }
-
-    /// Frames from the gateway reach the guest, but for a segment set to be lost.
-    fn deliver(&mut self, frames: Vec<Vec<u8>>) {
-        for frame in frames {
-            if self.lose_next_segment && carries_tcp_data(&frame) {
-                self.lose_next_segment = false;
-                continue;
-            }
-            self.link.from_guest.push_back(frame);
-        }
-    }
-
-    /// Runs both stacks until no frame crosses the wire (the gateway first: the page may
-    /// have handed it something).
-    fn settle(&mut self) {
-        let answers = self.gw.poll(self.now);
-        self.deliver(answers);
-        for _ in 0..10_000 {
-            self.now += 1;
-            let now = Instant::from_millis(self.now);
-            self.iface.poll(now, &mut self.link, &mut self.sockets);
-            let sent = std::mem::take(&mut self.link.to_guest);
-            let quiet = sent.is_empty();
-            for frame in sent {
-                self.gw.from_guest(frame);
-            }
-            let answers = self.gw.poll(self.now);
-            if quiet && answers.is_empty() {
-                return;
-            }
-            self.deliver(answers);
-        }
-        panic!("the LAN never settled");
-    }
-
-    /// A connected guest socket to `addr`:`port`.
-    fn connect(&mut self, addr: Ipv4Addr, port: u16) -> SocketHandle {
-        self.connect_with_window(addr, port, 64 * 1024)
-    }
-
-    /// The same with a receive buffer (the window it offers) of `window` bytes.
-    fn connect_with_window(&mut self, addr: Ipv4Addr, port: u16, window: usize) -> SocketHandle {
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; window]),
-            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
-        );
-        let local = 40_000 + self.sockets.iter().count() as u16;
-        socket
-            .connect(self.iface.context(), (addr, port), local)
-            .unwrap();
-        let handle = self.sockets.add(socket);
-        self.settle();
-        handle
-    }
-
-    fn send(&mut self, socket: SocketHandle, bytes: &[u8]) {
-        let sent = self
-            .sockets
-            .get_mut::<tcp::Socket>(socket)
-            .send_slice(bytes)
-            .unwrap();
-        assert_eq!(sent, bytes.len());
-        self.settle();
-    }
-
-    fn received(&mut self, socket: SocketHandle) -> Vec<u8> {
-        let socket = self.sockets.get_mut::<tcp::Socket>(socket);
-        let mut got = Vec::new();
-        let mut buf = [0; 4096];
-        while let Ok(n @ 1..) = socket.recv_slice(&mut buf) {
-            got.extend_from_slice(&buf[..n]);
-        }
-        got
-    }
-
-    fn state(&self, socket: SocketHandle) -> tcp::State {
-        self.sockets.get::<tcp::Socket>(socket).state()
-    }
 }
 
 #[test]
