@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod formats;
 pub mod paths;
 pub mod pipeline;
+pub mod relay;
 pub mod rootfs;
 pub mod serve;
 pub mod sources;

@@ -4,7 +4,7 @@ use alpenglow_build::pipeline::Ctx;
 use alpenglow_build::sources::tree;
 use alpenglow_build::steps::{self, busybox, guest, initramfs, kernel, manifest, musl, site};
 use alpenglow_build::ui::Ui;
-use alpenglow_build::{bbtest, bench, browser, doctor, paths::Paths, serve};
+use alpenglow_build::{bbtest, bench, browser, doctor, paths::Paths, relay, serve};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::Command;
@@ -94,6 +94,18 @@ enum Cmd {
         #[arg(required = true)]
         commands: Vec<String>,
     },
+    /// Serve a Wisp relay so that the guest reaches real TCP (the page's `relay` setting):
+    /// without --allow, any public address; loopback and private networks only when a rule
+    /// names them.
+    Relay {
+        /// Address to listen on (only this machine by default).
+        #[arg(long, default_value = relay::DEFAULT_LISTEN)]
+        listen: String,
+        /// Allow HOST:PORTS (repeatable): `example.org:443`, `*.example.org:*`,
+        /// `127.0.0.1:8000-8099`, `10.0.0.0/8:22`, `[::1]:22`, `*:443` (public only).
+        #[arg(long, value_name = "HOST:PORTS")]
+        allow: Vec<String>,
+    },
     /// Render the web app's PNG icons from app/icon.svg (trunk's pre-build hook runs this).
     #[command(hide = true)]
     Icons {
@@ -182,6 +194,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::All => steps::all(&mut Ctx::new(ui)?),
+        Cmd::Relay { listen, allow } => relay::run(&listen, &allow),
         Cmd::Up {
             port,
             host,
