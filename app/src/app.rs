@@ -121,6 +121,18 @@ impl App {
             let look = app.look();
             app.terminal.with(|c| c.set_look(look));
         });
+        // The relay applies at once, to the running machine (and each new one at its boot).
+        Effect::new(move |last: Option<String>| {
+            let relay = s.settings.with(|c| c.relay.trim().to_string());
+            if last.as_ref().is_some_and(|l| *l != relay) {
+                app.machine.set_relay(
+                    s.settings
+                        .with_untracked(|c| c.relay_url().map(str::to_string))
+                        .as_deref(),
+                );
+            }
+            relay
+        });
         // The first boot: once the terminal is open, nothing the kernel prints can be lost.
         Effect::new(move |_| {
             let open = app.terminal.is_open();
@@ -258,6 +270,9 @@ impl App {
                 // The console knows the terminal's size before the kernel first asks.
                 if let Some((cols, rows)) = self.terminal.size() {
                     self.machine.resize(cols, rows);
+                }
+                if let Some(url) = settings.relay_url() {
+                    self.machine.set_relay(Some(url));
                 }
                 self.files.reset();
                 s.now.set(started.booted.at_ms);

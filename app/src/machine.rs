@@ -129,6 +129,14 @@ impl Machine {
         }
     }
 
+    /// The relay for the guest's TCP beyond port 80 (None: no relay), for the running
+    /// machine if any.
+    pub fn set_relay(&self, url: Option<&str>) {
+        if let Some(m) = self.running.borrow().as_ref() {
+            m.set_relay(url);
+        }
+    }
+
     /// Asks the guest's TCP port `port` (the page's `/_port/N/…`); the answer comes as
     /// `Event::Forwarded` with `id`.
     pub fn forward(

@@ -1,10 +1,11 @@
-//! The person's settings: kernel memory, kernel command line, terminal theme and font size.
-//! Saved in localStorage; URL query parameters override them for one page load (the URL
-//! wins and is not saved unless the person saves). Memory and command line apply at the next
-//! boot; theme and font size at once.
+//! The person's settings: kernel memory, kernel command line, the network relay, terminal
+//! theme and font size. Saved in localStorage; URL query parameters override them for one
+//! page load (the URL wins and is not saved unless the person saves). Memory and command line
+//! apply at the next boot; the relay, theme and font size at once.
 //!
 //! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
-//! `cmdline=console=hvc0 quiet` (replaces it), `theme=light|dark`, `font-size=16`.
+//! `cmdline=console=hvc0 quiet` (replaces it), `relay=ws://127.0.0.1:8081/` (a Wisp relay for
+//! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`.
 
 use kernel_host::boot::DEFAULT_BOOTARGS;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,8 @@ pub struct Settings {
     pub memory_mib: u32,
     pub cmdline_mode: CmdlineMode,
     pub cmdline: String,
+    /// A Wisp relay's `ws://` or `wss://` URL; empty: no relay.
+    pub relay: String,
     pub theme: Theme,
     pub font_size: u32,
 }
@@ -63,6 +66,7 @@ impl Default for Settings {
             memory_mib: 128,
             cmdline_mode: CmdlineMode::Append,
             cmdline: String::new(),
+            relay: String::new(),
             theme: Theme::Dark,
             font_size: 14,
         }
@@ -74,6 +78,7 @@ impl Default for Settings {
 pub enum Field {
     Memory,
     Cmdline,
+    Relay,
     Theme,
     FontSize,
 }
@@ -84,6 +89,7 @@ impl Field {
         match self {
             Field::Memory => "memory",
             Field::Cmdline => "cmdline/append",
+            Field::Relay => "relay",
             Field::Theme => "theme",
             Field::FontSize => "font-size",
         }
@@ -115,6 +121,9 @@ impl Settings {
         if let Err(e) = check_font_size(self.font_size) {
             out.push((Field::FontSize, e));
         }
+        if let Err(e) = check_relay(&self.relay) {
+            out.push((Field::Relay, e));
+        }
         if let Err(e) = check_cmdline(&self.cmdline) {
             out.push((Field::Cmdline, e));
         } else if self.bootargs().len() > CMDLINE_MAX {
@@ -129,6 +138,30 @@ impl Settings {
         }
         out
     }
+
+    /// The relay to use, if one is set.
+    pub fn relay_url(&self) -> Option<&str> {
+        let url = self.relay.trim();
+        (!url.is_empty()).then_some(url)
+    }
+}
+
+/// A relay URL: empty (none), or `ws://` / `wss://` with a host. The browser checks the rest
+/// when it opens the socket, and the machine card reports what fails.
+pub fn check_relay(text: &str) -> Result<(), String> {
+    let url = text.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or_else(|| format!("the relay must be a ws:// or wss:// URL, not {url:?}"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') || url.chars().any(char::is_whitespace) {
+        return Err(format!("the relay URL {url:?} names no host"));
+    }
+    Ok(())
 }
 
 pub fn check_memory(mib: u32) -> Result<u32, String> {
@@ -222,6 +255,7 @@ pub struct Overrides {
     pub cmdline: Option<(CmdlineMode, String)>,
     pub theme: Option<Theme>,
     pub font_size: Option<u32>,
+    pub relay: Option<String>,
 }
 
 impl Overrides {
@@ -243,6 +277,10 @@ impl Overrides {
                 },
                 "theme" => match parse_theme(value) {
                     Ok(v) => o.theme = Some(v),
+                    Err(e) => report(key, value, e),
+                },
+                "relay" => match check_relay(value) {
+                    Ok(()) => o.relay = Some(value.trim().to_string()),
                     Err(e) => report(key, value, e),
                 },
                 "font-size" => match parse_font_size(value) {
@@ -291,6 +329,9 @@ impl Overrides {
         if let Some(v) = self.theme {
             s.theme = v;
         }
+        if let Some(v) = &self.relay {
+            s.relay = v.clone();
+        }
         if let Some(v) = self.font_size {
             s.font_size = v;
         }
@@ -308,6 +349,9 @@ impl Overrides {
         }
         if self.theme.is_some() {
             f.push(Field::Theme);
+        }
+        if self.relay.is_some() {
+            f.push(Field::Relay);
         }
         if self.font_size.is_some() {
             f.push(Field::FontSize);
@@ -345,6 +389,7 @@ pub fn from_stored(json: &str) -> (Settings, Option<String>) {
             }
             Field::Theme => s.theme = d.theme,
             Field::FontSize => s.font_size = d.font_size,
+            Field::Relay => s.relay = d.relay.clone(),
         }
     }
     let why: Vec<String> = problems.into_iter().map(|(_, e)| e).collect();
@@ -450,6 +495,31 @@ mod tests {
     }
 
     #[test]
+    fn the_relay_is_a_websocket_url_or_nothing() {
+        assert_eq!(check_relay(""), Ok(()));
+        assert_eq!(check_relay(" ws://127.0.0.1:8081/ "), Ok(()));
+        assert_eq!(check_relay("wss://relay.example/wisp/"), Ok(()));
+        for bad in [
+            "http://relay.example/",
+            "relay.example:8081",
+            "ws://",
+            "ws://:80/",
+            "ws://a b/",
+        ] {
+            assert!(check_relay(bad).is_err(), "{bad}");
+        }
+        let (o, errors) = Overrides::from_query([("relay", "ws://127.0.0.1:8081/")]);
+        assert!(errors.is_empty());
+        let s = o.apply(&Settings::default());
+        assert_eq!(s.relay_url(), Some("ws://127.0.0.1:8081/"));
+        assert_eq!(o.fields(), vec![Field::Relay]);
+        let (o, errors) = Overrides::from_query([("relay", "ftp://x")]);
+        assert_eq!(o.relay, None);
+        assert!(errors[0].contains("ws://"), "{errors:?}");
+        assert_eq!(Settings::default().relay_url(), None);
+    }
+
+    #[test]
     fn url_overrides_the_saved_settings() {
         let saved = Settings {
             memory_mib: 256,
@@ -488,10 +558,14 @@ mod tests {
             memory_mib: 512,
             cmdline_mode: CmdlineMode::Replace,
             cmdline: "console=hvc0".into(),
+            relay: "wss://relay.example/wisp/".into(),
             theme: Theme::Light,
             font_size: 18,
         };
         assert_eq!(from_stored(&to_stored(&s)), (s, None));
+        let (s, why) = from_stored(r#"{"relay": "http://x/"}"#);
+        assert_eq!(s.relay, "");
+        assert!(why.unwrap().contains("ws://"));
         let (s, why) = from_stored(r#"{"memory_mib": 99999, "theme": "light"}"#);
         assert_eq!(s.memory_mib, 128);
         assert_eq!(s.theme, Theme::Light);

@@ -7,12 +7,15 @@
 //! them (`mmio.rs`).
 //!
 //! Each request returns the effects for `effects::apply`; the message loop carries them out.
+//! The relay's WebSocket (`relay.rs`) is kept here too; the message loop opens it.
 
 use crate::outbox::{post, scope};
+use crate::relay;
 use js_sys::{SharedArrayBuffer, WebAssembly};
 use kernel_host::browser::devices::{KernelMemory, SharedCells};
 use kernel_host::browser::protocol::FromWorker;
 use kernel_host::net::forward;
+use kernel_host::net::relay::Link;
 use kernel_host::net::web::{Fetch, Web};
 use kernel_host::net::{Gateway, NetCounters};
 use kernel_host::virtio::{self, console, files, net, Effect};
@@ -41,6 +44,11 @@ pub struct Devices {
     pub net_timer: Option<(i32, f64)>,
     /// The counters the page last heard (`report_network`).
     reported: NetCounters,
+    /// The relay's WebSocket URL (`ToWorker::Relay`), its socket, and the last socket shut
+    /// (kept until the next one is shut: its handler may be what shut it).
+    pub relay_url: Option<String>,
+    pub relay_socket: Option<relay::Socket>,
+    relay_retired: Option<relay::Socket>,
 }
 
 /// The device worker's monotonic clock in milliseconds.
@@ -70,6 +78,9 @@ impl Devices {
             net_poll_at: None,
             net_timer: None,
             reported: NetCounters::default(),
+            relay_url: None,
+            relay_socket: None,
+            relay_retired: None,
         }
     }
 
@@ -159,12 +170,18 @@ impl Devices {
     /// The network's counters if they changed since the page last heard them.
     pub fn counters_to_report(&mut self) -> Option<NetCounters> {
         let web = self.gateway.web().counters;
+        let relay = self.gateway.relay().counters;
+        if let Some(why) = self.gateway.relay_mut().last_failure.take() {
+            web_sys::console::warn_1(&why.into());
+        }
         let now = NetCounters {
             frames_out: self.net_counters.tx_frames,
             frames_in: self.net_counters.rx_frames,
             drops: self.net_counters.drops,
             requests: web.requests,
             resets: web.resets,
+            relayed: relay.streams,
+            relay_failed: relay.failed,
         };
         (now != self.reported).then(|| {
             self.reported = now;
@@ -197,6 +214,66 @@ impl Devices {
     /// or failed: `step` hands it to the web service, and the gateway runs.
     pub fn web(&mut self, step: impl FnOnce(&mut Web)) -> Vec<Effect> {
         step(self.gateway.web_mut());
+        self.poll_network()
+    }
+
+    /// `ToWorker::Relay`: the relay to use from now on (None: TCP to ports other than 80 is
+    /// refused). Streams through the old one end.
+    pub fn set_relay(&mut self, url: Option<String>) -> Vec<Effect> {
+        let relay = self.gateway.relay_mut();
+        relay.set_enabled(false);
+        relay.set_enabled(url.is_some());
+        self.relay_url = url;
+        self.relay_retire();
+        self.poll_network()
+    }
+
+    pub fn relay_link(&self) -> Link {
+        self.gateway.relay().link()
+    }
+
+    /// Shuts the relay's socket, if any (`relay::Socket::shut`).
+    pub fn relay_retire(&mut self) {
+        if let Some(socket) = self.relay_socket.take() {
+            socket.shut();
+            self.relay_retired = Some(socket);
+        }
+    }
+
+    /// The relay's socket is being opened.
+    pub fn relay_opening(&mut self, socket: relay::Socket) {
+        self.relay_retire();
+        self.relay_socket = Some(socket);
+        self.gateway.relay_mut().opening();
+    }
+
+    /// Sends the gateway's packets for the relay.
+    pub fn relay_send(&mut self) {
+        let packets = self.gateway.relay_mut().take_outgoing();
+        if let Some(socket) = &self.relay_socket {
+            for packet in packets {
+                if !socket.send(&packet) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The relay's socket opened.
+    pub fn relay_up(&mut self) -> Vec<Effect> {
+        self.gateway.relay_mut().up();
+        self.poll_network()
+    }
+
+    /// A message from the relay.
+    pub fn relay_message(&mut self, message: &[u8]) -> Vec<Effect> {
+        self.gateway.relay_mut().from_relay(message);
+        self.poll_network()
+    }
+
+    /// The relay's socket closed or could not open.
+    pub fn relay_down(&mut self, why: &str) -> Vec<Effect> {
+        self.gateway.relay_mut().down(why);
         self.poll_network()
     }
 

@@ -14,6 +14,7 @@
 //! - `mmio.rs`: the device imports (register reads and writes).
 //! - `state.rs`: the worker's state, one struct in one thread-local.
 //! - `devices.rs`: the device role's state and requests.
+//! - `relay.rs`: the WebSocket to the relay (wrapped; its events go to `messages.rs`).
 //! - `memories.rs`: the process memories, spares and compiled programs.
 //! - `effects.rs`: the one handler for device effects, for both roles.
 //! - `js.rs`, `outbox.rs`: import objects; messages to the main thread.
@@ -34,6 +35,8 @@ mod messages;
 mod mmio;
 #[cfg(target_arch = "wasm32")]
 mod outbox;
+#[cfg(target_arch = "wasm32")]
+mod relay;
 #[cfg(target_arch = "wasm32")]
 mod state;
 #[cfg(target_arch = "wasm32")]

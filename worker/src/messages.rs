@@ -8,6 +8,7 @@ use crate::devices::{self, Devices};
 use crate::effects;
 use crate::fetches;
 use crate::outbox::{post, post_with, scope, trap};
+use crate::relay;
 use crate::state;
 use crate::toplevel::{drive, enter, Entry};
 use crate::vmlinux::instantiate;
@@ -15,6 +16,7 @@ use js_sys::{BigInt64Array, Int32Array, Uint8Array};
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
 use kernel_host::net::forward;
+use kernel_host::net::relay::Link;
 use kernel_host::virtio::Effect;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -104,6 +106,7 @@ fn on_message(msg: ToWorker) {
         ToWorker::Resize { cols, rows } => device(|d| d.resize(cols, rows)),
         ToWorker::FilesInput { bytes } => device(|d| d.files_input(bytes.to_vec())),
         ToWorker::Notify { device: id, queue } => device(|d| d.notify(id, queue)),
+        ToWorker::Relay { url } => device(|d| d.set_relay(url)),
         ToWorker::Forward {
             id,
             port,
@@ -159,7 +162,44 @@ fn device(f: impl FnOnce(&mut Devices) -> Vec<Effect>) {
             Some(&buffer),
         );
     }
+    tend_relay();
     plan_network_poll();
+}
+
+/// Keeps the relay's socket as the gateway wants it: opens it when a stream waits, sends the
+/// gateway's packets while it is up, shuts it when the gateway is done with it.
+fn tend_relay() {
+    let wanted = state::with(|w| {
+        let d = w.devices.as_mut()?;
+        match d.relay_link() {
+            Link::Wanted => d.relay_url.clone(),
+            Link::Up => {
+                d.relay_send();
+                None
+            }
+            Link::Down => {
+                d.relay_retire();
+                None
+            }
+            Link::Opening => None,
+        }
+    });
+    let Some(url) = wanted else {
+        return;
+    };
+    let handlers = relay::Handlers {
+        open: Box::new(|| device(|d| d.relay_up())),
+        message: Box::new(|bytes| device(move |d| d.relay_message(&bytes))),
+        close: Box::new(|why| device(move |d| d.relay_down(&why))),
+    };
+    match relay::Socket::open(&url, handlers) {
+        Ok(socket) => state::with(|w| {
+            if let Some(d) = w.devices.as_mut() {
+                d.relay_opening(socket);
+            }
+        }),
+        Err(why) => device(move |d| d.relay_down(&why)),
+    }
 }
 
 /// `device` for `fetches`, which hands its steps over boxed.

@@ -84,10 +84,14 @@ pub fn MachineCard(app: AppHandle, k: KernelSummary) -> impl IntoView {
 }
 
 fn network_line(n: &kernel_host::net::NetCounters) -> String {
-    format!(
+    let mut line = format!(
         "eth0: {} frames in · {} out · {} dropped · {} HTTP requests ({} reset)",
         n.frames_in, n.frames_out, n.drops, n.requests, n.resets
-    )
+    );
+    if n.relayed > 0 {
+        line += &format!(" · {} relayed ({} failed)", n.relayed, n.relay_failed);
+    }
+    line
 }
 
 fn headline(r: &RunState) -> &'static str {

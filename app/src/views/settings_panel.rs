@@ -1,5 +1,5 @@
-//! The settings panel: kernel memory and command line (next boot), theme and font size (at
-//! once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
+//! The settings panel: kernel memory and command line (next boot), the network relay, theme
+//! and font size (at once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
 
 use crate::app::AppHandle;
 use crate::settings::{self, CmdlineMode, Field, Settings, Theme};
@@ -12,6 +12,7 @@ struct Draft {
     memory: String,
     mode: CmdlineMode,
     cmdline: String,
+    relay: String,
     theme: Theme,
     font_size: String,
 }
@@ -22,6 +23,7 @@ impl Draft {
             memory: s.memory_mib.to_string(),
             mode: s.cmdline_mode,
             cmdline: s.cmdline.clone(),
+            relay: s.relay.clone(),
             theme: s.theme,
             font_size: s.font_size.to_string(),
         }
@@ -38,11 +40,12 @@ impl Draft {
             memory_mib: memory.unwrap_or_default(),
             cmdline_mode: self.mode,
             cmdline: self.cmdline.trim().to_string(),
+            relay: self.relay.trim().to_string(),
             theme: self.theme,
             font_size: font.unwrap_or_default(),
         };
         for (field, e) in s.problems() {
-            if field == Field::Cmdline {
+            if matches!(field, Field::Cmdline | Field::Relay) {
                 errors.push((field, e));
             }
         }
@@ -223,6 +226,25 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                     </div>
                     <p class="hint">"The kernel gets: " <code class="cmdline-preview">{preview}</code></p>
                     {error_of(Field::Cmdline)}
+                </div>
+                <div class="field">
+                    <label for="set-relay">"Network relay"</label>
+                    {url_tag(Field::Relay)}
+                    <input
+                        id="set-relay"
+                        name="relay"
+                        type="text"
+                        autocomplete="off"
+                        spellcheck="false"
+                        placeholder="none (ws://127.0.0.1:8081/ with cargo x relay)"
+                        prop:value=move || draft.with(|d| d.relay.clone())
+                        on:input=move |ev| draft.update(|d| d.relay = event_target_value(&ev))
+                    />
+                    <p class="hint">
+                        "A Wisp relay gives the guest real TCP to any port (ssh, git, TLS end to end). "
+                        "Without one, only HTTP to port 80 works, through the page's fetch()."
+                    </p>
+                    {error_of(Field::Relay)}
                 </div>
                 <div class="field two">
                     <div>

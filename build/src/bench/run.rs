@@ -142,6 +142,8 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
         true_path: bin
             .as_ref()
             .map_or("/bin/true".into(), |b| b.join("true").display().to_string()),
+        // The site's server, once it runs (`measure`).
+        web: String::new(),
     };
     let mut native = Native {
         bench: bench.clone(),
@@ -242,6 +244,15 @@ fn measure(
         opts.append.as_deref(),
     );
     step.done(&format!("{} at {}", h.browser, h.page.url));
+    // Natively, the network workloads fetch from the same server over loopback.
+    native.side.web = h
+        .page
+        .url
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
     let mut guest = Guest { page: &mut h.page };
     let mut samples = Samples::default();
 

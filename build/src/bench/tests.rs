@@ -96,6 +96,7 @@ fn workloads_are_the_same_command_on_both_sides() {
     let native = Side {
         tmp: "/dev/shm/x".into(),
         true_path: "/c/bin/true".into(),
+        web: "http://127.0.0.1:4321".into(),
     };
     let g = workloads(&Side::guest(), false);
     let n = workloads(&native, false);
@@ -104,7 +105,11 @@ fn workloads_are_the_same_command_on_both_sides() {
         let norm = |w: &Workload, s: &Side| {
             w.args
                 .iter()
-                .map(|x| x.replace(&s.tmp, "TMP").replace(&s.true_path, "TRUE"))
+                .map(|x| {
+                    x.replace(&s.tmp, "TMP")
+                        .replace(&s.true_path, "TRUE")
+                        .replace(&s.web, "WEB")
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(norm(a, &Side::guest()), norm(b, &native));

@@ -1,7 +1,7 @@
 //! The workloads (one `alpenglow-bench` invocation each, the same on both sides) and the
 //! lines the program prints.
 
-use crate::browser::page::strip_escapes;
+use crate::browser::page::{strip_escapes, WEB_FILES};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 
@@ -102,6 +102,9 @@ pub struct Side {
     pub tmp: String,
     /// BusyBox's `true` as a file (run by exec, not the shell's builtin).
     pub true_path: String,
+    /// The site's origin as this side reaches it over HTTP: the guest through its gateway
+    /// (`alpenglow.host`, the page's fetch), natively the server's loopback address.
+    pub web: String,
 }
 
 impl Side {
@@ -109,6 +112,7 @@ impl Side {
         Side {
             tmp: "/tmp".into(),
             true_path: "/bin/true".into(),
+            web: "http://alpenglow.host".into(),
         }
     }
 }
@@ -137,6 +141,14 @@ fn shell(name: &str, script: String) -> Workload {
         group: "busybox",
         args: vec!["run".into(), name.into(), "sh".into(), "-c".into(), script],
         busybox: true,
+    }
+}
+
+/// `run NAME sh -c SCRIPT` in the network group.
+fn network(name: &str, script: String) -> Workload {
+    Workload {
+        group: "network",
+        ..shell(name, script)
     }
 }
 
@@ -195,6 +207,23 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
             ),
         ),
         shell("gzip-seq", format!("gzip -c {t}/seq.txt >/dev/null")),
+        network(
+            "wget-big",
+            format!(
+                "wget -q -O /dev/null {}/{}",
+                side.web,
+                WEB_FILES[usize::from(quick)].0
+            ),
+        ),
+        network(
+            "wget-small",
+            format!(
+                "i=0; while [ $i -lt {} ]; do wget -q -O /dev/null {}/dist/manifest.json; \
+                 i=$((i+1)); done",
+                n(20, 3),
+                side.web
+            ),
+        ),
     ]
 }
 
@@ -218,6 +247,8 @@ pub fn describe(name: &str) -> &'static str {
         "run-pipe-dd-cat" => "dd bs=64k | cat > /dev/null",
         "run-seq-sort-wc" => "for/echo | sort -n | wc -l",
         "run-gzip-seq" => "gzip -c of seq 200000 (1.3 MB)",
+        "run-wget-big" => "wget of 20 MiB from the site (1 MiB --quick)",
+        "run-wget-small" => "20 wget of a small file, one connection each",
         n if n.starts_with("first-run-") => "the first run in the page (V8 baseline code)",
         "first-visit-nav-to-shell-prompt" => "fresh profile: service worker, downloads",
         "nav-to-kernel-compiled" => "artifacts fetched and verified, kernel compiled",

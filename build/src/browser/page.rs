@@ -424,7 +424,35 @@ pub fn stage_site(paths: &Paths) -> Result<PathBuf> {
             .with_context(|| format!("linking {}", e.path().display()))?;
     }
     std::os::unix::fs::symlink(paths.dist(), stage.join("dist")).context("linking dist/")?;
+    for (name, len) in WEB_FILES {
+        let path = stage.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, incompressible(len))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(stage)
+}
+
+/// Files the bench's network workloads fetch, under the staged site's root: a large one,
+/// and a small one for `--quick`.
+pub const WEB_FILES: [(&str, usize); 2] = [
+    ("bench-data/20mib.bin", 20 << 20),
+    ("bench-data/1mib.bin", 1 << 20),
+];
+
+/// `len` bytes that no compression or cache can shortcut (xorshift).
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
 }
 
 /// Percent-encodes a URL query value.

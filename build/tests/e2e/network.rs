@@ -5,12 +5,17 @@
 use crate::common::*;
 use crate::shell::{has, Shell};
 use alpenglow_build::browser::{Kind, Session};
+use alpenglow_build::relay::{self, Policy};
 use alpenglow_build::serve::Server;
 use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::Path;
+use std::sync::Arc;
 
 in_browsers!(the_guest_is_on_a_network: chromium, firefox);
 in_browsers!(a_server_in_the_guest_shows_at_the_pages_origin: chromium, firefox);
+in_browsers!(tcp_to_other_ports_goes_through_the_relay: chromium, firefox);
 
 /// A 20 MiB file of the site that no other test uses, and its sha256 in hex.
 fn big_file(site: &Path) -> (&'static str, String) {
@@ -165,4 +170,60 @@ fn a_server_in_the_guest_shows_at_the_pages_origin(kind: Kind) {
     assert!(got.starts_with("502 "), "{got}");
     has(&got, "nothing in the guest listens on TCP port 9");
     sh.run("kill %1; true");
+}
+
+/// A TCP server on this machine's loopback that answers one line with it upper-cased, then
+/// closes; its port.
+fn upper_case_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().expect("its port").port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(&conn);
+            if reader.read_line(&mut line).is_ok() {
+                let _ = (&conn).write_all(line.to_uppercase().as_bytes());
+            }
+        }
+    });
+    port
+}
+
+fn tcp_to_other_ports_goes_through_the_relay(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let allowed = upper_case_server();
+    let other = upper_case_server();
+    let relay = relay::start(
+        "127.0.0.1:0",
+        Policy::new(&[format!("127.0.0.1:{allowed}")]).expect("the rule"),
+        Arc::new(|line| eprintln!("relay: {line}")),
+    )
+    .expect("start the relay");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &format!("{}?relay={}", server.url(), relay.url));
+
+    // The gateway's address stands for the relay's machine: real TCP to its loopback.
+    let out = sh.run(&format!("echo relay-$((6*7)) | nc 10.0.2.2 {allowed}"));
+    has(&out, "RELAY-42");
+    // A destination the relay does not allow: the connection ends, nothing comes back, and
+    // the shell goes on.
+    let out = sh.run(&format!(
+        "echo nope-$((6*7)) | nc 10.0.2.2 {other}; echo done-$((7*7))"
+    ));
+    assert!(
+        !out.contains("NOPE-42"),
+        "the relay let a blocked stream through:\n{out}"
+    );
+    has(&out, "done-49");
+    // It works again after a failure, and the machine card counts both.
+    let out = sh.run(&format!("echo again-$((6*7)) | nc 10.0.2.2 {allowed}"));
+    has(&out, "AGAIN-42");
+    wait_until(
+        &c,
+        "the machine card's relay counters",
+        r#"const t = document.querySelector('.machine-network')?.textContent ?? '';
+           const m = t.match(/(\d+) relayed \((\d+) failed\)/);
+           return !!m && Number(m[1]) >= 3 && Number(m[2]) >= 1;"#,
+    );
 }

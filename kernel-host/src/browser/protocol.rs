@@ -84,6 +84,11 @@ pub enum ToWorker {
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: Uint8Array,
     },
+    /// To the device worker: the relay for TCP to ports other than 80 (a `ws://` or `wss://`
+    /// URL of a Wisp server), or None for no relay. Streams through an earlier one end.
+    Relay {
+        url: Option<String>,
+    },
     /// To the device worker: the driver notified queue `queue` of device `device`, one the
     /// device worker serves (relayed from the kernel worker whose register write it was).
     Notify {

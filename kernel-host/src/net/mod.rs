@@ -37,6 +37,10 @@ pub struct NetCounters {
     /// HTTP requests carried to the page's `fetch()`, and connections ended by a reset.
     pub requests: u64,
     pub resets: u64,
+    /// Streams opened through the relay, and those that ended with a reset (refused,
+    /// unreachable, the relay lost).
+    pub relayed: u64,
+    pub relay_failed: u64,
 }
 pub use gateway::Gateway;
 

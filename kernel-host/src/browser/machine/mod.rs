@@ -352,6 +352,14 @@ impl Machine {
         });
     }
 
+    /// The relay the guest's TCP to ports other than 80 goes through from now on (a Wisp
+    /// server's `ws://` or `wss://` URL), or None: such connections are refused.
+    pub fn set_relay(&self, url: Option<&str>) {
+        self.to_devices(ToWorker::Relay {
+            url: url.map(str::to_string),
+        });
+    }
+
     /// Files bytes sent that the guest has not taken yet.
     pub fn files_in_flight(&self) -> u64 {
         match self.inner.state.try_borrow() {
