@@ -249,6 +249,7 @@ pub fn describe(name: &str) -> &'static str {
         "run-gzip-seq" => "gzip -c of seq 200000 (1.3 MB)",
         "run-wget-big" => "wget of 20 MiB from the site (1 MiB --quick)",
         "run-wget-small" => "20 wget of a small file, one connection each",
+        "wget-big-throughput" => "that wget's throughput (higher is better)",
         n if n.starts_with("first-run-") => "the first run in the page (V8 baseline code)",
         "first-visit-nav-to-shell-prompt" => "fresh profile: service worker, downloads",
         "nav-to-kernel-compiled" => "artifacts fetched and verified, kernel compiled",
