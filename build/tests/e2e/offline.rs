@@ -4,11 +4,13 @@
 use crate::boot::{assert_compiled, assert_kernel_started};
 use crate::common::*;
 use crate::servers::{copy_dir, plain_server, StoppableServer};
+use crate::shell::{has, Shell};
 use alpenglow_build::browser::{Kind, Session};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 in_browsers!(page_boots_offline_after_one_visit: chromium, firefox);
+in_browsers!(the_guest_reads_the_cached_site_offline: chromium, firefox);
 in_browsers!(a_new_manifest_rolls_the_offline_cache: chromium, firefox);
 in_browsers!(page_without_isolation_headers_gets_them_from_the_service_worker: chromium, firefox);
 in_browsers!(page_without_isolation_or_service_worker_says_what_to_do: chromium, firefox);
@@ -58,6 +60,37 @@ fn page_boots_offline_after_one_visit(kind: Kind) {
         assert_eq!(page_state(&c), "running");
         screenshot(&c, "offline-boot.png");
     }
+}
+
+/// The guest's HTTP to the site goes through the page's service worker: a file it read
+/// online it reads again offline, and one never fetched is an HTTP error, not a hang.
+fn the_guest_reads_the_cached_site_offline(kind: Kind) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("site");
+    copy_dir(&site(), &copy);
+    let note = format!("kept-for-later {}", 6 * 7);
+    std::fs::create_dir_all(copy.join("e2e")).expect("mkdir e2e");
+    std::fs::write(copy.join("e2e/offline-note.txt"), format!("{note}\n")).expect("write");
+    let mut server = StoppableServer::start(&copy);
+    let url = server.url.clone();
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &url);
+    wait_until_offline_ready(&c);
+    has(
+        &sh.run("wget -qO- http://alpenglow.host/e2e/offline-note.txt"),
+        &note,
+    );
+
+    server.shut_down();
+    c.reload().expect("reload the page offline");
+    wait_until_started(&c);
+    wait_for_line(&c, "the login shell's prompt", |l| l.ends_with(":~#"));
+    has(
+        &sh.run("wget -qO- http://alpenglow.host/e2e/offline-note.txt"),
+        &note,
+    );
+    let (status, out) = sh.run_status("wget -qO- http://alpenglow.host/e2e/never-fetched.txt");
+    assert_ne!(status, 0, "an uncached file was read offline:\n{out}");
 }
 
 fn cache_names(c: &Session) -> Vec<String> {
