@@ -57,6 +57,10 @@ enum Cmd {
         /// Also serve the embedding example (app/examples/) on this port: another origin.
         #[arg(long)]
         example_port: Option<u16>,
+        /// Also run a Wisp relay (`cargo x relay`'s defaults: loopback, public addresses
+        /// only) and print the page's URL with it set.
+        #[arg(long)]
+        relay: bool,
     },
     /// Run every test: unit tests, then end-to-end tests in headless Chromium and Firefox.
     Test,
@@ -199,6 +203,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             port,
             host,
             example_port,
+            relay: with_relay,
         } => {
             let paths = Paths::discover()?;
             doctor::run(&ui, &paths, true)?;
@@ -213,17 +218,27 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
                 )?),
                 None => None,
             };
-            eprintln!(
-                "\n  Alpenglow is running at {}\n  (Ctrl-C to stop)\n",
-                server.url()
-            );
+            let relay = if with_relay {
+                Some(relay::start(
+                    relay::DEFAULT_LISTEN,
+                    relay::Policy::default(),
+                    std::sync::Arc::new(|line| eprintln!("relay: {line}")),
+                )?)
+            } else {
+                None
+            };
+            let url = match &relay {
+                Some(r) => format!("{}?relay={}", server.url(), r.url),
+                None => server.url(),
+            };
+            eprintln!("\n  Alpenglow is running at {url}\n  (Ctrl-C to stop)\n");
             if let Some(e) = &example {
                 eprintln!(
                     "  The embedding example (another origin): {}\n",
                     serve::example_url(e, &server)
                 );
             }
-            println!("{}", server.url());
+            println!("{url}");
             server.wait();
             Ok(())
         }
