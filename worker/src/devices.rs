@@ -51,6 +51,9 @@ pub struct Devices {
     relay_retired: Option<relay::Socket>,
 }
 
+/// How soon a poll comes back while the guest's inbox is full, at the least.
+const FULL_INBOX_POLL_MS: u64 = 20;
+
 /// The device worker's monotonic clock in milliseconds.
 pub fn now_ms() -> f64 {
     scope().performance().map_or(0.0, |p| p.now())
@@ -121,12 +124,8 @@ impl Devices {
     pub fn notify(&mut self, device: u32, queue: u32) -> Vec<Effect> {
         match (device as usize, queue) {
             (virtio::NET, net::TRANSMIT_QUEUE) => self.transmit(),
-            (virtio::NET, _) => self.net_inbox.serve(
-                &self.memory,
-                &self.cells,
-                virtio::NET,
-                &mut self.net_counters,
-            ),
+            // New receive buffers: waiting frames go in, and the gateway sends what it held.
+            (virtio::NET, _) => self.poll_network(),
             (virtio::CONSOLE | virtio::FILES, console::RECEIVE_QUEUE) => {
                 self.receive_buffers(device)
             }
@@ -149,16 +148,31 @@ impl Devices {
         effects
     }
 
-    /// Runs the gateway now: its frames go to the guest, and the next poll is planned.
+    /// Runs the gateway now: its frames go to the guest, as many as its inbox has room for
+    /// (the rest stay in the gateway's sockets), and the next poll is planned.
     pub fn poll_network(&mut self) -> Vec<Effect> {
+        let mut effects = self.serve_network_inbox();
         let now = now_ms();
+        self.gateway
+            .set_room(net::INBOX_FRAMES.saturating_sub(self.net_inbox.waiting()));
         for frame in self.gateway.poll(now as i64) {
             self.net_inbox.push(frame, &mut self.net_counters);
         }
-        self.net_poll_at = self
-            .gateway
-            .poll_delay_ms(now as i64)
-            .map(|d| now + d as f64);
+        self.net_poll_at = self.gateway.poll_delay_ms(now as i64).map(|d| {
+            // A full inbox: the guest's next receive buffers poll again (`notify`); until
+            // then the stack's timers need not spin.
+            let d = if self.net_inbox.waiting() >= net::INBOX_FRAMES {
+                d.max(FULL_INBOX_POLL_MS)
+            } else {
+                d
+            };
+            now + d as f64
+        });
+        effects.extend(self.serve_network_inbox());
+        effects
+    }
+
+    fn serve_network_inbox(&mut self) -> Vec<Effect> {
         self.net_inbox.serve(
             &self.memory,
             &self.cells,

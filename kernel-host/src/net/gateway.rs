@@ -29,11 +29,24 @@ const UDP_PACKETS: usize = 8;
 /// (RFC 2131 2, RFC 1035 4.2.1); frames are at most 1514.
 const UDP_BYTES: usize = UDP_PACKETS * 1500;
 
-/// The guest's link as smoltcp sees it: frames in from the guest, frames out to it.
-#[derive(Default)]
+/// The guest's link as smoltcp sees it: frames in from the guest, frames out to it, and how
+/// many more frames the guest has room for (its device's inbox): with none, smoltcp keeps
+/// what it would send in its sockets (TCP then waits, as behind a full NIC ring) instead
+/// of handing over frames that would be dropped.
 pub(super) struct Link {
     pub(super) from_guest: VecDeque<Vec<u8>>,
     pub(super) to_guest: Vec<Vec<u8>>,
+    pub(super) room: usize,
+}
+
+impl Default for Link {
+    fn default() -> Link {
+        Link {
+            from_guest: VecDeque::new(),
+            to_guest: Vec::new(),
+            room: usize::MAX,
+        }
+    }
 }
 
 pub(super) struct RxToken(Vec<u8>);
@@ -59,12 +72,16 @@ impl phy::Device for Link {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _: Instant) -> Option<(RxToken, TxToken<'_>)> {
+        // A frame taken in may need an answer: only with room for it.
+        if self.to_guest.len() >= self.room {
+            return None;
+        }
         let frame = self.from_guest.pop_front()?;
         Some((RxToken(frame), TxToken(&mut self.to_guest)))
     }
 
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken(&mut self.to_guest))
+        (self.to_guest.len() < self.room).then_some(TxToken(&mut self.to_guest))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -199,6 +216,12 @@ impl Gateway {
             }
         }
         self.link.from_guest.push_back(frame);
+    }
+
+    /// How many frames the guest can take now (its device's free inbox slots); the next
+    /// [`Gateway::poll`] returns at most that many.
+    pub fn set_room(&mut self, frames: usize) {
+        self.link.room = frames;
     }
 
     /// Runs the stack at `now_ms`: takes the guest's frames and returns the frames for it.

@@ -22,6 +22,10 @@ pub(super) struct Lan {
     pub(super) now: i64,
     /// Drop the next frame from the gateway that carries TCP data (a lost segment).
     pub(super) lose_next_segment: bool,
+    /// Frames the guest can take per poll of the gateway (its inbox's room), if limited;
+    /// and the most one poll gave.
+    pub(super) room: Option<usize>,
+    pub(super) most_in_one_poll: usize,
 }
 
 /// Whether `frame` is a TCP segment with a payload.
@@ -53,6 +57,8 @@ impl Lan {
             sockets: SocketSet::new(Vec::new()),
             now: 0,
             lose_next_segment: false,
+            room: None,
+            most_in_one_poll: 0,
         }
     }
 
@@ -70,7 +76,7 @@ impl Lan {
     /// Runs both stacks until no frame crosses the wire (the gateway first: the page may
     /// have handed it something).
     pub(super) fn settle(&mut self) {
-        let answers = self.gw.poll(self.now);
+        let answers = self.poll_gateway();
         self.deliver(answers);
         for _ in 0..10_000 {
             self.now += 1;
@@ -81,13 +87,22 @@ impl Lan {
             for frame in sent {
                 self.gw.from_guest(frame);
             }
-            let answers = self.gw.poll(self.now);
+            let answers = self.poll_gateway();
             if quiet && answers.is_empty() {
                 return;
             }
             self.deliver(answers);
         }
         panic!("the LAN never settled");
+    }
+
+    fn poll_gateway(&mut self) -> Vec<Vec<u8>> {
+        if let Some(room) = self.room {
+            self.gw.set_room(room);
+        }
+        let answers = self.gw.poll(self.now);
+        self.most_in_one_poll = self.most_in_one_poll.max(answers.len());
+        answers
     }
 
     /// A connected guest socket to `addr`:`port`.

@@ -20,8 +20,12 @@ pub const PORT: u16 = 80;
 const LISTENERS: usize = 4;
 /// Connections at once; beyond this the guest's SYN gets a reset.
 pub const MAX_CONNECTIONS: usize = 64;
-/// Each socket's receive and send buffer (smoltcp scales the window past 64 KiB).
-const SOCKET_BUFFER: usize = 128 * 1024;
+/// Each socket's receive buffer (smoltcp scales the window past 64 KiB): requests are small.
+const RECEIVE_BUFFER: usize = 128 * 1024;
+/// Each socket's send buffer: as much as the guest's window may take (Linux grows it to
+/// about 1 MiB here, `tcp_rmem`), so that a response is not held to a small window per
+/// round trip, and a round trip is long: every ACK goes through the main thread.
+const SEND_BUFFER: usize = 1024 * 1024;
 
 /// One request for the page to make.
 #[derive(Debug, PartialEq)]
@@ -72,8 +76,8 @@ pub struct Web {
 
 fn new_socket() -> tcp::Socket<'static> {
     tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
-        tcp::SocketBuffer::new(vec![0; SOCKET_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; RECEIVE_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; SEND_BUFFER]),
     )
 }
 

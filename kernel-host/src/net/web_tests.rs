@@ -96,7 +96,19 @@ fn a_request_to_a_name_becomes_a_fetch_and_its_response_comes_back() {
 
 #[test]
 fn a_long_body_arrives_whole_and_in_order_as_the_guest_reads_it() {
+    long_body(Lan::new());
+}
+
+#[test]
+fn a_guest_with_little_room_gets_no_more_frames_than_it_can_take() {
     let mut lan = Lan::new();
+    lan.room = Some(4);
+    let lan = long_body(lan);
+    assert_eq!(lan.most_in_one_poll, 4);
+}
+
+/// A 3 MB response to the guest, checked byte for byte.
+fn long_body(mut lan: Lan) -> Lan {
     let socket = lan.connect(GATEWAY, PORT);
     lan.send(socket, b"GET /big HTTP/1.0\r\n\r\n");
     let id = lan.gw.web_mut().take_fetches()[0].id;
@@ -126,6 +138,7 @@ fn a_long_body_arrives_whole_and_in_order_as_the_guest_reads_it() {
     assert_eq!(got.len() - head_end, body.len());
     assert!(got[head_end..] == body[..], "the body changed on the way");
     assert!(!lan.sockets.get::<tcp::Socket>(socket).may_recv(), "no FIN");
+    lan
 }
 
 #[test]
@@ -220,14 +233,14 @@ fn a_full_window_waits_for_the_guest() {
     let socket = lan.connect_with_window(GATEWAY, PORT, window);
     lan.send(socket, b"GET / HTTP/1.0\r\n\r\n");
     let id = lan.gw.web_mut().take_fetches()[0].id;
-    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let body: Vec<u8> = (0..1_200_000u32).map(|i| (i % 253) as u8).collect();
     lan.gw.web_mut().head(id, 200, "OK", &[]);
     lan.gw.web_mut().body(id, &body);
     lan.gw.web_mut().end(id);
     lan.settle();
     // The guest reads nothing: its window fills and the rest waits at the gateway.
     assert_eq!(lan.sockets.get::<tcp::Socket>(socket).recv_queue(), window);
-    // (200,000 bytes: the gateway's socket holds 128 KiB of them, the rest waits.)
+    // (1.2 MB: the gateway's socket holds 1 MiB of them, the rest waits.)
     assert!(lan.gw.web().backlog(id).unwrap() > 50_000);
     for _ in 0..5 {
         lan.now += 1_000;
