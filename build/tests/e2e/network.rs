@@ -125,6 +125,12 @@ fn the_guest_is_on_a_network(kind: Kind) {
     sh.run("nc -l -p 7777 > /tmp/got & sleep 1");
     sh.run("echo tcp-$((6*7)) | nc 127.0.0.1 7777; wait");
     has(&sh.run("cat /tmp/got"), "tcp-42");
+
+    // syslogd and logger, over AF_UNIX datagrams on /dev/log as on Alpine.
+    sh.run("syslogd -n -O /tmp/messages & sleep 1");
+    sh.run("logger -t e2e note-$((6*7)); sleep 1");
+    has(&sh.run("cat /tmp/messages"), "e2e: note-42");
+    sh.run("kill %1; true");
 }
 
 /// What the page's own `fetch(url)` gets: `STATUS body`.
