@@ -8,6 +8,7 @@
 //!
 //! Each request returns the effects for `effects::apply`; the message loop carries them out.
 
+use crate::disk::OpfsStore;
 use crate::outbox::{post, scope};
 use js_sys::{SharedArrayBuffer, WebAssembly};
 use kernel_host::browser::devices::{KernelMemory, SharedCells};
@@ -15,7 +16,7 @@ use kernel_host::browser::protocol::FromWorker;
 use kernel_host::net::forward;
 use kernel_host::net::web::{Fetch, Web};
 use kernel_host::net::{Gateway, NetCounters};
-use kernel_host::virtio::{self, console, files, net, Effect};
+use kernel_host::virtio::{self, blk, console, files, net, Effect};
 
 pub struct Devices {
     pub kmem: WebAssembly::Memory,
@@ -41,6 +42,9 @@ pub struct Devices {
     pub net_timer: Option<(i32, f64)>,
     /// The counters the page last heard (`report_network`).
     reported: NetCounters,
+    /// The disk's backing store, once `OpenDisk` opened it (`crate::disk`).
+    disk: Option<OpfsStore>,
+    pub disk_counters: blk::Counters,
 }
 
 /// The device worker's monotonic clock in milliseconds.
@@ -70,6 +74,8 @@ impl Devices {
             net_poll_at: None,
             net_timer: None,
             reported: NetCounters::default(),
+            disk: None,
+            disk_counters: blk::Counters::default(),
         }
     }
 
@@ -116,11 +122,36 @@ impl Devices {
                 virtio::NET,
                 &mut self.net_counters,
             ),
+            (virtio::BLK, blk::REQUEST_QUEUE) => self.disk_requests(),
             (virtio::CONSOLE | virtio::FILES, console::RECEIVE_QUEUE) => {
                 self.receive_buffers(device)
             }
             _ => Vec::new(),
         }
+    }
+
+    /// `OpenDisk` succeeded: the driver will find the disk's size in its configuration.
+    pub fn attach_disk(&mut self, store: OpfsStore) -> u64 {
+        let bytes = blk::Store::size(&store);
+        blk::set_capacity(&self.cells, virtio::BLK, bytes);
+        self.disk = Some(store);
+        bytes
+    }
+
+    /// The disk driver queued requests: each is done on the store before it is returned.
+    fn disk_requests(&mut self) -> Vec<Effect> {
+        let store = self.disk.as_mut().map(|s| s as &mut dyn blk::Store);
+        let effects = blk::serve(
+            &self.memory,
+            &self.cells,
+            virtio::BLK,
+            store,
+            &mut self.disk_counters,
+        );
+        if let Some(e) = self.disk_counters.last_error.take() {
+            web_sys::console::error_1(&format!("alpenglow: disk: {e}").into());
+        }
+        effects
     }
 
     /// The guest sent frames: the gateway takes them and its answers go to the guest.
