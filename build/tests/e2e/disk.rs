@@ -1,0 +1,48 @@
+//! The disk (issue 12): `/dev/vda` is virtio-blk on a file in the origin's private storage,
+//! ext4 with overlays over the directories people change, so what they write there is still
+//! there after a reload. Each test's browser has a fresh profile, so its first boot finds a
+//! blank disk.
+
+use crate::common::*;
+use crate::shell::{has, Shell};
+use alpenglow_build::browser::Kind;
+use alpenglow_build::serve::Server;
+
+in_browsers!(files_in_root_and_usr_survive_a_reload: chromium, firefox);
+
+fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    let c = browser(kind);
+    {
+        let mut sh = Shell::login(&c, &url);
+        // The first boot formatted the blank disk and put the overlays up.
+        has(
+            &terminal_transcript(&c),
+            "alpenglow-disk: formatting a new disk (1024 MiB",
+        );
+        has(&sh.run("mount"), "/dev/vda on /run/disk type ext4");
+        has(&sh.run("mount"), "overlay on /usr type overlay");
+        // The content is computed by the shell, so the typed line cannot show it.
+        sh.run("echo disk-$((6*7)) > /root/keep");
+        sh.run("printf '#!/bin/sh\\necho tool-$((2+3))\\n' > /usr/local/bin/hello-disk");
+        sh.run("chmod +x /usr/local/bin/hello-disk");
+        has(&sh.run("hello-disk"), "tool-5");
+        // As a person would before closing the tab, to be sure: flushes to the browser.
+        sh.run("sync");
+    }
+    {
+        let mut sh = Shell::login(&c, &url);
+        let out = sh.run("cat /root/keep");
+        has(&out, "disk-42");
+        has(&sh.run("hello-disk"), "tool-5");
+        // Mounted again, not formatted again.
+        let boot = terminal_transcript(&c);
+        assert!(
+            !boot.contains("formatting a new disk"),
+            "the second boot formatted the disk again:\n{boot}"
+        );
+        has(&sh.run("ls -l /run/disk/upper/root"), "keep");
+    }
+}
