@@ -4,7 +4,8 @@
 //! boot; theme and font size at once.
 //!
 //! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
-//! `cmdline=console=hvc0 quiet` (replaces it), `theme=light|dark`, `font-size=16`.
+//! `cmdline=console=hvc0 quiet` (replaces it), `theme=light|dark`, `font-size=16`, and
+//! `disk=none` (boot without the disk, for this visit only: never saved; docs/disk.md).
 
 use kernel_host::boot::DEFAULT_BOOTARGS;
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,9 @@ pub struct Settings {
     pub cmdline: String,
     pub theme: Theme,
     pub font_size: u32,
+    /// `?disk=none`: this visit's machines boot without the disk. Never saved.
+    #[serde(skip)]
+    pub ram_only: bool,
 }
 
 impl Default for Settings {
@@ -65,6 +69,7 @@ impl Default for Settings {
             cmdline: String::new(),
             theme: Theme::Dark,
             font_size: 14,
+            ram_only: false,
         }
     }
 }
@@ -222,6 +227,7 @@ pub struct Overrides {
     pub cmdline: Option<(CmdlineMode, String)>,
     pub theme: Option<Theme>,
     pub font_size: Option<u32>,
+    pub ram_only: Option<bool>,
 }
 
 impl Overrides {
@@ -244,6 +250,15 @@ impl Overrides {
                 "theme" => match parse_theme(value) {
                     Ok(v) => o.theme = Some(v),
                     Err(e) => report(key, value, e),
+                },
+                "disk" => match value.trim() {
+                    "none" => o.ram_only = Some(true),
+                    "on" => o.ram_only = Some(false),
+                    other => report(
+                        key,
+                        value,
+                        format!("disk must be none or on, not {other:?}"),
+                    ),
                 },
                 "font-size" => match parse_font_size(value) {
                     Ok(v) => o.font_size = Some(v),
@@ -293,6 +308,9 @@ impl Overrides {
         }
         if let Some(v) = self.font_size {
             s.font_size = v;
+        }
+        if let Some(v) = self.ram_only {
+            s.ram_only = v;
         }
         s
     }
@@ -461,13 +479,21 @@ mod tests {
             ("memory", "64"),
             ("font-size", "huge"),
             ("append", "quiet"),
+            ("disk", "none"),
+            ("disk", "floppy"),
         ]);
-        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.len(), 2);
+        assert!(errors[1].contains("disk must be none or on"), "{errors:?}");
         assert!(errors[0].contains("font-size=\"huge\""), "{errors:?}");
         let s = o.apply(&saved);
         assert_eq!(s.memory_mib, 64);
         assert_eq!(s.theme, Theme::Light);
         assert_eq!(s.font_size, 14);
+        assert!(s.ram_only);
+        assert!(
+            !from_stored(&to_stored(&s)).0.ram_only,
+            "disk=none is never saved"
+        );
         assert_eq!(s.bootargs(), format!("{DEFAULT_BOOTARGS} quiet"));
         assert_eq!(o.fields(), vec![Field::Memory, Field::Cmdline]);
 
@@ -490,6 +516,7 @@ mod tests {
             cmdline: "console=hvc0".into(),
             theme: Theme::Light,
             font_size: 18,
+            ram_only: false,
         };
         assert_eq!(from_stored(&to_stored(&s)), (s, None));
         let (s, why) = from_stored(r#"{"memory_mib": 99999, "theme": "light"}"#);

@@ -14,6 +14,8 @@ struct Draft {
     cmdline: String,
     theme: Theme,
     font_size: String,
+    /// `?disk=none` stays for the visit: the form has no field for it.
+    ram_only: bool,
 }
 
 impl Draft {
@@ -24,6 +26,7 @@ impl Draft {
             cmdline: s.cmdline.clone(),
             theme: s.theme,
             font_size: s.font_size.to_string(),
+            ram_only: s.ram_only,
         }
     }
 
@@ -40,6 +43,7 @@ impl Draft {
             cmdline: self.cmdline.trim().to_string(),
             theme: self.theme,
             font_size: font.unwrap_or_default(),
+            ram_only: self.ram_only,
         };
         for (field, e) in s.problems() {
             if field == Field::Cmdline {

@@ -9,6 +9,7 @@ use alpenglow_build::browser::Kind;
 use alpenglow_build::serve::Server;
 
 in_browsers!(files_in_root_and_usr_survive_a_reload: chromium, firefox);
+in_browsers!(without_a_usable_disk_the_machine_boots_from_ram: chromium, firefox);
 
 fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
     let site = site();
@@ -44,5 +45,53 @@ fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
             "the second boot formatted the disk again:\n{boot}"
         );
         has(&sh.run("ls -l /run/disk/upper/root"), "keep");
+    }
+}
+
+/// `?disk=none` boots without the disk; a disk file cut in half is refused by the guest (ext4
+/// does not mount) and the machine still boots, from RAM, and says why.
+fn without_a_usable_disk_the_machine_boots_from_ram(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    let c = browser(kind);
+    {
+        let mut sh = Shell::login(&c, &url);
+        sh.run("echo disk-$((6*7)) > /root/keep; sync");
+    }
+    {
+        let mut sh = Shell::login(&c, &format!("{url}?disk=none"));
+        has(
+            &terminal_transcript(&c),
+            "alpenglow-disk: files live in memory only this time",
+        );
+        let (status, out) = sh.run_status("cat /root/keep");
+        assert_ne!(status, 0, "RAM only, yet /root/keep is there:\n{out}");
+        // No machine holds the disk now: cut its file in half, as a crash of the storage
+        // might.
+        let cut = js(
+            &c,
+            "const dir = await navigator.storage.getDirectory();
+             const file = await dir.getFileHandle('disk.img');
+             const size = (await file.getFile()).size;
+             const w = await file.createWritable({ keepExistingData: true });
+             await w.truncate(size / 2);
+             await w.close();
+             return (await file.getFile()).size;",
+        );
+        assert_eq!(
+            cut.as_u64(),
+            Some(512 << 20),
+            "the disk file was not cut: {cut}"
+        );
+    }
+    {
+        let mut sh = Shell::login(&c, &url);
+        let boot = terminal_transcript(&c);
+        has(&boot, "alpenglow-disk: the disk did not mount");
+        has(&boot, "alpenglow-disk: files live in memory only this time");
+        has(&sh.run("echo ok-$((1+1))"), "ok-2");
+        let (status, _) = sh.run_status("mount | grep -q /dev/vda");
+        assert_ne!(status, 0, "the cut disk was mounted");
     }
 }
