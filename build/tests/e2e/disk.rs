@@ -7,9 +7,11 @@ use crate::common::*;
 use crate::shell::{has, Shell};
 use alpenglow_build::browser::Kind;
 use alpenglow_build::serve::Server;
+use std::time::Duration;
 
 in_browsers!(files_in_root_and_usr_survive_a_reload: chromium, firefox);
 in_browsers!(without_a_usable_disk_the_machine_boots_from_ram: chromium, firefox);
+in_browsers!(a_second_tab_says_the_disk_is_in_use: chromium, firefox);
 
 fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
     let site = site();
@@ -94,4 +96,39 @@ fn without_a_usable_disk_the_machine_boots_from_ram(kind: Kind) {
         let (status, _) = sh.run_status("mount | grep -q /dev/vda");
         assert_ne!(status, 0, "the cut disk was mounted");
     }
+}
+
+/// A second machine of the same origin (a frame of the page, to the browser's locks the same
+/// as a second tab) does not get the disk: it says why and boots from RAM, and the first
+/// machine's disk is untouched.
+fn a_second_tab_says_the_disk_is_in_use(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &url);
+    sh.run("echo first-$((3*3)) > /root/mine; sync");
+    js(
+        &c,
+        "const f = document.createElement('iframe'); f.id = 'second'; \
+         f.style = 'position: fixed; right: 0; bottom: 0; width: 800px; height: 500px'; \
+         f.src = location.href; document.body.appendChild(f); return true;",
+    );
+    c.enter_frame("iframe#second")
+        .expect("enter the second machine's frame");
+    wait_for_terminal(
+        &c,
+        "the disk is in use by another tab of this site",
+        true,
+        Duration::from_secs(180),
+    );
+    wait_for_terminal(
+        &c,
+        "alpenglow-disk: files live in memory only this time",
+        true,
+        Duration::from_secs(180),
+    );
+    c.leave_frame();
+    has(&sh.run("cat /root/mine"), "first-9");
+    has(&sh.run("mount"), "/dev/vda on /run/disk type ext4");
 }
