@@ -247,11 +247,6 @@ impl App {
         self.ports.abandon_all();
         let s = self.s;
         let settings = s.settings.get_untracked();
-        s.disk.set(
-            settings
-                .ram_only
-                .then(|| Err("disk=none in the page's address".to_string())),
-        );
         match self.machine.boot(&settings, move |ev| self.on_event(ev)) {
             Ok(started) => {
                 self.terminal.with(|c| {
@@ -312,13 +307,12 @@ impl App {
                 headers,
                 body,
             } => self.ports.answer(id, status, &reason, &headers, &body),
-            Event::Disk { bytes, problem } => {
-                if let Some(why) = &problem {
+            Event::Disk { problem, .. } => {
+                if let Some(why) = problem {
                     self.terminal.host_status(&format!(
                         "no disk this time ({why}): files live in memory only"
                     ));
                 }
-                s.disk.set(Some(problem.map_or(Ok(bytes), Err)));
             }
             Event::Running => s.run.set(RunState::Running),
             Event::Shutdown(Shutdown::Restart) => {

@@ -166,9 +166,6 @@ pub struct AppState {
     pub refused: RwSignal<u32>,
     /// The latest upload or download, for the line over the terminal (`files.rs`).
     pub transfer: RwSignal<Option<Transfer>>,
-    /// The machine's disk (docs/disk.md): its size, or why the machine runs without one;
-    /// None until the machine says.
-    pub disk: RwSignal<Option<Result<u64, String>>>,
 }
 
 impl AppState {
@@ -197,7 +194,6 @@ impl AppState {
             embed,
             refused: RwSignal::new(0),
             transfer: RwSignal::new(None),
-            disk: RwSignal::new(None),
         }
     }
 

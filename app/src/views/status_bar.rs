@@ -57,27 +57,6 @@ pub fn StatusBar(app: AppHandle) -> impl IntoView {
             </ul>
             <span class="spacer"></span>
             <span
-                class="disk"
-                data-disk=move || s.disk.with(|d| match d {
-                    Some(Ok(_)) => "on",
-                    Some(Err(_)) => "none",
-                    None => "",
-                })
-                title=move || s.disk.with(|d| match d {
-                    Some(Ok(_)) => "/etc, /root, /home, /usr, /var and /opt are kept in this \
-                                    browser's storage for this site"
-                        .to_string(),
-                    Some(Err(why)) => format!("No disk: {why}"),
-                    None => String::new(),
-                })
-            >
-                {move || s.disk.with(|d| match d {
-                    Some(Ok(bytes)) => format!("disk {}", human_bytes(*bytes)),
-                    Some(Err(_)) => "RAM only".to_string(),
-                    None => String::new(),
-                })}
-            </span>
-            <span
                 class="offline"
                 data-offline=move || s.offline.with(Offline::name)
                 title=move || s.offline.with(|o| match o {
