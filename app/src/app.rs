@@ -322,6 +322,13 @@ impl App {
                 headers,
                 body,
             } => self.ports.answer(id, status, &reason, &headers, &body),
+            Event::Disk { problem, .. } => {
+                if let Some(why) = problem {
+                    self.terminal.host_status(&format!(
+                        "no disk this time ({why}): files live in memory only"
+                    ));
+                }
+            }
             Event::Running => s.run.set(RunState::Running),
             Event::Shutdown(Shutdown::Restart) => {
                 self.terminal.host_status("the kernel asked to restart");

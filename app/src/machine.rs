@@ -7,7 +7,7 @@ use crate::format::boot_line;
 use crate::kernel::{self, Loaded};
 use crate::settings::Settings;
 use crate::state::{now_ms, Booted, MachineStats};
-use kernel_host::browser::{Event, MachineOptions};
+use kernel_host::browser::{DiskOptions, Event, MachineOptions};
 use std::cell::RefCell;
 use wasm_bindgen::JsCast;
 
@@ -64,6 +64,7 @@ impl Machine {
         let memory = kernel::create_memory(&k.summary.memory, settings.ram_bytes())?;
         let options = MachineOptions {
             bootargs: settings.bootargs(),
+            disk: (!settings.ram_only).then(DiskOptions::default),
             ..MachineOptions::default()
         };
         let ram_bytes: u64 = memory

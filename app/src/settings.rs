@@ -5,7 +5,8 @@
 //!
 //! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
 //! `cmdline=console=hvc0 quiet` (replaces it), `relay=ws://127.0.0.1:8081/` (a Wisp relay for
-//! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`.
+//! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`, and
+//! `disk=none` (boot without the disk, for this visit only: never saved; docs/disk.md).
 
 use kernel_host::boot::DEFAULT_BOOTARGS;
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ pub struct Settings {
     pub relay: String,
     pub theme: Theme,
     pub font_size: u32,
+    /// `?disk=none`: this visit's machines boot without the disk. Never saved.
+    #[serde(skip)]
+    pub ram_only: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +73,7 @@ impl Default for Settings {
             relay: String::new(),
             theme: Theme::Dark,
             font_size: 14,
+            ram_only: false,
         }
     }
 }
@@ -256,6 +261,7 @@ pub struct Overrides {
     pub theme: Option<Theme>,
     pub font_size: Option<u32>,
     pub relay: Option<String>,
+    pub ram_only: Option<bool>,
 }
 
 impl Overrides {
@@ -282,6 +288,15 @@ impl Overrides {
                 "relay" => match check_relay(value) {
                     Ok(()) => o.relay = Some(value.trim().to_string()),
                     Err(e) => report(key, value, e),
+                },
+                "disk" => match value.trim() {
+                    "none" => o.ram_only = Some(true),
+                    "on" => o.ram_only = Some(false),
+                    other => report(
+                        key,
+                        value,
+                        format!("disk must be none or on, not {other:?}"),
+                    ),
                 },
                 "font-size" => match parse_font_size(value) {
                     Ok(v) => o.font_size = Some(v),
@@ -334,6 +349,9 @@ impl Overrides {
         }
         if let Some(v) = self.font_size {
             s.font_size = v;
+        }
+        if let Some(v) = self.ram_only {
+            s.ram_only = v;
         }
         s
     }
@@ -531,13 +549,21 @@ mod tests {
             ("memory", "64"),
             ("font-size", "huge"),
             ("append", "quiet"),
+            ("disk", "none"),
+            ("disk", "floppy"),
         ]);
-        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.len(), 2);
+        assert!(errors[1].contains("disk must be none or on"), "{errors:?}");
         assert!(errors[0].contains("font-size=\"huge\""), "{errors:?}");
         let s = o.apply(&saved);
         assert_eq!(s.memory_mib, 64);
         assert_eq!(s.theme, Theme::Light);
         assert_eq!(s.font_size, 14);
+        assert!(s.ram_only);
+        assert!(
+            !from_stored(&to_stored(&s)).0.ram_only,
+            "disk=none is never saved"
+        );
         assert_eq!(s.bootargs(), format!("{DEFAULT_BOOTARGS} quiet"));
         assert_eq!(o.fields(), vec![Field::Memory, Field::Cmdline]);
 
@@ -561,6 +587,7 @@ mod tests {
             relay: "wss://relay.example/wisp/".into(),
             theme: Theme::Light,
             font_size: 18,
+            ram_only: false,
         };
         assert_eq!(from_stored(&to_stored(&s)), (s, None));
         let (s, why) = from_stored(r#"{"relay": "http://x/"}"#);

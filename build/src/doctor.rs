@@ -83,6 +83,11 @@ const APT_TOOLS: &[AptTool] = &[
         package: "cpio",
         probe: Probe::Command("cpio"),
     },
+    // mke2fs makes the first disk's ext4 file system (build/src/rootfs/disk.rs).
+    AptTool {
+        package: "e2fsprogs",
+        probe: Probe::File("/usr/sbin/mke2fs"),
+    },
     AptTool {
         package: "wabt",
         probe: Probe::Command("wasm-objdump"),

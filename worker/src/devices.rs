@@ -9,6 +9,7 @@
 //! Each request returns the effects for `effects::apply`; the message loop carries them out.
 //! The relay's WebSocket (`relay.rs`) is kept here too; the message loop opens it.
 
+use crate::disk::OpfsStore;
 use crate::outbox::{post, scope};
 use crate::relay;
 use js_sys::{SharedArrayBuffer, WebAssembly};
@@ -18,7 +19,7 @@ use kernel_host::net::forward;
 use kernel_host::net::relay::Link;
 use kernel_host::net::web::{Fetch, Web};
 use kernel_host::net::{Gateway, NetCounters};
-use kernel_host::virtio::{self, console, files, net, Effect};
+use kernel_host::virtio::{self, blk, console, files, net, Effect};
 
 pub struct Devices {
     pub kmem: WebAssembly::Memory,
@@ -49,6 +50,9 @@ pub struct Devices {
     pub relay_url: Option<String>,
     pub relay_socket: Option<relay::Socket>,
     relay_retired: Option<relay::Socket>,
+    /// The disk's backing store, once `OpenDisk` opened it (`crate::disk`).
+    disk: Option<OpfsStore>,
+    pub disk_counters: blk::Counters,
 }
 
 /// How soon a poll comes back while the guest's inbox is full, at the least.
@@ -84,6 +88,8 @@ impl Devices {
             relay_url: None,
             relay_socket: None,
             relay_retired: None,
+            disk: None,
+            disk_counters: blk::Counters::default(),
         }
     }
 
@@ -126,11 +132,36 @@ impl Devices {
             (virtio::NET, net::TRANSMIT_QUEUE) => self.transmit(),
             // New receive buffers: waiting frames go in, and the gateway sends what it held.
             (virtio::NET, _) => self.poll_network(),
+            (virtio::BLK, blk::REQUEST_QUEUE) => self.disk_requests(),
             (virtio::CONSOLE | virtio::FILES, console::RECEIVE_QUEUE) => {
                 self.receive_buffers(device)
             }
             _ => Vec::new(),
         }
+    }
+
+    /// `OpenDisk` succeeded: the driver will find the disk's size in its configuration.
+    pub fn attach_disk(&mut self, store: OpfsStore) -> u64 {
+        let bytes = blk::Store::size(&store);
+        blk::set_capacity(&self.cells, virtio::BLK, bytes);
+        self.disk = Some(store);
+        bytes
+    }
+
+    /// The disk driver queued requests: each is done on the store before it is returned.
+    fn disk_requests(&mut self) -> Vec<Effect> {
+        let store = self.disk.as_mut().map(|s| s as &mut dyn blk::Store);
+        let effects = blk::serve(
+            &self.memory,
+            &self.cells,
+            virtio::BLK,
+            store,
+            &mut self.disk_counters,
+        );
+        if let Some(e) = self.disk_counters.last_error.take() {
+            web_sys::console::error_1(&format!("alpenglow: disk: {e}").into());
+        }
+        effects
     }
 
     /// The guest sent frames: the gateway takes them and its answers go to the guest.

@@ -3,8 +3,8 @@
 //! `kernel_host::abi`, then runs its role — `wasm_boot(fdt)` for the boot CPU or
 //! `wasm_task_entry(task)` for a new task. Neither returns while the machine runs; a trap is
 //! caught and reported to the main thread. One worker has the device role instead
-//! (`devices.rs`): console input and size for the virtio console, and the files channel's
-//! input. The protocol is in `kernel_host::browser::protocol`.
+//! (`devices.rs`): console input and size for the virtio console, the files channel's
+//! input, the network and the disk. The protocol is in `kernel_host::browser::protocol`.
 //!
 //! Files, each using only those listed after it:
 //! - `messages.rs`: the message loop, dispatching each `ToWorker`.
@@ -15,12 +15,15 @@
 //! - `state.rs`: the worker's state, one struct in one thread-local.
 //! - `devices.rs`: the device role's state and requests.
 //! - `relay.rs`: the WebSocket to the relay (wrapped; its events go to `messages.rs`).
+//! - `disk.rs`: the disk's backing store, a file in the origin's private file system.
 //! - `memories.rs`: the process memories, spares and compiled programs.
 //! - `effects.rs`: the one handler for device effects, for both roles.
 //! - `js.rs`, `outbox.rs`: import objects; messages to the main thread.
 
 #[cfg(target_arch = "wasm32")]
 mod devices;
+#[cfg(target_arch = "wasm32")]
+mod disk;
 #[cfg(target_arch = "wasm32")]
 mod effects;
 #[cfg(target_arch = "wasm32")]

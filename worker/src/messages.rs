@@ -102,6 +102,26 @@ fn on_message(msg: ToWorker) {
             }
             report_network_every(NETWORK_REPORT_MS);
         }
+        ToWorker::OpenDisk { name, new_bytes } => {
+            wasm_bindgen_futures::spawn_local(async move {
+                let opened = crate::disk::open(&name, new_bytes as u64).await;
+                let (bytes, problem) = match opened {
+                    Ok(store) => {
+                        let bytes =
+                            state::with(|w| w.devices.as_mut().map(|d| d.attach_disk(store)));
+                        match bytes {
+                            Some(b) => (b, None),
+                            None => (0, Some("the device worker is not running".to_string())),
+                        }
+                    }
+                    Err(why) => (0, Some(why)),
+                };
+                post(&FromWorker::DiskReady {
+                    bytes: bytes as f64,
+                    problem,
+                });
+            });
+        }
         ToWorker::Input { bytes } => device(|d| d.input(bytes.to_vec())),
         ToWorker::Resize { cols, rows } => device(|d| d.resize(cols, rows)),
         ToWorker::FilesInput { bytes } => device(|d| d.files_input(bytes.to_vec())),

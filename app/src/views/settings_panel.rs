@@ -15,6 +15,8 @@ struct Draft {
     relay: String,
     theme: Theme,
     font_size: String,
+    /// `?disk=none` stays for the visit: the form has no field for it.
+    ram_only: bool,
 }
 
 impl Draft {
@@ -26,6 +28,7 @@ impl Draft {
             relay: s.relay.clone(),
             theme: s.theme,
             font_size: s.font_size.to_string(),
+            ram_only: s.ram_only,
         }
     }
 
@@ -43,6 +46,7 @@ impl Draft {
             relay: self.relay.trim().to_string(),
             theme: self.theme,
             font_size: font.unwrap_or_default(),
+            ram_only: self.ram_only,
         };
         for (field, e) in s.problems() {
             if matches!(field, Field::Cmdline | Field::Relay) {

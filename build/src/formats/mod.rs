@@ -5,5 +5,6 @@ pub mod cpio;
 pub mod debian;
 pub mod manifest;
 pub mod sectab;
+pub mod sparse;
 pub mod testsuite_tar;
 pub mod wasm_segments;

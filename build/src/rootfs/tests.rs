@@ -81,6 +81,8 @@ fn shipped_description_builds_without_outputs() {
             "/bin/busybox",
             "/usr/libexec/alpenglow/init",
             "/usr/share/busybox/testsuite.tar.gz",
+            "/usr/share/alpenglow/disk/runs",
+            "/usr/share/alpenglow/disk/blocks.gz",
             "/usr/bin/alpenglow-bench",
             "/usr/bin/alpenglow-ctest",
             "/usr/sbin/alpenglow-files",
@@ -91,8 +93,11 @@ fn shipped_description_builds_without_outputs() {
         .reason
         .contains("build output `busybox` is not available"));
     // Only the files in the repository itself were read.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
-    assert_eq!(image.inputs, [script]);
+    let repo_file = |f: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs").join(f);
+    assert_eq!(
+        image.inputs,
+        [repo_file("busybox-testsuite"), repo_file("disk-setup")]
+    );
 
     let gz = &image.cpio_gz;
     let all = names(gz);
@@ -191,7 +196,8 @@ fn shipped_description_builds_without_outputs() {
     assert!(read("etc/shadow").starts_with("root:::"));
     assert!(read("etc/shells").lines().any(|l| l == "/bin/sh"));
     assert!(read("etc/issue").contains("Kernel \\r on an \\m"));
-    assert!(read("etc/motd").contains("poweroff"));
+    assert!(read("etc/motd").contains("across reloads"));
+    assert!(read("etc/inittab").contains("::sysinit:/usr/libexec/alpenglow/disk-setup\n"));
     assert!(read("etc/profile.d/locale.sh").contains("LANG="));
     let dir = extract(gz, "usr/libexec/alpenglow/*");
     let autologin =
@@ -220,15 +226,21 @@ fn shipped_description_with_busybox_outputs() {
     std::fs::write(&ctest, b"\0asm ctest test input").unwrap();
     let files = out.path().join("files-program");
     std::fs::write(&files, b"\0asm files test input").unwrap();
+    let disk = out.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    std::fs::write(disk.join("runs"), "0 1\n").unwrap();
+    std::fs::write(disk.join("blocks.gz"), b"blocks").unwrap();
     let sources = Sources::new(env!("CARGO_MANIFEST_DIR"))
         .with_output("busybox", &bb)
         .with_output("init", &init)
         .with_output("alpenglow-bench", &bench)
         .with_output("ctest", &ctest)
-        .with_output("alpenglow-files", &files);
+        .with_output("alpenglow-files", &files)
+        .with_output("disk", &disk);
     let image = shipped().build(&sources).unwrap();
     assert!(image.skipped.is_empty(), "{:?}", image.skipped);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/busybox-testsuite");
+    let disk_setup = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs/disk-setup");
     assert_eq!(
         image.inputs,
         [
@@ -236,6 +248,9 @@ fn shipped_description_with_busybox_outputs() {
             init.clone(),
             bb.join("testsuite.tar.gz"),
             script,
+            disk_setup,
+            disk.join("runs"),
+            disk.join("blocks.gz"),
             bench,
             ctest,
             files,

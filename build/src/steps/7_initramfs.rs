@@ -1,12 +1,98 @@
 //! `cargo x initramfs`: `build/rootfs.toml` plus the userland build outputs →
-//! `dist/initramfs.cpio.gz`, deterministic.
+//! `dist/initramfs.cpio.gz`, deterministic. It also makes the first disk's file system
+//! (`first_disk`), which the image carries for the guest to write on a new, blank disk.
 
+use crate::formats::sparse::Sparse;
 use crate::pipeline::Ctx;
 use crate::rootfs::{write_image, Rootfs, Sources};
 use crate::stamp::{InputHash, Stamp};
 use crate::steps::{busybox, guest};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use flate2::{Compression, GzBuilder};
 use std::path::PathBuf;
+use std::process::Command;
+
+/// The first disk's size: the host's default for a new disk (`kernel_host::browser::
+/// DiskOptions`), which the guest checks before it writes the file system (docs/disk.md).
+pub const DISK_BYTES: u64 = 1 << 30;
+/// Fixed so that the image is the same on every build machine: the file system's UUID
+/// and directory hash seed.
+const DISK_UUID: &str = "a1f0e9b8-0c1d-4e5f-8a7b-616c70676c77";
+/// ext4 as Debian's mke2fs.conf makes it, spelt out so no local configuration counts.
+const DISK_FEATURES: &str = "has_journal,ext_attr,resize_inode,dir_index,filetype,extent,\
+64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum";
+
+/// Makes the first disk's ext4 file system (journal on) with e2fsprogs' mke2fs, and keeps
+/// its non-zero blocks (`formats::sparse`) as `runs` and `blocks.gz` in the `disk` output.
+fn first_disk(ctx: &Ctx) -> Result<PathBuf> {
+    let dir = ctx.paths.out("disk");
+    let args = [
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-b",
+        "4096",
+        "-I",
+        "256",
+        "-i",
+        "16384",
+        "-O",
+        DISK_FEATURES,
+        "-L",
+        "alpenglow",
+        "-U",
+        DISK_UUID,
+        "-E",
+        &format!(
+            "hash_seed={DISK_UUID},root_owner=0:0,nodiscard,lazy_itable_init=0,lazy_journal_init=0"
+        ),
+    ];
+    let version = Command::new("mke2fs")
+        .arg("-V")
+        .output()
+        .context("running mke2fs -V (e2fsprogs; `cargo x doctor` installs it)")?;
+    let mut key = InputHash::new("disk");
+    key.add("mke2fs", &version.stderr)
+        .add("args", args.join(" ").as_bytes())
+        .add("bytes", &DISK_BYTES.to_le_bytes());
+    let (runs, blocks) = (dir.join("runs"), dir.join("blocks.gz"));
+    let stamp = Stamp::new("disk", key).output(&runs).output(&blocks);
+    ctx.stamps.refresh(&stamp, || {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let image = dir.join("disk.img");
+        let _ = std::fs::remove_file(&image);
+        let file = std::fs::File::create(&image)
+            .with_context(|| format!("creating {}", image.display()))?;
+        file.set_len(DISK_BYTES)
+            .with_context(|| format!("sizing {}", image.display()))?;
+        drop(file);
+        let mut c = Command::new("mke2fs");
+        // No local mke2fs.conf, and every time stamp the same.
+        c.env("MKE2FS_CONFIG", "/dev/null")
+            .env("E2FSPROGS_FAKE_TIME", "1")
+            .args(args)
+            .arg(&image);
+        ctx.ui
+            .run("making the first disk (mke2fs)", &mut c, &ctx.log("disk"))?;
+        let f =
+            std::fs::File::open(&image).with_context(|| format!("reading {}", image.display()))?;
+        let sparse = Sparse::read(std::io::BufReader::with_capacity(1 << 20, f))
+            .with_context(|| format!("reading {}", image.display()))?;
+        std::fs::remove_file(&image).with_context(|| format!("removing {}", image.display()))?;
+        if sparse.runs.is_empty() {
+            bail!("mke2fs left an empty image");
+        }
+        let mut gz = GzBuilder::new().write(Vec::new(), Compression::best());
+        std::io::Write::write_all(&mut gz, &sparse.blocks).context("compressing the disk")?;
+        let gz = gz.finish().context("compressing the disk")?;
+        std::fs::write(&blocks, gz).with_context(|| format!("writing {}", blocks.display()))?;
+        std::fs::write(&runs, sparse.runs_text())
+            .with_context(|| format!("writing {}", runs.display()))?;
+        Ok(())
+    })?;
+    Ok(dir)
+}
 
 pub fn image_path(ctx: &Ctx) -> PathBuf {
     ctx.paths.dist().join("initramfs.cpio.gz")
@@ -16,8 +102,10 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let step = ctx.ui.step("initramfs");
     let desc_path = ctx.paths.repo.join("build/rootfs.toml");
     let rootfs = Rootfs::load(&desc_path)?;
-    let mut sources =
-        Sources::new(ctx.paths.repo.join("build")).with_output("busybox", busybox::output_dir(ctx));
+    let disk = first_disk(ctx)?;
+    let mut sources = Sources::new(ctx.paths.repo.join("build"))
+        .with_output("busybox", busybox::output_dir(ctx))
+        .with_output("disk", disk);
     // Each guest program is `<name>:`, its output file.
     for (_, name) in guest::PROGRAMS {
         sources = sources.with_output(name, guest::output(ctx, name));

@@ -33,6 +33,7 @@ macro_rules! in_browsers {
 
 mod boot;
 mod common;
+mod disk;
 mod files;
 /// The page's own text formatting, so a test expects exactly what the page prints.
 #[allow(dead_code)]

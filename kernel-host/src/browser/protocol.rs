@@ -57,6 +57,13 @@ pub enum ToWorker {
         handle: u32,
     },
     Run(Role),
+    /// To the device worker, right after `Run(Devices)`: open the disk file `name` in the
+    /// origin's private file system, made with `new_bytes` bytes if it does not exist
+    /// (`virtio::blk`, docs/disk.md); answered by `DiskReady`.
+    OpenDisk {
+        name: String,
+        new_bytes: f64,
+    },
     /// To the device worker: bytes typed or pasted for the console.
     Input {
         #[serde(with = "serde_wasm_bindgen::preserve")]
@@ -100,6 +107,12 @@ pub enum ToWorker {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum FromWorker {
     Loaded,
+    /// From the device worker, in answer to `OpenDisk`: the disk has `bytes` bytes (0: no
+    /// disk this time, and `problem` says why). The boot CPU starts after this.
+    DiskReady {
+        bytes: f64,
+        problem: Option<String>,
+    },
     Ready {
         irq_pending: u32,
     },

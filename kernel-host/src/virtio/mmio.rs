@@ -9,7 +9,7 @@ use super::state::{
     C_DRIVER_FEATURES, C_DRIVER_FEATURES_SEL, C_INTERRUPT_STATUS, C_QUEUE_SEL, C_STATUS, DEVICES,
     Q_DESC, Q_DEVICE, Q_DRIVER, Q_LAST_AVAIL, Q_NUM, Q_READY,
 };
-use super::{console, files, net};
+use super::{blk, console, files, net};
 
 /// Where the device register window starts (`WASM_MMIO_BASE` in `arch/wasm`'s `<asm/io.h>`).
 pub const MMIO_BASE: u32 = 0xfe00_0000;
@@ -66,6 +66,7 @@ impl Kind {
             Kind::Console | Kind::Files => console::DEVICE_ID,
             Kind::Rng => rng::DEVICE_ID,
             Kind::Net => net::DEVICE_ID,
+            Kind::Blk => blk::DEVICE_ID,
         }
     }
 
@@ -74,6 +75,7 @@ impl Kind {
             Kind::Console | Kind::Files => console::QUEUES,
             Kind::Rng => rng::QUEUES,
             Kind::Net => net::QUEUES,
+            Kind::Blk => blk::QUEUES,
         }
     }
 
@@ -84,6 +86,7 @@ impl Kind {
             Kind::Files => files::FEATURES,
             Kind::Rng => rng::FEATURES,
             Kind::Net => net::FEATURES,
+            Kind::Blk => blk::FEATURES,
         }
     }
 }
@@ -100,6 +103,7 @@ pub fn read<C: Cells + ?Sized>(cells: &C, index: usize, offset: u32, size: u32) 
             Kind::Console | Kind::Files => console::config(cells, index),
             Kind::Rng => Vec::new(),
             Kind::Net => net::config(),
+            Kind::Blk => blk::config(cells, index),
         };
         return config_read(&config, (offset - REG_CONFIG) as usize, size);
     }
@@ -247,7 +251,7 @@ fn notify<M: GuestMemory + ?Sized, C: Cells + ?Sized>(
 ) -> Vec<Effect> {
     let device = DEVICES[index];
     let result = match (device.kind, queue) {
-        (Kind::Console | Kind::Files, console::RECEIVE_QUEUE) | (Kind::Net, _) => {
+        (Kind::Console | Kind::Files, console::RECEIVE_QUEUE) | (Kind::Net | Kind::Blk, _) => {
             return vec![Effect::Notify {
                 device: index,
                 queue,

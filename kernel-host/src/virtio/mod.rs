@@ -11,7 +11,8 @@
 //!   worker ([`console::Inbox`], [`console::resize`]), which never blocks: it fills receive
 //!   buffers the driver has posted and raises an interrupt;
 //! * both network queues are served by the device worker, where the host's network runs
-//!   (`crate::net`): their notifies reach it as [`Effect::Notify`].
+//!   (`crate::net`): their notifies reach it as [`Effect::Notify`]; so are the disk's
+//!   requests ([`blk`]), since the device worker holds the disk's backing store.
 //!
 //! Each queue has one device-side user — the receive queues the device worker, the others the
 //! kernel's own CPU — so the queues need no lock. Register state is in a small shared array of
@@ -24,7 +25,7 @@
 //!    the [`Effect`]s a device asks for; [`memory`] — kernel memory as [`GuestMemory`].
 //! 2. [`queue`] — a split virtqueue in kernel memory. It knows no transport and no device.
 //! 3. The devices: [`console`] (hvc0 and hvc1, with the [`console::Inbox`] both use for
-//!    input), [`files`] (what hvc1 has of its own), [`rng`] and [`net`] (eth0). Each says what it is (ID,
+//!    input), [`files`] (what hvc1 has of its own), [`rng`], [`net`] (eth0) and [`blk`] (vda). Each says what it is (ID,
 //!    queues, features, configuration) and serves its queues.
 //! 4. [`mmio`] — the virtio-mmio transport: decodes register accesses into the register state
 //!    and a queue notification into a call of the device ([`Bus`]).
@@ -36,6 +37,7 @@
 //! wasm32-only dependencies, so `cargo test` natively would not build); the browser's cells,
 //! memory and entropy are implementations of its traits in `browser::devices`.
 
+pub mod blk;
 pub mod console;
 pub mod files;
 pub mod memory;
@@ -47,11 +49,13 @@ pub mod state;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_blk;
 
 pub use memory::{Fault, GuestMemory};
 pub use mmio::{mmio_address, Bus, MMIO_BASE, MMIO_STRIDE};
 pub use rng::Entropy;
 pub use state::{
-    cells_bytes, next_output, Cells, Device, Effect, Kind, CELLS_PER_DEVICE, CONSOLE, DEVICES,
+    cells_bytes, next_output, Cells, Device, Effect, Kind, BLK, CELLS_PER_DEVICE, CONSOLE, DEVICES,
     FILES, NET,
 };

@@ -14,6 +14,8 @@ pub enum Kind {
     Files,
     /// virtio-net: the guest's `eth0`, served by the device worker (`virtio::net`).
     Net,
+    /// virtio-blk: the guest's `vda`, served by the device worker (`virtio::blk`).
+    Blk,
 }
 
 // What each kind shows the driver (`device_id`, `queues`, `features`) is said by the device
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Rng => "rng",
             Kind::Files => "files",
             Kind::Net => "net",
+            Kind::Blk => "blk",
         }
     }
 }
@@ -57,6 +60,10 @@ pub const DEVICES: &[Device] = &[
         kind: Kind::Net,
         irq_line: 5,
     },
+    Device {
+        kind: Kind::Blk,
+        irq_line: 6,
+    },
 ];
 
 /// The index of the console in [`DEVICES`].
@@ -65,6 +72,8 @@ pub const CONSOLE: usize = 0;
 pub const FILES: usize = 2;
 /// The index of the network device in [`DEVICES`].
 pub const NET: usize = 3;
+/// The index of the disk in [`DEVICES`].
+pub const BLK: usize = 4;
 
 /// 32-bit cells per device in the shared register state.
 pub const CELLS_PER_DEVICE: usize = 64;
@@ -191,7 +200,8 @@ pub enum Effect {
         bytes: Vec<u8>,
     },
     /// The driver notified queue `queue` of device `device`, which the device worker serves
-    /// (a console's receive queue: buffers for waiting input; either queue of the network).
+    /// (a console's receive queue: buffers for waiting input; either queue of the network;
+    /// the disk's requests).
     Notify { device: usize, queue: u32 },
     /// Raise interrupt line `line`.
     Interrupt { line: u32 },

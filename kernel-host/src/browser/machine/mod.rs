@@ -49,6 +49,25 @@ pub struct MachineOptions {
     pub worker_url: String,
     /// Console lines kept for the crash report.
     pub console_lines: usize,
+    /// The disk: its file in the origin's private file system and the size a new one gets
+    /// (docs/disk.md); None boots without one.
+    pub disk: Option<DiskOptions>,
+}
+
+/// Where the machine's disk lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskOptions {
+    pub file: String,
+    pub new_bytes: u64,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        DiskOptions {
+            file: "disk.img".to_string(),
+            new_bytes: 1 << 30,
+        }
+    }
 }
 
 impl Default for MachineOptions {
@@ -59,6 +78,7 @@ impl Default for MachineOptions {
             kept_workers: 4,
             worker_url: "./worker_loader.js".to_string(),
             console_lines: 40,
+            disk: Some(DiskOptions::default()),
         }
     }
 }
@@ -81,6 +101,9 @@ pub enum Event {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
+    /// The disk is open (`bytes` bytes), or the machine boots without one: `problem` says
+    /// why, None when no disk was asked for.
+    Disk { bytes: u64, problem: Option<String> },
     /// `start_kernel` is done: the kernel has started its first task.
     Running,
     /// The kernel asked to halt, power off or restart; the workers are stopped.
@@ -134,6 +157,8 @@ struct State {
     /// Files bytes sent to the device worker, and how many of them the guest has taken.
     files_sent: u64,
     files_taken: u64,
+    /// The boot CPU waits for the disk (`DiskReady`): the driver reads its size at probe.
+    boot_held: bool,
 }
 
 struct Inner {
@@ -245,6 +270,7 @@ impl Machine {
                 device_backlog: Vec::new(),
                 files_sent: 0,
                 files_taken: 0,
+                boot_held: options.disk.is_some(),
             }),
             options,
             on_event: RefCell::new(Box::new(on_event)),
@@ -288,6 +314,15 @@ impl Machine {
                 }),
             )?;
             Inner::spawn(&inner, &mut st, Some(Role::Devices))?;
+            if let Some(disk) = &inner.options.disk {
+                Inner::to_devices(
+                    &mut st,
+                    ToWorker::OpenDisk {
+                        name: disk.file.clone(),
+                        new_bytes: disk.new_bytes as f64,
+                    },
+                )?;
+            }
             Inner::top_up(&inner, &mut st)?;
         }
         Ok(Machine { inner })
@@ -512,12 +547,29 @@ impl Inner {
                 let i = slot(st)?;
                 let s = &mut st.slots[i];
                 s.phase = Phase::Idle;
-                if let Some(role) = s.role {
+                if matches!(s.role, Some(Role::Boot { .. })) && st.boot_held {
+                    // Started by `DiskReady`.
+                } else if let Some(role) = s.role {
                     Inner::run(s, role, &st.users, &mut st.device_backlog)?;
                 } else {
                     // The browser gave one more worker: whatever refused one before is gone.
                     pool::add_ready(&inner.pool);
                     Inner::exhausted(inner, false);
+                }
+            }
+            FromWorker::DiskReady { bytes, problem } => {
+                st.boot_held = false;
+                events.push(Event::Disk {
+                    bytes: bytes as u64,
+                    problem,
+                });
+                if let Some(s) = st
+                    .slots
+                    .iter_mut()
+                    .find(|s| matches!(s.role, Some(Role::Boot { .. })) && s.phase == Phase::Idle)
+                {
+                    let role = s.role.ok_or("the boot worker lost its role")?;
+                    Inner::run(s, role, &st.users, &mut st.device_backlog)?;
                 }
             }
             FromWorker::Console { seq, bytes } => {
