@@ -44,6 +44,7 @@ pub struct NetCounters {
 }
 pub use gateway::Gateway;
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 /// The guest's address (`/etc/network/interfaces` in `build/rootfs.toml` sets it).
@@ -55,3 +56,20 @@ pub const PREFIX_LEN: u8 = 24;
 pub const SITE_NAME: &str = "alpenglow.host";
 /// The gateway's MAC address (locally administered).
 pub const GATEWAY_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x35, 0x02];
+
+/// Moves bytes waiting for the guest into its TCP socket, as far as the socket has room;
+/// true if any moved.
+fn send_queued(socket: &mut smoltcp::socket::tcp::Socket, queue: &mut VecDeque<u8>) -> bool {
+    let mut moved = false;
+    while !queue.is_empty() && socket.can_send() {
+        let (front, _) = queue.as_slices();
+        match socket.send_slice(front) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                queue.drain(..n);
+                moved = true;
+            }
+        }
+    }
+    moved
+}

@@ -317,16 +317,7 @@ impl Relay {
                 changed = true;
             }
             // Relay → guest, as far as the socket has room.
-            while !s.to_guest.is_empty() && socket.can_send() {
-                let (front, _) = s.to_guest.as_slices();
-                match socket.send_slice(front) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        s.to_guest.drain(..n);
-                        changed = true;
-                    }
-                }
-            }
+            changed |= super::send_queued(socket, &mut s.to_guest);
             if let Some(why) = s.ended {
                 if why == reason::VOLUNTARY {
                     // Everything the other end sent reaches the guest first.

@@ -290,17 +290,7 @@ fn flush(ex: &mut Exchange, socket: &mut tcp::Socket) -> bool {
         }
         return open;
     }
-    let mut changed = false;
-    while !ex.out.is_empty() && socket.can_send() {
-        let (front, _) = ex.out.as_slices();
-        match socket.send_slice(front) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                ex.out.drain(..n);
-                changed = true;
-            }
-        }
-    }
+    let mut changed = super::send_queued(socket, &mut ex.out);
     if ex.out.is_empty() && ex.http.is_closing() && !ex.fetching && socket.may_send() {
         socket.close();
         changed = true;
