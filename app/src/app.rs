@@ -55,6 +55,30 @@ impl AppHandle {
         self.app().boot(reboot)
     }
 
+    /// Stops the machine, erases the disk and boots with a fresh one (Settings → Disk). The
+    /// terminal says how it went; the machine boots again either way.
+    pub fn erase_disk(self) {
+        let app = self.app();
+        app.machine.stop();
+        app.stopped();
+        app.terminal.host_status("erasing the disk…");
+        leptos::task::spawn_local(async move {
+            let disk = kernel_host::browser::DiskOptions::default();
+            match crate::disk::erase(&disk).await {
+                Ok(()) => {
+                    app.boot(true);
+                    app.terminal
+                        .host_status("the disk was erased: this boot makes a fresh one");
+                }
+                Err(e) => {
+                    app.boot(false);
+                    app.terminal
+                        .host_status(&format!("the disk was not erased: {e}"));
+                }
+            }
+        });
+    }
+
     /// Loads the kernel again (Retry).
     pub fn load(self) {
         self.app().load()

@@ -92,6 +92,14 @@ impl Machine {
         Ok(Started { line, booted })
     }
 
+    /// Stops the running machine, if any: its workers end, and with them its hold on the
+    /// disk.
+    pub fn stop(&self) {
+        if let Some(old) = self.running.borrow_mut().take() {
+            old.stop();
+        }
+    }
+
     /// Bytes typed into the terminal (or sent by an embedding page) for the guest's console
     /// (hvc0). The machine keeps them, in order, until the kernel's driver takes them.
     pub fn input(&self, bytes: &[u8]) -> Result<(), String> {

@@ -8,7 +8,7 @@
 //! page's link) and decides the first boot; `startup.rs` gets the page to a compiled kernel;
 //! `state.rs` is what the views show and `views/` shows it; `format.rs` is the text of
 //! numbers, pure and shared with the tests. `settings.rs`, `offline.rs`, `artifacts.rs`,
-//! `kernel.rs` and `wasm_imports.rs` serve them.
+//! `kernel.rs`, `disk.rs` (erasing the disk) and `wasm_imports.rs` serve them.
 //!
 //! The page and its machine run only in a browser: natively (`cargo test -p app`) only the
 //! modules with unit tests and what they need are built.
@@ -17,6 +17,8 @@
 #[cfg(target_arch = "wasm32")]
 mod app;
 mod artifacts;
+#[cfg(target_arch = "wasm32")]
+mod disk;
 mod embed;
 #[cfg(target_arch = "wasm32")]
 mod files;

@@ -132,7 +132,7 @@ async fn lock(name: &str) -> Result<bool, String> {
 /// Opens (or creates, as a sparse file of `new_bytes`) the disk file `name`. `Err` says why
 /// the machine has no disk this time.
 pub async fn open(name: &str, new_bytes: u64) -> Result<OpfsStore, String> {
-    if !lock(&format!("alpenglow-disk:{name}")).await? {
+    if !lock(&kernel_host::browser::disk_lock_name(name)).await? {
         return Err("the disk is in use by another tab of this site".into());
     }
     let storage = scope().navigator().storage();

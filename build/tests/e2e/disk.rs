@@ -12,6 +12,7 @@ use std::time::Duration;
 in_browsers!(files_in_root_and_usr_survive_a_reload: chromium, firefox);
 in_browsers!(without_a_usable_disk_the_machine_boots_from_ram: chromium, firefox);
 in_browsers!(a_second_tab_says_the_disk_is_in_use: chromium, firefox);
+in_browsers!(erasing_the_disk_empties_it: chromium, firefox);
 
 fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
     let site = site();
@@ -131,4 +132,39 @@ fn a_second_tab_says_the_disk_is_in_use(kind: Kind) {
     c.leave_frame();
     has(&sh.run("cat /root/mine"), "first-9");
     has(&sh.run("mount"), "/dev/vda on /run/disk type ext4");
+}
+
+/// Settings → Disk → "Erase disk…", confirmed: the machine restarts on a fresh disk, and what
+/// was written before is gone, after a reload too.
+fn erasing_the_disk_empties_it(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &url);
+    sh.run("echo gone-$((6*7)) > /root/erase-me; sync");
+    has(&sh.run("cat /root/erase-me"), "gone-42");
+
+    click(&c, "button.settings-toggle");
+    wait_until(
+        &c,
+        "the settings panel's disk tools",
+        "return !!document.querySelector('#settings button.erase-disk')",
+    );
+    click(&c, "#settings button.erase-disk");
+    wait_until(
+        &c,
+        "the confirmation",
+        "return !!document.querySelector('#settings button.erase-disk-confirm')",
+    );
+    click(&c, "#settings button.erase-disk-confirm");
+    wait_for_terminal(&c, "alpenglow-disk: formatting a new disk", true, BOOT_WAIT);
+    wait_for_line(&c, "the login shell's prompt", |l| l.ends_with(":~#"));
+    let (status, out) = sh.run_status("cat /root/erase-me");
+    assert_ne!(status, 0, "the file outlived the erase:\n{out}");
+    has(&out, "No such file");
+
+    let mut sh = Shell::login(&c, &url);
+    let (status, out) = sh.run_status("cat /root/erase-me");
+    assert_ne!(status, 0, "the file came back after a reload:\n{out}");
 }

@@ -61,6 +61,19 @@ pub struct DiskOptions {
     pub new_bytes: u64,
 }
 
+impl DiskOptions {
+    /// The Web Lock that the device worker holds while it uses the file, and the page takes
+    /// to change the file while no machine runs.
+    pub fn lock_name(&self) -> String {
+        disk_lock_name(&self.file)
+    }
+}
+
+/// The Web Lock of the disk file `file` (see [`DiskOptions::lock_name`]).
+pub fn disk_lock_name(file: &str) -> String {
+    format!("alpenglow-disk:{file}")
+}
+
 impl Default for DiskOptions {
     fn default() -> Self {
         DiskOptions {
