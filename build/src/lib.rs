@@ -8,6 +8,7 @@ pub mod formats;
 pub mod paths;
 pub mod pipeline;
 pub mod relay;
+pub mod repository;
 pub mod rootfs;
 pub mod serve;
 pub mod sources;
