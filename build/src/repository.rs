@@ -1,4 +1,4 @@
-//! The package repository the site serves: `dist/repo/main/wasm32/` with one `.apk` per
+//! The package repository the site serves: `/repo/main/wasm32/` with one `.apk` per
 //! package and the signed `APKINDEX.tar.gz`, in Alpine's layout, so the guest's
 //! `/etc/apk/repositories` line `http://alpenglow.host/repo/main` works as it would for
 //! apk-tools. The signing key is made once in the cache (`keys/`) and never leaves it but
@@ -33,9 +33,9 @@ pub fn signing_key(paths: &Paths) -> Result<SigningKey> {
     SigningKey::load_or_create(&key_dir(paths)).context("the package repository's signing key")
 }
 
-/// `dist/repo/main/wasm32`
+/// `target/repo/main/wasm32`, served as `/repo/main/wasm32/`.
 pub fn arch_dir(paths: &Paths) -> PathBuf {
-    paths.dist().join("repo").join(REPOSITORY).join(ARCH)
+    paths.package_repo().join(REPOSITORY).join(ARCH)
 }
 
 /// What [`write`] did.
