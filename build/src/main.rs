@@ -4,7 +4,7 @@ use alpenglow_build::pipeline::Ctx;
 use alpenglow_build::sources::tree;
 use alpenglow_build::steps::{self, busybox, guest, initramfs, kernel, manifest, musl, site};
 use alpenglow_build::ui::Ui;
-use alpenglow_build::{bbtest, bench, browser, doctor, paths::Paths, relay, serve};
+use alpenglow_build::{bbtest, bench, browser, doctor, packages, paths::Paths, relay, serve};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::Command;
@@ -42,6 +42,15 @@ enum Cmd {
     Bbtest {
         #[command(subcommand)]
         what: Bbtest,
+    },
+    /// Build packages from their recipes (build/packages/NAME.toml) and what they need,
+    /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}.
+    Pkg {
+        /// Every recipe.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Alpine names of packages (a subpackage builds its recipe).
+        names: Vec<String>,
     },
     /// Build dist/initramfs.cpio.gz (and the guest programs it carries, if stale).
     Initramfs,
@@ -187,6 +196,27 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
         },
+        Cmd::Pkg { all, names } => {
+            let mut ctx = Ctx::new(ui)?;
+            let names = if all {
+                packages::all_names(&ctx)?
+            } else if names.is_empty() {
+                bail!("name the packages to build, or pass --all");
+            } else {
+                names
+            };
+            let built = packages::build(&mut ctx, &names)?;
+            for p in &built {
+                println!(
+                    "{} {} {} KiB {}",
+                    p.name,
+                    p.version,
+                    p.installed_size.div_ceil(1024),
+                    p.root.display()
+                );
+            }
+            Ok(())
+        }
         Cmd::Initramfs => {
             let mut ctx = Ctx::new(ui)?;
             // The image carries our guest programs: build what is stale of them first.
