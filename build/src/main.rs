@@ -44,7 +44,8 @@ enum Cmd {
         what: Bbtest,
     },
     /// Build packages from their recipes (build/packages/NAME.toml) and what they need,
-    /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}.
+    /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}, and serve them with
+    /// build/repository.toml's in the site's repository (target/repo/main/wasm32).
     Pkg {
         /// Every recipe.
         #[arg(long, conflicts_with = "names")]
@@ -205,7 +206,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             } else {
                 names
             };
-            let built = packages::build(&mut ctx, &names)?;
+            let built = steps::packages::build(&mut ctx, &names)?;
             for p in &built {
                 println!(
                     "{} {} {} KiB {}",

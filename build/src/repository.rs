@@ -6,6 +6,7 @@
 
 use crate::formats::apk::reader::{read_index, read_package, TrustedKey};
 use crate::formats::apk::{write_index, write_package, PackageInfo, SigningKey, ARCH};
+use crate::packages::BuiltPackage;
 use crate::paths::Paths;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -21,6 +22,52 @@ pub struct RepoPackage {
     pub root: PathBuf,
     /// `.post-install` and the like, with their bodies.
     pub scripts: Vec<(String, Vec<u8>)>,
+}
+
+/// Who builds and packs every package.
+pub const PACKAGER: &str = "Alpenglow developers <dev@alpenglow.invalid>";
+
+/// The packages `build/repository.toml` lists.
+pub fn default_set(repo: &Path) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Set {
+        packages: Vec<String>,
+    }
+    let path = repo.join("build/repository.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let set: Set = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(set.packages)
+}
+
+/// A built (sub)package as the repository packs it, built at `build_time`.
+pub fn from_built(p: &BuiltPackage, build_time: u64) -> Result<RepoPackage> {
+    let mut scripts = Vec::new();
+    for (name, path) in &p.scripts {
+        let body = std::fs::read(path)
+            .with_context(|| format!("reading {}'s {name} ({})", p.name, path.display()))?;
+        scripts.push((name.clone(), body));
+    }
+    Ok(RepoPackage {
+        info: PackageInfo {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            description: p.description.clone(),
+            url: p.url.clone(),
+            license: p.license.clone(),
+            origin: p.origin.clone(),
+            maintainer: PACKAGER.into(),
+            packager: PACKAGER.into(),
+            build_time,
+            depends: p.depends.clone(),
+            provides: p.provides.clone(),
+            install_if: Vec::new(),
+            triggers: Vec::new(),
+        },
+        root: p.root.clone(),
+        scripts,
+    })
 }
 
 /// The directory of the signing key.

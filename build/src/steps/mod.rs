@@ -8,6 +8,8 @@
 //! 3. `kernel`: Linux for ARCH=wasm, then the post-link (`formats::sectab`).
 //! 4. `musl`: the C library and the kernel's headers, into the sysroot.
 //! 5. `busybox`: the userland, linked against the sysroot.
+//! -. `packages`: `build/repository.toml`'s packages from their recipes, and the site's
+//!    signed repository of them (`packages/`, `repository`).
 //! 6. `guest`: our own guest programs.
 //! 7. `initramfs`: `build/rootfs.toml` (see `rootfs/`) → `dist/initramfs.cpio.gz`.
 //! 8. `manifest`: `dist/manifest.json` (`formats::manifest`).
@@ -32,6 +34,7 @@ pub mod kernel;
 pub mod manifest;
 #[path = "4_musl.rs"]
 pub mod musl;
+pub mod packages;
 #[path = "9_site.rs"]
 pub mod site;
 #[path = "2_toolchain.rs"]
@@ -44,6 +47,7 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     kernel::build(ctx)?;
     musl::build(ctx)?;
     busybox::build(ctx)?;
+    packages::build(ctx, &[])?;
     guest::build(ctx)?;
     initramfs::build(ctx)?;
     manifest::write(ctx)?;
