@@ -8,6 +8,7 @@ pub mod formats;
 pub mod packages;
 pub mod paths;
 pub mod pipeline;
+pub mod pkgtest;
 pub mod relay;
 pub mod repository;
 pub mod rootfs;

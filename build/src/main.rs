@@ -4,7 +4,9 @@ use alpenglow_build::pipeline::Ctx;
 use alpenglow_build::sources::tree;
 use alpenglow_build::steps::{self, busybox, guest, initramfs, kernel, manifest, musl, site};
 use alpenglow_build::ui::Ui;
-use alpenglow_build::{bbtest, bench, browser, doctor, packages, paths::Paths, relay, serve};
+use alpenglow_build::{
+    bbtest, bench, browser, doctor, packages, paths::Paths, pkgtest, relay, serve,
+};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::Command;
@@ -52,6 +54,15 @@ enum Cmd {
         all: bool,
         /// Alpine names of packages (a subpackage builds its recipe).
         names: Vec<String>,
+    },
+    /// Install every package that has a `check` (or the NAMEs) with the guest's apk in a
+    /// headless browser and run each check there; prints a table.
+    Pkgtest {
+        /// Alpine names of packages (default: every package of the repository with a check).
+        names: Vec<String>,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
     },
     /// Build dist/initramfs.cpio.gz (and the guest programs it carries, if stale).
     Initramfs,
@@ -217,6 +228,9 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
                 );
             }
             Ok(())
+        }
+        Cmd::Pkgtest { names, browser } => {
+            pkgtest::run(&mut Ctx::new(ui)?, &names, browser).map(drop)
         }
         Cmd::Initramfs => {
             let mut ctx = Ctx::new(ui)?;
