@@ -319,7 +319,13 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
             let paths = Paths::discover()?;
-            let src = paths.src(&component);
+            // A package's tree is `src/pkg-<name>`; its series is `patches/<name>/` all the same.
+            let recipe = packages::recipe::dir(&paths.repo).join(format!("{component}.toml"));
+            let src = if recipe.exists() {
+                paths.src(&packages::component(&component))
+            } else {
+                paths.src(&component)
+            };
             if !src.join(".git").exists() {
                 bail!(
                     "no source tree for `{component}` at {} (run `cargo x all` first)",

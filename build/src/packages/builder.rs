@@ -38,7 +38,6 @@ pub fn build_one(
     let log = ctx.new_log(&format!("pkg-{}", r.name));
     // The source without its git metadata, so a build can write into it freely.
     copy_tree(src, &srcdir, &[".git"])?;
-    refresh_config_scripts(cross, &srcdir)?;
     make_sysroot(ctx, r, &sysroot, recipes)?;
 
     let out_of_tree = r.build.out_of_tree.unwrap_or(true)
@@ -58,13 +57,16 @@ pub fn build_one(
     ]);
     for (k, v) in &r.build.env {
         // `$VAR` in a value is the cross environment's (e.g. `CFLAGS = "$CFLAGS -DX"`).
-        let mut val = v.clone();
-        for (ek, ev) in env.clone() {
-            val = val.replace(&format!("${ek}"), &ev);
-        }
+        let val = expand(v, &env);
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), val));
     }
+    let expand_all = |v: &[String]| v.iter().map(|a| expand(a, &env)).collect::<Vec<_>>();
+    let (configure, make_args, install_args) = (
+        expand_all(&r.build.configure),
+        expand_all(&r.build.make),
+        expand_all(&r.build.install),
+    );
     let run = |what: &str, dir: &Path, argv: &[String]| -> Result<()> {
         let mut c = Command::new(&argv[0]);
         c.args(&argv[1..]).current_dir(dir).env_clear();
@@ -82,7 +84,12 @@ pub fn build_one(
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
     if let Some(p) = &r.build.prepare {
         sh("prepare", &srcdir, p)?;
+    } else if r.build.kind == Kind::Autoconf && !srcdir.join("configure").exists() {
+        // Debian's orig of many projects is a git archive without the generated script.
+        sh("autoreconf", &srcdir, "autoreconf -fi")?;
     }
+    // After `prepare`: autoreconf installs automake's copies.
+    refresh_config_scripts(cross, &srcdir)?;
     match r.build.kind {
         Kind::Autoconf => {
             let mut argv = vec![srcdir.join("configure").display().to_string()];
@@ -98,21 +105,21 @@ pub fn build_one(
                 "--enable-static",
                 "--disable-nls",
             ]));
-            argv.extend(r.build.configure.iter().cloned());
+            argv.extend(configure.iter().cloned());
             run("configure", bdir, &argv)?;
             let mut m = s(&["make", &format!("-j{jobs}")]);
-            m.extend(r.build.make.iter().cloned());
+            m.extend(make_args.iter().cloned());
             run("make", bdir, &m)?;
             let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
-            i.extend(r.build.install.iter().cloned());
+            i.extend(install_args.iter().cloned());
             run("make install", bdir, &i)?;
         }
         Kind::Make => {
             let mut m = s(&["make", &format!("-j{jobs}")]);
-            m.extend(r.build.make.iter().cloned());
+            m.extend(make_args.iter().cloned());
             run("make", bdir, &m)?;
             let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
-            i.extend(r.build.install.iter().cloned());
+            i.extend(install_args.iter().cloned());
             run("make install", bdir, &i)?;
         }
         Kind::Cmake => {
@@ -132,13 +139,13 @@ pub fn build_one(
                 "-DCMAKE_BUILD_TYPE=MinSizeRel",
                 "-DBUILD_SHARED_LIBS=OFF",
             ]));
-            argv.extend(r.build.configure.iter().cloned());
+            argv.extend(configure.iter().cloned());
             run("cmake", bdir, &argv)?;
             let mut m = s(&["make", &format!("-j{jobs}")]);
-            m.extend(r.build.make.iter().cloned());
+            m.extend(make_args.iter().cloned());
             run("make", bdir, &m)?;
             let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
-            i.extend(r.build.install.iter().cloned());
+            i.extend(install_args.iter().cloned());
             run("make install", bdir, &i)?;
         }
         Kind::Meson => {
@@ -151,7 +158,7 @@ pub fn build_one(
                 "--default-library=static",
                 "--wrap-mode=nodownload",
             ]));
-            argv.extend(r.build.configure.iter().cloned());
+            argv.extend(configure.iter().cloned());
             argv.push(bdir.display().to_string());
             argv.push(srcdir.display().to_string());
             run("meson setup", bdir, &argv)?;
@@ -183,6 +190,18 @@ pub fn build_one(
     tidy(&dest)?;
     check_programs(r, &dest)?;
     split_and_describe(r, &dest, dir)
+}
+
+/// Replaces `$NAME` by the value of the build environment's variable NAME (longest names
+/// first, so `$CFLAGS` is not read as `$CC` followed by `FLAGS`).
+pub fn expand(value: &str, env: &[(String, String)]) -> String {
+    let mut vars: Vec<&(String, String)> = env.iter().collect();
+    vars.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    let mut out = value.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("${k}"), v);
+    }
+    out
 }
 
 /// Copies a directory tree (symlinks as symlinks), leaving out top-level `skip` names.

@@ -138,3 +138,128 @@ pub fn check(program: &str, wasm: &[u8], allow: &BTreeMap<String, String>) -> Re
 pub fn is_wasm(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\0asm")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leb(mut n: u32, out: &mut Vec<u8>) {
+        loop {
+            let b = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(b);
+                return;
+            }
+            out.push(b | 0x80);
+        }
+    }
+
+    fn section(id: u8, body: Vec<u8>, out: &mut Vec<u8>) {
+        out.push(id);
+        leb(body.len() as u32, out);
+        out.extend(body);
+    }
+
+    fn name(s: &str, out: &mut Vec<u8>) {
+        leb(s.len() as u32, out);
+        out.extend(s.as_bytes());
+    }
+
+    /// A module importing one function (index 0) and defining `funcs` (name, callees),
+    /// with a name section unless `names` is false.
+    fn module(funcs: &[(&str, &[u32])], names: bool) -> Vec<u8> {
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        section(1, vec![1, 0x60, 0, 0], &mut m);
+        let mut imp = vec![1];
+        name("linux", &mut imp);
+        name("syscall", &mut imp);
+        imp.extend([0, 0]);
+        section(2, imp, &mut m);
+        let mut f = Vec::new();
+        leb(funcs.len() as u32, &mut f);
+        f.extend(std::iter::repeat_n(0, funcs.len()));
+        section(3, f, &mut m);
+        let mut code = Vec::new();
+        leb(funcs.len() as u32, &mut code);
+        for (_, callees) in funcs {
+            let mut body = vec![0];
+            for c in *callees {
+                body.push(0x10);
+                leb(*c, &mut body);
+            }
+            body.push(0x0b);
+            leb(body.len() as u32, &mut code);
+            code.extend(body);
+        }
+        section(10, code, &mut m);
+        if names {
+            let mut map = Vec::new();
+            leb(funcs.len() as u32 + 1, &mut map);
+            leb(0, &mut map);
+            name("syscall", &mut map);
+            for (i, (n, _)) in funcs.iter().enumerate() {
+                leb(i as u32 + 1, &mut map);
+                name(n, &mut map);
+            }
+            let mut body = Vec::new();
+            name("name", &mut body);
+            body.push(1);
+            leb(map.len() as u32, &mut body);
+            body.extend(map);
+            section(0, body, &mut m);
+        }
+        m
+    }
+
+    // Indices: 0 syscall (imported), 1 main, 2 daemon, 3 fork, 4 system, 5 _Fork.
+    const LIBC: [(&str, &[u32]); 5] = [
+        ("main", &[2, 4]),
+        ("daemon", &[3]),
+        ("fork", &[5]),
+        ("system", &[0]),
+        ("_Fork", &[0]),
+    ];
+
+    #[test]
+    fn a_call_is_reported_at_the_outermost_forbidden_function() {
+        let found = scan(&module(&LIBC, true)).unwrap();
+        assert_eq!(
+            found,
+            [Finding {
+                function: "daemon".into(),
+                callers: vec!["main".into()]
+            }]
+        );
+        let mut direct = LIBC;
+        direct[0] = ("main", &[3, 4]);
+        direct[3] = ("system", &[0]);
+        let found = scan(&module(&direct, true)).unwrap();
+        assert_eq!(found[0].function, "fork");
+    }
+
+    #[test]
+    fn check_refuses_unless_the_recipe_gives_a_reason() {
+        let wasm = module(&LIBC, true);
+        let err = check("/usr/bin/x", &wasm, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/usr/bin/x") && err.contains("daemon (called by main)") && err.contains("fork is ENOSYS"),
+            "{err}"
+        );
+        let allow = BTreeMap::from([("daemon".to_string(), "only with -d".to_string())]);
+        check("/usr/bin/x", &wasm, &allow).unwrap();
+        // No forbidden call at all: fine without any allowance.
+        let clean = module(&[("main", &[2]), ("system", &[0])], true);
+        check("/usr/bin/y", &clean, &BTreeMap::new()).unwrap();
+    }
+
+    #[test]
+    fn a_module_without_names_cannot_pass() {
+        let err = check("/usr/bin/z", &module(&LIBC, false), &BTreeMap::new())
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("no name section"), "{err:#}");
+        assert!(check("/usr/bin/z", b"\0asm\x02", &BTreeMap::new()).is_err());
+    }
+}
