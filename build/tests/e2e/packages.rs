@@ -146,16 +146,16 @@ fn a_tampered_package_is_refused_and_nothing_of_it_installed(kind: Kind) {
     let site = site();
     let (_, file) = index(&site)
         .into_iter()
-        .find(|(name, _)| name == "tree")
-        .expect("tree in the repository");
-    let real = std::fs::read(site.join("repo/main/wasm32").join(&file)).expect("tree's package");
-    let parts = members(&real).expect("tree's gzip members");
-    // Another data stream: tree's own files with its program's bytes changed.
+        .find(|(name, _)| name == "lua5.4")
+        .expect("lua5.4 in the repository");
+    let real = std::fs::read(site.join("repo/main/wasm32").join(&file)).expect("lua5.4's package");
+    let parts = members(&real).expect("lua5.4's gzip members");
+    // Another data stream: lua5.4's own files with its program's bytes changed.
     let mut data = parts[2].data.clone();
     let at = data
         .windows(4)
         .position(|w| w == b"\0asm")
-        .expect("a wasm program in tree");
+        .expect("a wasm program in lua5.4");
     data[at + 8] ^= 0xff;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, &data).unwrap();
@@ -179,11 +179,11 @@ fn a_tampered_package_is_refused_and_nothing_of_it_installed(kind: Kind) {
     let mut sh = Shell::login(&c, &server.url());
     sh.run("echo http://alpenglow.host/e2e/tampered > /etc/apk/repositories");
     sh.run("apk update");
-    let (status, out) = sh.run_status("apk add tree");
+    let (status, out) = sh.run_status("apk add lua5.4");
     assert_ne!(status, 0, "the tampered package was installed:\n{out}");
     has(&out, &file);
-    let (status, out) = sh.run_status("ls /usr/bin/tree");
-    assert_ne!(status, 0, "tree's program was written:\n{out}");
-    let (status, _) = sh.run_status("apk info -e tree");
-    assert_ne!(status, 0, "the database lists tree");
+    let (status, out) = sh.run_status("ls /usr/bin/lua5.4");
+    assert_ne!(status, 0, "lua5.4's program was written:\n{out}");
+    let (status, _) = sh.run_status("apk info -e lua5.4");
+    assert_ne!(status, 0, "the database lists lua5.4");
 }
