@@ -132,10 +132,15 @@ static int cmd_add(struct apk_ctx *c, char **args, int n, const char *virtual_na
 		v->is_virtual = 1;
 		for (int i = 0; i < n; i++)
 			pkg_set_field(v, 'D', args[i]);
-		/* An existing virtual package of this name is replaced. */
+		/* An existing virtual package of this name is replaced: it has no files, so
+		 * dropping its record is all there is to remove. */
 		for (int i = 0; i < c->ninst; i++)
-			if (!strcmp(c->inst[i]->name, virtual_name))
-				c->inst[i]->name[0] = '\0';
+			if (!strcmp(c->inst[i]->name, virtual_name)) {
+				memmove(&c->inst[i], &c->inst[i + 1],
+					(c->ninst - i - 1) * sizeof *c->inst);
+				c->ninst--;
+				break;
+			}
 		c->avail = xrealloc(c->avail, (c->navail + 1) * sizeof *c->avail);
 		c->avail[c->navail++] = v;
 		int k = world_has_name(world, nworld, virtual_name);
