@@ -12,6 +12,7 @@
 use crate::embed::{self, Host, Link};
 use crate::files::Files;
 use crate::machine::Machine;
+use crate::packages::Packages;
 use crate::ports::Ports;
 use crate::settings;
 use crate::state::{now_ms, AppState, Crash, MachineStats, Phase, RunState};
@@ -30,6 +31,7 @@ pub struct App {
     terminal: &'static Terminal,
     machine: &'static Machine,
     files: &'static Files,
+    packages: &'static Packages,
     link: &'static Link,
     ports: &'static Ports,
     /// Refreshes the machine's counters twice a second, once started.
@@ -94,6 +96,16 @@ impl AppHandle {
         self.app().open_terminal(el)
     }
 
+    /// The Packages panel opened: read the repository's index and what is installed.
+    pub fn refresh_packages(self) {
+        self.app().packages.refresh(true)
+    }
+
+    /// Installs (or removes) package `name` with the guest's apk (the Packages panel).
+    pub fn change_package(self, name: String, install: bool) {
+        self.app().packages.change(name, install)
+    }
+
     /// Files dropped on the terminal or picked: to the guest's /root.
     pub fn upload_files(self, list: &web_sys::FileList) {
         self.app().upload_files(list)
@@ -128,11 +140,13 @@ impl App {
         );
         let machine = keep(Machine::new());
         let link = keep(Link::new(s));
+        let files = keep(Files::new(s, machine, link));
         let app = keep(App {
             s,
             terminal: keep(Terminal::new()),
             machine,
-            files: keep(Files::new(s, machine, link)),
+            files,
+            packages: keep(Packages::new(s, files)),
             link,
             ports: keep(Ports::new()),
             stats_timer: RefCell::new(None),

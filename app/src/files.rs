@@ -25,6 +25,16 @@ const WINDOW: u64 = 1 << 20;
 /// The timeout that hides a finished transfer's line, and its callback.
 type PendingClear = (i32, Closure<dyn FnMut()>);
 
+/// What an apk run the page asked for ([`Files::apk`]) reports.
+pub enum ApkEvent {
+    /// Some of what it wrote.
+    Output(String),
+    /// It ended: its exit status, or why it did not run to the end.
+    Done(Result<i32, String>),
+}
+
+type ApkHandler = Box<dyn FnMut(ApkEvent)>;
+
 /// One machine's session and the transfers in it.
 struct Current {
     session: Session,
@@ -32,6 +42,8 @@ struct Current {
     blobs: BTreeMap<u32, (String, Blob)>,
     /// A download's name and size while it comes in.
     downloads: BTreeMap<u32, (String, u64)>,
+    /// Who hears of each apk run.
+    runs: BTreeMap<u32, ApkHandler>,
 }
 
 /// Owns the files session of the running machine, its upload pump and the transfer line.
@@ -70,9 +82,15 @@ impl Files {
             session: Session::new(),
             blobs: BTreeMap::new(),
             downloads: BTreeMap::new(),
+            runs: BTreeMap::new(),
         });
-        for (_, (name, _)) in old.map(|o| o.blobs).unwrap_or_default() {
-            self.failed(&name, "the machine restarted");
+        if let Some(old) = old {
+            for (_, (name, _)) in old.blobs {
+                self.failed(&name, "the machine restarted");
+            }
+            for (_, mut handler) in old.runs {
+                handler(ApkEvent::Done(Err("the machine restarted".into())));
+            }
         }
         self.wake();
     }
@@ -149,6 +167,41 @@ impl Files {
         Ok(())
     }
 
+    /// Runs the guest's own `apk` with `args` through its helper (not in the person's shell);
+    /// `on` hears what it writes and how it ends. Runs go one at a time, in order.
+    pub fn apk(&'static self, args: Vec<String>, on: impl FnMut(ApkEvent) + 'static) {
+        let mut on: Option<ApkHandler> = Some(Box::new(on));
+        self.with(|f| {
+            let id = f.session.apk(args);
+            if let Some(on) = on.take() {
+                f.runs.insert(id, on);
+            }
+        });
+        match on {
+            Some(mut on) => on(ApkEvent::Done(Err("the machine is not running".into()))),
+            None => self.start_runs(),
+        }
+    }
+
+    fn start_runs(&self) {
+        if let Some(Some(frame)) = self.with(|f| f.session.next_run()) {
+            let _ = self.machine.files_send(&frame);
+        }
+    }
+
+    /// Tells run `id`'s handler; it is dropped once the run is done.
+    fn tell_run(&self, id: u32, event: ApkEvent) {
+        let done = matches!(event, ApkEvent::Done(_));
+        // The handler is taken out while it runs: it may start another run.
+        let Some(Some(mut handler)) = self.with(|f| f.runs.remove(&id)) else {
+            return;
+        };
+        handler(event);
+        if !done {
+            self.with(|f| f.runs.insert(id, handler));
+        }
+    }
+
     /// Bytes from the guest's helper.
     pub fn receive(&'static self, bytes: &[u8]) {
         let Some((notices, reply)) = self.with(|f| f.session.receive(bytes)) else {
@@ -184,7 +237,15 @@ impl Files {
 
     fn notice(&'static self, n: Notice) {
         match n {
-            Notice::Ready => self.pump(),
+            Notice::Ready => {
+                self.pump();
+                self.start_runs();
+            }
+            Notice::ApkOutput { id, text } => self.tell_run(id, ApkEvent::Output(text)),
+            Notice::ApkDone { id, status } => {
+                self.tell_run(id, ApkEvent::Done(status));
+                self.start_runs();
+            }
             Notice::Stored {
                 id,
                 name,

@@ -27,6 +27,7 @@ mod kernel;
 #[cfg(target_arch = "wasm32")]
 mod machine;
 mod offline;
+mod packages;
 #[cfg(target_arch = "wasm32")]
 mod ports;
 mod settings;

@@ -4,6 +4,7 @@
 use crate::artifacts::{LoadError, Manifest};
 use crate::kernel::KernelSummary;
 use crate::offline::Offline;
+use crate::packages::PackageList;
 use crate::settings::{Field, Settings};
 use leptos::prelude::*;
 
@@ -156,6 +157,10 @@ pub struct AppState {
     pub notices: RwSignal<Vec<String>>,
     /// The settings panel is open.
     pub panel: RwSignal<bool>,
+    /// The Packages panel is open.
+    pub packages_open: RwSignal<bool>,
+    /// What the Packages panel shows (`packages.rs`).
+    pub packages: RwSignal<PackageList>,
     /// The current (or last) machine's boot, for the status bar.
     pub booted: RwSignal<Option<Booted>>,
     /// `performance.now()`, ticking while a machine runs (drives the uptime).
@@ -189,6 +194,8 @@ impl AppState {
             url_fields: StoredValue::new(url_fields),
             notices: RwSignal::new(notices),
             panel: RwSignal::new(false),
+            packages_open: RwSignal::new(false),
+            packages: RwSignal::new(PackageList::default()),
             booted: RwSignal::new(None),
             now: RwSignal::new(now_ms()),
             embed,

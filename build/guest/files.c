@@ -8,6 +8,9 @@
  *   download FILE...    asks the helper to send FILEs to the page, which
  *                       saves them as browser downloads; says how it went.
  *
+ * The helper also runs the guest's own `apk` for the page's Packages panel
+ * (an `A` frame), and sends back what it writes (`O`) and how it ended (`Z`).
+ *
  * The frames on hvc1 are those of docs/files-protocol.md (the page's side is
  * kernel-host/src/files/wire.rs): "AG", a type byte, 0, the payload length
  * (u32 little endian), the payload. The tty is raw (cfmakeraw), so every byte
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,9 +46,12 @@
 #ifndef HOME
 #define HOME "/root"
 #endif
+#ifndef APK
+#define APK "/sbin/apk"
+#endif
 #define HELPER "alpenglow-files"
 
-#define VERSION 1
+#define VERSION 2
 #define HEADER_LEN 8
 #define MAX_NAME 255
 #define MAX_CONTROL 4096	/* payload of any frame but data */
@@ -364,6 +371,112 @@ static void acked(const unsigned char *p, size_t len)
 
 /* ---- reading frames from the page ---- */
 
+/* ---- apk runs for the page's Packages panel ---- */
+
+static struct {
+	int active;
+	int orphan;		/* the page forgot it (a new session) */
+	uint32_t id;
+	int fd;			/* apk's standard output and error */
+	pid_t pid;
+} run = { .fd = -1 };
+
+static void run_exited(int32_t status)
+{
+	unsigned char h[8];
+
+	if (!run.orphan) {
+		put_u32(h, run.id);
+		put_u32(h + 4, (uint32_t)status);
+		send_frame('Z', h, 8, NULL, 0);
+	}
+	run.active = 0;
+	run.orphan = 0;
+}
+
+/* `A`: id, then NUL-terminated arguments. apk runs with no terminal (so it
+ * draws no progress bar) and its output comes back as `O` frames. */
+static void run_begin(const unsigned char *p, size_t len)
+{
+	static char *argv[256];
+	static char args[MAX_CONTROL + 1];
+	static char *const envp[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root", "TERM=dumb", NULL
+	};
+	uint32_t id = get_u32(p);
+	size_t argc = 1, at;
+	int fds[2];
+
+	if (run.active) {
+		unsigned char h[8];
+
+		/* The page runs one at a time: refuse, and let that one go on. */
+		send_id_text('O', id, "another apk run is under way\n");
+		put_u32(h, id);
+		put_u32(h + 4, 126);
+		send_frame('Z', h, 8, NULL, 0);
+		return;
+	}
+	memcpy(args, p + 4, len - 4);
+	args[len - 4] = 0;
+	argv[0] = "apk";
+	for (at = 0; at < len - 4 && argc < 255; argc++) {
+		argv[argc] = args + at;
+		at += strlen(args + at) + 1;
+	}
+	argv[argc] = NULL;
+	run.id = id;
+	run.active = 1;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		send_id_text('O', id, strerror(errno));
+		run_exited(127);
+		return;
+	}
+	run.pid = vfork();
+	if (run.pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		execve(APK, argv, envp);
+		_exit(127);
+	}
+	close(fds[1]);
+	if (run.pid < 0) {
+		close(fds[0]);
+		send_id_text('O', id, "cannot start apk\n");
+		run_exited(127);
+		return;
+	}
+	run.fd = fds[0];
+}
+
+/* apk wrote something, or ended. */
+static void run_output(void)
+{
+	static unsigned char buf[16384];
+	unsigned char h[4];
+	ssize_t n = read(run.fd, buf, sizeof(buf));
+	int st = 0;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n > 0) {
+		if (!run.orphan) {
+			put_u32(h, run.id);
+			send_frame('O', h, 4, buf, n);
+		}
+		return;
+	}
+	close(run.fd);
+	run.fd = -1;
+	while (waitpid(run.pid, &st, 0) < 0 && errno == EINTR)
+		;
+	run_exited(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 static enum { SYNCING, HEADER, PAYLOAD } state;
 static unsigned char sync_frame[16];	/* the Y frame with our nonce */
 static unsigned char window[16];
@@ -397,6 +510,9 @@ static void lost(const char *why)
 		upload_fail("the stream from the page broke");
 		up.active = 0;
 	}
+	/* The page fails its run at our hello; apk itself finishes its work. */
+	if (run.active)
+		run.orphan = 1;
 	hello();
 }
 
@@ -424,6 +540,11 @@ static int control_frame(void)
 		if (need < 5)
 			return -1;
 		acked(control, need);
+		return 0;
+	case 'A':
+		if (need < 4 || (need > 4 && control[need - 1]))
+			return -1;
+		run_begin(control, need);
 		return 0;
 	}
 	return -1;
@@ -551,7 +672,7 @@ static void helper(void)
 {
 	static unsigned char buf[CHUNK];
 	struct termios t;
-	struct pollfd fds[2];
+	struct pollfd fds[3];
 	int req;
 
 	tty = open(DEVICE, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -585,7 +706,8 @@ static void helper(void)
 	fds[0] = (struct pollfd){ .fd = tty, .events = POLLIN };
 	fds[1] = (struct pollfd){ .fd = req, .events = POLLIN };
 	for (;;) {
-		if (poll(fds, 2, -1) < 0) {
+		fds[2] = (struct pollfd){ .fd = run.fd, .events = POLLIN };
+		if (poll(fds, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, HELPER ": poll: %s\n", strerror(errno));
@@ -604,6 +726,8 @@ static void helper(void)
 		}
 		if (fds[1].revents & POLLIN)
 			serve_requests(req);
+		if (run.fd >= 0 && fds[2].revents & (POLLIN | POLLHUP | POLLERR))
+			run_output();
 	}
 }
 

@@ -4,7 +4,9 @@ use alpenglow_build::pipeline::Ctx;
 use alpenglow_build::sources::tree;
 use alpenglow_build::steps::{self, busybox, guest, initramfs, kernel, manifest, musl, site};
 use alpenglow_build::ui::Ui;
-use alpenglow_build::{bbtest, bench, browser, doctor, paths::Paths, relay, serve};
+use alpenglow_build::{
+    bbtest, bench, browser, doctor, packages, paths::Paths, pkgtest, relay, serve,
+};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::process::Command;
@@ -42,6 +44,25 @@ enum Cmd {
     Bbtest {
         #[command(subcommand)]
         what: Bbtest,
+    },
+    /// Build packages from their recipes (build/packages/NAME.toml) and what they need,
+    /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}, and serve them with
+    /// build/repository.toml's in the site's repository (target/repo/main/wasm32).
+    Pkg {
+        /// Every recipe.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Alpine names of packages (a subpackage builds its recipe).
+        names: Vec<String>,
+    },
+    /// Install every package that has a `check` (or the NAMEs) with the guest's apk in a
+    /// headless browser and run each check there; prints a table.
+    Pkgtest {
+        /// Alpine names of packages (default: every package of the repository with a check).
+        names: Vec<String>,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
     },
     /// Build dist/initramfs.cpio.gz (and the guest programs it carries, if stale).
     Initramfs,
@@ -187,6 +208,30 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
         },
+        Cmd::Pkg { all, names } => {
+            let mut ctx = Ctx::new(ui)?;
+            let names = if all {
+                packages::all_names(&ctx)?
+            } else if names.is_empty() {
+                bail!("name the packages to build, or pass --all");
+            } else {
+                names
+            };
+            let built = steps::packages::build(&mut ctx, &names)?;
+            for p in &built {
+                println!(
+                    "{} {} {} KiB {}",
+                    p.name,
+                    p.version,
+                    p.installed_size.div_ceil(1024),
+                    p.root.display()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Pkgtest { names, browser } => {
+            pkgtest::run(&mut Ctx::new(ui)?, &names, browser).map(drop)
+        }
         Cmd::Initramfs => {
             let mut ctx = Ctx::new(ui)?;
             // The image carries our guest programs: build what is stale of them first.
@@ -274,7 +319,13 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
             let paths = Paths::discover()?;
-            let src = paths.src(&component);
+            // A package's tree is `src/pkg-<name>`; its series is `patches/<name>/` all the same.
+            let recipe = packages::recipe::dir(&paths.repo).join(format!("{component}.toml"));
+            let src = if recipe.exists() {
+                paths.src(&packages::component(&component))
+            } else {
+                paths.src(&component)
+            };
             if !src.join(".git").exists() {
                 bail!(
                     "no source tree for `{component}` at {} (run `cargo x all` first)",

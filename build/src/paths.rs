@@ -55,6 +55,10 @@ impl Paths {
     pub fn dist(&self) -> PathBuf {
         self.repo.join("dist")
     }
+    /// The package repository the site serves at `/repo/` (`repository`).
+    pub fn package_repo(&self) -> PathBuf {
+        self.repo.join("target").join("repo")
+    }
     pub fn site(&self) -> PathBuf {
         self.repo.join("target").join("site")
     }

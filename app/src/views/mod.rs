@@ -7,6 +7,7 @@ mod about;
 mod boot_card;
 mod crash;
 mod machine_card;
+mod packages_panel;
 mod settings_panel;
 mod status_bar;
 mod terminal_pane;

@@ -2,6 +2,7 @@
 //! the page works offline, and the Upload, Settings and About buttons (with their panels).
 
 use super::about::About;
+use super::packages_panel::PackagesPanel;
 use super::settings_panel::SettingsPanel;
 use super::terminal_pane::pick_files;
 use crate::app::AppHandle;
@@ -78,6 +79,15 @@ pub fn StatusBar(app: AppHandle) -> impl IntoView {
                 >
                     "Upload"
                 </button>
+                <button
+                    class="packages-toggle"
+                    title="Install and remove packages with the guest's apk"
+                    aria-expanded=move || s.packages_open.get().to_string()
+                    aria-controls="packages"
+                    on:click=move |_| s.packages_open.update(|o| *o = !*o)
+                >
+                    "Packages"
+                </button>
             </Show>
             <button
                 class="settings-toggle"
@@ -107,6 +117,9 @@ pub fn StatusBar(app: AppHandle) -> impl IntoView {
         </Show>
         <Show when=move || s.about.get()>
             <About />
+        </Show>
+        <Show when=move || s.packages_open.get()>
+            <PackagesPanel app=app />
         </Show>
     }
 }

@@ -417,13 +417,16 @@ pub fn stage_site(paths: &Paths) -> Result<PathBuf> {
     for e in std::fs::read_dir(&site).with_context(|| format!("reading {}", site.display()))? {
         let e = e?;
         let name = e.file_name();
-        if name == "dist" || name.to_string_lossy().starts_with('.') {
+        if name == "dist" || name == "repo" || name.to_string_lossy().starts_with('.') {
             continue;
         }
         std::os::unix::fs::symlink(e.path(), stage.join(&name))
             .with_context(|| format!("linking {}", e.path().display()))?;
     }
     std::os::unix::fs::symlink(paths.dist(), stage.join("dist")).context("linking dist/")?;
+    // The package repository as `cargo x pkg` last wrote it, not as the site last copied it.
+    std::os::unix::fs::symlink(paths.package_repo(), stage.join("repo"))
+        .context("linking the package repository")?;
     for (name, len) in WEB_FILES {
         let path = stage.join(name);
         if let Some(dir) = path.parent() {

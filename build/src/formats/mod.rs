@@ -1,6 +1,7 @@
 //! The byte and text formats the build writes or reads, each with its parser or writer and
 //! nothing about when it is used (that is in `steps/`).
 
+pub mod apk;
 pub mod cpio;
 pub mod debian;
 pub mod manifest;

@@ -8,33 +8,37 @@
 //! 3. `kernel`: Linux for ARCH=wasm, then the post-link (`formats::sectab`).
 //! 4. `musl`: the C library and the kernel's headers, into the sysroot.
 //! 5. `busybox`: the userland, linked against the sysroot.
-//! 6. `guest`: our own guest programs.
-//! 7. `initramfs`: `build/rootfs.toml` (see `rootfs/`) → `dist/initramfs.cpio.gz`.
-//! 8. `manifest`: `dist/manifest.json` (`formats::manifest`).
-//! 9. `site`: the web app; `cargo x up` and `cargo x test` build it after `all`.
+//! 6. `packages`: `build/repository.toml`'s packages from their recipes, and the site's
+//!    signed repository of them (`packages/`, `repository`).
+//! 7. `guest`: our own guest programs.
+//! 8. `initramfs`: `build/rootfs.toml` (see `rootfs/`) → `dist/initramfs.cpio.gz`.
+//! 9. `manifest`: `dist/manifest.json` (`formats::manifest`).
+//! 10. `site`: the web app; `cargo x up` and `cargo x test` build it after `all`.
 //!
 //! Each step is skipped when its stamp says its inputs are unchanged (`Ctx::run_step`).
 
 use crate::pipeline::Ctx;
 use anyhow::Result;
 
-#[path = "5_busybox.rs"]
+#[path = "05_busybox.rs"]
 pub mod busybox;
-#[path = "1_fetch.rs"]
+#[path = "01_fetch.rs"]
 pub mod fetch;
-#[path = "6_guest.rs"]
+#[path = "07_guest.rs"]
 pub mod guest;
-#[path = "7_initramfs.rs"]
+#[path = "08_initramfs.rs"]
 pub mod initramfs;
-#[path = "3_kernel.rs"]
+#[path = "03_kernel.rs"]
 pub mod kernel;
-#[path = "8_manifest.rs"]
+#[path = "09_manifest.rs"]
 pub mod manifest;
-#[path = "4_musl.rs"]
+#[path = "04_musl.rs"]
 pub mod musl;
-#[path = "9_site.rs"]
+#[path = "06_packages.rs"]
+pub mod packages;
+#[path = "10_site.rs"]
 pub mod site;
-#[path = "2_toolchain.rs"]
+#[path = "02_toolchain.rs"]
 pub mod toolchain;
 
 /// `cargo x all`: every artifact, each step skipped when its inputs are unchanged.
@@ -44,6 +48,7 @@ pub fn all(ctx: &mut Ctx) -> Result<()> {
     kernel::build(ctx)?;
     musl::build(ctx)?;
     busybox::build(ctx)?;
+    packages::build(ctx, &[])?;
     guest::build(ctx)?;
     initramfs::build(ctx)?;
     manifest::write(ctx)?;

@@ -42,6 +42,7 @@ mod format;
 mod machine;
 mod network;
 mod offline;
+mod packages;
 mod servers;
 mod settings;
 mod shell;

@@ -62,8 +62,27 @@ pub enum Notice {
         name: String,
         message: String,
     },
+    /// What apk run `id` wrote.
+    ApkOutput {
+        id: u32,
+        text: String,
+    },
+    /// Apk run `id` ended: its exit status, or why it did not run to the end.
+    ApkDone {
+        id: u32,
+        status: Result<i32, String>,
+    },
     /// The stream from the guest went wrong (for the developer console).
     Garbled(String),
+}
+
+/// An apk run the page asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Run {
+    id: u32,
+    args: Vec<String>,
+    /// The `A` frame went out; the run ends with the guest's `Z`.
+    started: bool,
 }
 
 /// What the page does next for the upload at the head of the queue.
@@ -87,6 +106,8 @@ pub struct Session {
     /// Uploads fully sent, waiting for the guest's `S` or `R`.
     sent: BTreeMap<u32, Upload>,
     downloads: BTreeMap<u32, Incoming>,
+    /// Apk runs, one at a time in the guest, in order.
+    runs: VecDeque<Run>,
 }
 
 impl Session {
@@ -131,6 +152,36 @@ impl Session {
             sent: 0,
         });
         id
+    }
+
+    /// Queues a run of the guest's `apk` with `args`. Returns its id; its output and end
+    /// come as [`Notice::ApkOutput`] and [`Notice::ApkDone`].
+    pub fn apk(&mut self, args: Vec<String>) -> u32 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.runs.push_back(Run {
+            id,
+            args,
+            started: false,
+        });
+        id
+    }
+
+    /// The frame that starts the next apk run, when the helper is there and no run is under
+    /// way in the guest.
+    pub fn next_run(&mut self) -> Option<Vec<u8>> {
+        if !self.ready {
+            return None;
+        }
+        let run = self.runs.front_mut().filter(|r| !r.started)?;
+        run.started = true;
+        Some(
+            Frame::Apk {
+                id: run.id,
+                args: run.args.clone(),
+            }
+            .encode(),
+        )
     }
 
     /// What to do next for the first queued upload; `None` while the helper is not there or
@@ -241,6 +292,14 @@ impl Session {
                         });
                     }
                 }
+                if self.runs.front().is_some_and(|r| r.started) {
+                    if let Some(r) = self.runs.pop_front() {
+                        notices.push(Notice::ApkDone {
+                            id: r.id,
+                            status: Err(restarted.into()),
+                        });
+                    }
+                }
                 for (id, d) in std::mem::take(&mut self.downloads) {
                     notices.push(Notice::DownloadFailed {
                         id,
@@ -348,13 +407,32 @@ impl Session {
                     });
                 }
             }
+            Frame::Output { id, bytes } => match self.runs.front() {
+                Some(r) if r.id == id && r.started => notices.push(Notice::ApkOutput {
+                    id,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                }),
+                _ => notices.push(Notice::Garbled(format!("output of no run {id}"))),
+            },
+            Frame::Exited { id, status } => match self.runs.front() {
+                Some(r) if r.id == id && r.started => {
+                    self.runs.pop_front();
+                    notices.push(Notice::ApkDone {
+                        id,
+                        status: Ok(status),
+                    });
+                }
+                _ => notices.push(Notice::Garbled(format!("end of no run {id}"))),
+            },
             // Frames only the page sends.
-            Frame::Sync { .. } | Frame::Put { .. } | Frame::Cancel { .. } | Frame::Ack { .. } => {
-                notices.push(Notice::Garbled(format!(
-                    "a '{}' frame from the guest",
-                    f.kind() as char
-                )))
-            }
+            Frame::Sync { .. }
+            | Frame::Put { .. }
+            | Frame::Cancel { .. }
+            | Frame::Ack { .. }
+            | Frame::Apk { .. } => notices.push(Notice::Garbled(format!(
+                "a '{}' frame from the guest",
+                f.kind() as char
+            ))),
         }
     }
 }
@@ -603,6 +681,57 @@ mod tests {
             })
         );
         assert_eq!(s.next_step(), None);
+    }
+
+    #[test]
+    fn apk_runs_go_one_at_a_time_and_a_restart_ends_the_one_under_way() {
+        let mut s = Session::new();
+        let a = s.apk(vec!["update".into()]);
+        let b = s.apk(vec!["add".into(), "tree".into()]);
+        assert_eq!(s.next_run(), None, "no helper yet");
+        s.receive(&hello());
+        let first = s.next_run().unwrap();
+        assert_eq!(
+            Decoder::new().push(&first),
+            vec![Ok(Frame::Apk {
+                id: a,
+                args: vec!["update".into()]
+            })]
+        );
+        assert_eq!(s.next_run(), None, "one run at a time");
+        let out = Frame::Output {
+            id: a,
+            bytes: b"OK: 9 distinct packages available\n".to_vec(),
+        };
+        let (notices, _) = s.receive(&out.encode());
+        assert_eq!(
+            notices,
+            vec![Notice::ApkOutput {
+                id: a,
+                text: "OK: 9 distinct packages available\n".into()
+            }]
+        );
+        let (notices, _) = s.receive(&Frame::Exited { id: a, status: 0 }.encode());
+        assert_eq!(
+            notices,
+            vec![Notice::ApkDone {
+                id: a,
+                status: Ok(0)
+            }]
+        );
+        let (notices, _) = s.receive(&Frame::Exited { id: a, status: 0 }.encode());
+        assert!(matches!(notices[..], [Notice::Garbled(_)]), "{notices:?}");
+
+        assert!(s.next_run().is_some());
+        let (notices, _) = s.receive(&hello());
+        assert_eq!(
+            notices[0],
+            Notice::ApkDone {
+                id: b,
+                status: Err("the guest's file helper restarted".into())
+            }
+        );
+        assert_eq!(s.next_run(), None, "nothing left to run");
     }
 
     #[test]

@@ -12,22 +12,73 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 pub const CHUNK: usize = 64 * 1024;
 /// Bytes of a name (a file name, not a path).
 pub const MAX_NAME: usize = 255;
-pub const VERSION: u32 = 1;
+/// 2: the `A`, `O` and `Z` frames (the page runs the guest's `apk`).
+pub const VERSION: u32 = 2;
+/// Bytes of the arguments of one `A` frame (the guest takes control frames of 4 KiB).
+pub const MAX_ARGS: usize = 4092;
 
 /// One frame, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    Hello { nonce: u64, version: u32 },
-    Sync { nonce: u64 },
-    Put { id: u32, size: u64, name: String },
-    Data { id: u32, bytes: Vec<u8> },
-    Cancel { id: u32 },
-    Stored { id: u32, path: String },
-    Refused { id: u32, message: String },
-    Begin { id: u32, size: u64, name: String },
-    Finish { id: u32 },
-    Abort { id: u32, message: String },
-    Ack { id: u32, ok: bool, message: String },
+    Hello {
+        nonce: u64,
+        version: u32,
+    },
+    Sync {
+        nonce: u64,
+    },
+    Put {
+        id: u32,
+        size: u64,
+        name: String,
+    },
+    Data {
+        id: u32,
+        bytes: Vec<u8>,
+    },
+    Cancel {
+        id: u32,
+    },
+    Stored {
+        id: u32,
+        path: String,
+    },
+    Refused {
+        id: u32,
+        message: String,
+    },
+    Begin {
+        id: u32,
+        size: u64,
+        name: String,
+    },
+    Finish {
+        id: u32,
+    },
+    Abort {
+        id: u32,
+        message: String,
+    },
+    Ack {
+        id: u32,
+        ok: bool,
+        message: String,
+    },
+    /// Run the guest's `apk` with these arguments (the Packages panel).
+    Apk {
+        id: u32,
+        args: Vec<String>,
+    },
+    /// What run `id` wrote (its standard output and error, in order).
+    Output {
+        id: u32,
+        bytes: Vec<u8>,
+    },
+    /// Run `id` ended: its exit status, 128 + N for signal N, 127 when apk did not start.
+    Exited {
+        id: u32,
+        status: i32,
+    },
 }
 
 fn header(kind: u8, len: usize) -> Vec<u8> {
@@ -62,6 +113,9 @@ impl Frame {
             Frame::Finish { .. } => b'F',
             Frame::Abort { .. } => b'X',
             Frame::Ack { .. } => b'K',
+            Frame::Apk { .. } => b'A',
+            Frame::Output { .. } => b'O',
+            Frame::Exited { .. } => b'Z',
         }
     }
 
@@ -90,6 +144,21 @@ impl Frame {
                 p.extend_from_slice(&id.to_le_bytes());
                 p.push(u8::from(!ok));
                 p.extend_from_slice(message.as_bytes());
+            }
+            Frame::Apk { id, args } => {
+                p.extend_from_slice(&id.to_le_bytes());
+                for arg in args {
+                    p.extend_from_slice(arg.as_bytes());
+                    p.push(0);
+                }
+            }
+            Frame::Output { id, bytes } => {
+                p.extend_from_slice(&id.to_le_bytes());
+                p.extend_from_slice(bytes);
+            }
+            Frame::Exited { id, status } => {
+                p.extend_from_slice(&id.to_le_bytes());
+                p.extend_from_slice(&status.to_le_bytes());
             }
         }
         let mut f = header(self.kind(), p.len());
@@ -163,6 +232,28 @@ impl Frame {
                 id: u32_at(0)?,
                 ok: *p.get(4).ok_or_else(short)? == 0,
                 message: text(5),
+            },
+            b'A' => {
+                let args = p.get(4..).ok_or_else(short)?;
+                if args.len() > MAX_ARGS || (!args.is_empty() && args.last() != Some(&0)) {
+                    return Err(format!("apk arguments of {} bytes", args.len()));
+                }
+                Frame::Apk {
+                    id: u32_at(0)?,
+                    args: args
+                        .split(|&b| b == 0)
+                        .take(args.iter().filter(|&&b| b == 0).count())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect(),
+                }
+            }
+            b'O' => Frame::Output {
+                id: u32_at(0)?,
+                bytes: p[4..].to_vec(),
+            },
+            b'Z' => Frame::Exited {
+                id: u32_at(0)?,
+                status: u32_at(4)? as i32,
             },
             other => return Err(format!("an unknown frame type {other:#04x}")),
         })
@@ -248,6 +339,19 @@ mod tests {
                 version: VERSION,
             },
             Frame::Sync { nonce: u64::MAX },
+            Frame::Apk {
+                id: 3,
+                args: vec!["add".into(), "tree".into(), String::new()],
+            },
+            Frame::Apk {
+                id: 4,
+                args: vec![],
+            },
+            Frame::Output {
+                id: 3,
+                bytes: b"(1/1) Installing tree\n".to_vec(),
+            },
+            Frame::Exited { id: 3, status: -1 },
             Frame::Put {
                 id: 7,
                 size: 1 << 33,

@@ -12,6 +12,10 @@ pub fn build(ui: &Ui, paths: &Paths) -> Result<()> {
     if !paths.repo.join("index.html").exists() {
         bail!("{} is missing", paths.repo.join("index.html").display());
     }
+    // index.html copies the package repository to /repo/; a site built before any package
+    // serves an empty one (the guest's `apk update` then says the index is missing).
+    let repo = paths.package_repo();
+    std::fs::create_dir_all(&repo).with_context(|| format!("creating {}", repo.display()))?;
     // Trunk.toml builds offline; make sure every crate of the lock file is downloaded.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut fetch = Command::new(cargo);

@@ -4,7 +4,8 @@
 
 use crate::formats::sparse::Sparse;
 use crate::pipeline::Ctx;
-use crate::rootfs::{write_image, Rootfs, Sources};
+use crate::repository;
+use crate::rootfs::{write_image, Content, Entry, EntryKind, Rootfs, Sources};
 use crate::stamp::{InputHash, Stamp};
 use crate::steps::{busybox, guest};
 use anyhow::{bail, Context, Result};
@@ -101,7 +102,18 @@ pub fn image_path(ctx: &Ctx) -> PathBuf {
 pub fn build(ctx: &mut Ctx) -> Result<()> {
     let step = ctx.ui.step("initramfs");
     let desc_path = ctx.paths.repo.join("build/rootfs.toml");
-    let rootfs = Rootfs::load(&desc_path)?;
+    let mut rootfs = Rootfs::load(&desc_path)?;
+    // The package repository's public key, under the name its signatures carry.
+    let apk_key = repository::signing_key(&ctx.paths)?;
+    let apk_key_pem = apk_key.public_pem()?;
+    rootfs.entries.push(Entry {
+        path: format!("/etc/apk/keys/{}", apk_key.name()),
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        kind: EntryKind::File(Content::Text(apk_key_pem.clone())),
+        optional: false,
+    });
     let disk = first_disk(ctx)?;
     let mut sources = Sources::new(ctx.paths.repo.join("build"))
         .with_output("busybox", busybox::output_dir(ctx))
@@ -115,6 +127,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .with_context(|| format!("building the image from {}", desc_path.display()))?;
     let mut key = InputHash::new("initramfs");
     key.add_file(&desc_path)?;
+    key.add("apk-key", apk_key_pem.as_bytes());
     for input in &image.inputs {
         key.add_file(input)?;
     }

@@ -1,0 +1,39 @@
+//! `packages`: the recipes of `build/repository.toml` (or the ones named) built from their
+//! Debian sources (`crate::packages`), packed into `.apk` files and indexed, signed, in the
+//! repository the site serves (`crate::repository`).
+
+use crate::packages::{self, BuiltPackage};
+use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
+use crate::repository::{self, RepoPackage};
+use anyhow::{Context, Result};
+
+/// Builds `build/repository.toml`'s packages and `extra`, and writes the repository with
+/// every (sub)package of them. Returns what was built.
+pub fn build(ctx: &mut Ctx, extra: &[String]) -> Result<Vec<BuiltPackage>> {
+    let mut names = repository::default_set(&ctx.paths.repo)?;
+    names.extend(extra.iter().cloned());
+    let built = packages::build(ctx, &names)?;
+    write_repository(ctx, &built)?;
+    Ok(built)
+}
+
+fn write_repository(ctx: &Ctx, built: &[BuiltPackage]) -> Result<()> {
+    let step = ctx.ui.step("package repository");
+    let mtime: u64 = SOURCE_DATE_EPOCH.parse().context("SOURCE_DATE_EPOCH")?;
+    let key = repository::signing_key(&ctx.paths)?;
+    let packages: Vec<RepoPackage> = built
+        .iter()
+        .map(|p| repository::from_built(p, mtime))
+        .collect::<Result<_>>()?;
+    let dir = repository::arch_dir(&ctx.paths);
+    let written = repository::write(&dir, &packages, &key, mtime)
+        .with_context(|| format!("writing the repository in {}", dir.display()))?;
+    step.done(&format!(
+        "{} packages, {} KiB, signed by {} ({})",
+        written.packages,
+        written.bytes.div_ceil(1024),
+        key.name(),
+        dir.display()
+    ));
+    Ok(())
+}
