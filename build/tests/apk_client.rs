@@ -799,3 +799,115 @@ fn failure_while_placing_files_restores_the_replaced_ones() {
     assert_eq!(read(&root, "usr/bin/aaa"), "original\n");
     assert_eq!(before, (tree(&root), db_state(&root)));
 }
+
+/// Packages and an index written by the build's Rust writer (`formats::apk`), read by the
+/// client: the two sides of docs/apk.md's contract checked against each other.
+#[test]
+fn packages_from_the_rust_writer_install() {
+    use alpenglow_build::formats::apk::{write_index, write_package, PackageInfo, SigningKey};
+    let f = fixture();
+    let dir = f.dir.join("rust-writer");
+    let _ = std::fs::remove_dir_all(&dir);
+    let key = SigningKey::load_or_create(&dir.join("key")).expect("signing key");
+    let arch = dir.join("repo/wasm32");
+    std::fs::create_dir_all(&arch).unwrap();
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("usr/bin")).unwrap();
+    std::fs::write(
+        tree.join("usr/bin/greet"),
+        "#!/bin/sh\necho greet-$((6*7))\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        tree.join("usr/bin/greet"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("greet", tree.join("usr/bin/hey")).unwrap();
+    let info = PackageInfo {
+        name: "greet".into(),
+        version: "2.0-r1".into(),
+        description: "greets".into(),
+        url: "https://example.invalid/greet".into(),
+        license: "MIT".into(),
+        origin: "greet".into(),
+        build_time: 1764720000,
+        depends: vec!["/bin/sh".into()],
+        provides: vec!["cmd:greet=2.0-r1".into()],
+        ..Default::default()
+    };
+    // The dependency `/bin/sh` is met by a second package that provides it.
+    let shtree = dir.join("shtree");
+    std::fs::create_dir_all(shtree.join("usr/share/shim")).unwrap();
+    std::fs::write(shtree.join("usr/share/shim/README"), "a shell provider\n").unwrap();
+    let shinfo = PackageInfo {
+        name: "shim".into(),
+        version: "1.0-r0".into(),
+        description: "provides /bin/sh".into(),
+        license: "MIT".into(),
+        origin: "shim".into(),
+        build_time: 1764720000,
+        provides: vec!["/bin/sh".into()],
+        ..Default::default()
+    };
+    let scripts = vec![(
+        ".post-install".to_string(),
+        b"#!/bin/sh\necho installed-$((6*7)) > greet-post-install\n".to_vec(),
+    )];
+    let mut records = Vec::new();
+    for (i, t, s) in [(&info, &tree, scripts), (&shinfo, &shtree, Vec::new())] {
+        let p = write_package(i, t, &s, &key).expect("write_package");
+        std::fs::write(arch.join(&p.file_name), &p.bytes).unwrap();
+        records.push(p.index_record);
+    }
+    let index = write_index(&records, "alpenglow rust-writer", &key, 1764720000).unwrap();
+    std::fs::write(arch.join("APKINDEX.tar.gz"), index).unwrap();
+
+    let root = f.dir.join("roots").join("rust-writer");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("etc/apk/keys")).unwrap();
+    std::fs::write(
+        root.join("etc/apk/keys").join(key.name()),
+        key.public_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/apk/repositories"),
+        format!("{}\n", dir.join("repo").display()),
+    )
+    .unwrap();
+    let r = apk(&root, &["--initdb", "update"]);
+    assert!(r.ok, "{}", r.all());
+    assert!(r.stdout.contains("alpenglow rust-writer ["), "{}", r.all());
+    assert!(
+        r.stdout.contains("OK: 2 distinct packages available"),
+        "{}",
+        r.all()
+    );
+    let r = apk(&root, &["add", "greet"]);
+    assert!(r.ok, "{}", r.all());
+    assert!(r.stdout.contains("Installing shim (1.0-r0)"), "{}", r.all());
+    assert!(
+        r.stdout.contains("Installing greet (2.0-r1)"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(
+        read(&root, "usr/bin/greet"),
+        "#!/bin/sh\necho greet-$((6*7))\n"
+    );
+    assert_eq!(read(&root, "greet-post-install"), "installed-42\n");
+    let r = apk(&root, &["info", "-L", "greet"]);
+    assert_eq!(
+        r.stdout,
+        "greet-2.0-r1 contains:\nusr/bin/greet\nusr/bin/hey\n\n"
+    );
+    let r = apk(&root, &["del", "greet"]);
+    assert!(r.ok, "{}", r.all());
+    assert!(!root.join("usr/bin/greet").exists());
+    assert!(
+        !root.join("usr/share/shim").exists(),
+        "the provider was only needed by greet"
+    );
+}
