@@ -911,3 +911,43 @@ fn packages_from_the_rust_writer_install() {
         "the provider was only needed by greet"
     );
 }
+
+/// Alpine's version order (docs/apk.md), through `apk version -t`.
+#[test]
+fn versions_compare_by_alpine_rules() {
+    let cases = [
+        ("1.2.3-r1", "1.2.3-r0", ">"),
+        ("1.2_rc1", "1.2", "<"),
+        ("1.2a", "1.2", ">"),
+        ("1.10", "1.9", ">"),
+        ("1.2", "1.2", "="),
+        ("1.2_alpha", "1.2_beta", "<"),
+        ("1.2_p1", "1.2", ">"),
+        ("1.2.0", "1.2", ">"),
+        ("1.01", "1.1", "<"),
+        ("2.0_rc1-r0", "2.0-r0", "<"),
+        ("1.0_git20240101", "1.0", ">"),
+        ("1.2-r10", "1.2-r9", ">"),
+    ];
+    for (a, b, want) in cases {
+        let out = Command::new(&fixture().apk)
+            .args(["version", "-t", a, b])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{a} {b}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{want}\n"),
+            "{a} vs {b}"
+        );
+    }
+    let out = Command::new(&fixture().apk)
+        .args(["version", "-t", "1.x", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ERROR: version: '1.x' is not a valid version\n"
+    );
+}

@@ -31,7 +31,8 @@ static void usage(FILE *f)
 	      "  list [-I|-a|-u]     list installed, available or upgradable packages\n"
 	      "  fix [PKG…]          reinstall packages (all with damaged files when none named)\n"
 	      "  cache clean|download|sync\n"
-	      "  stats               database statistics\n\n"
+	      "  stats               database statistics\n"
+	      "  version -t V1 V2    compare two versions (prints <, = or >)\n\n"
 	      "options: -p/--root DIR, --initdb, -X/--repository URL, --allow-untrusted,\n"
 	      "  --no-network, -s/--simulate, -q, -v, --no-cache, -U/--update-cache, --arch ARCH\n",
 	      f);
@@ -610,10 +611,11 @@ int main(int argc, char **argv)
 			printf("apk-alpenglow %s\n", APK_VERSION);
 			return 0;
 		} else if (a[0] == '-' && a[1] && a[1] != '-' && cmd &&
-			   (!strcmp(cmd, "info") || !strcmp(cmd, "list") || !strcmp(cmd, "search"))) {
-			/* Command flags: info -L -R -w -a -d -s -e, list -a, search -a. */
+			   (!strcmp(cmd, "info") || !strcmp(cmd, "list") || !strcmp(cmd, "search") ||
+			    !strcmp(cmd, "version"))) {
+			/* Command flags: info -L -R -w -a -d -s -e, list -a, search -a, version -t. */
 			for (const char *f = a + 1; *f; f++) {
-				if (!strchr("LRwadse", *f)) {
+				if (!strchr("LRwadset", *f)) {
 					apk_err("%s: unknown option -%c", cmd, *f);
 					return 1;
 				}
@@ -636,6 +638,28 @@ int main(int argc, char **argv)
 	if (!cmd) {
 		usage(stderr);
 		return 1;
+	}
+	if (!strcmp(cmd, "version")) {
+		/* `apk version -t A B`: how two versions compare, by Alpine's rules. (-t is
+		 * also add's --virtual, which took A as its value.) */
+		if (virtual_name) {
+			memmove(args + 1, args, nargs * sizeof *args);
+			args[0] = (char *)virtual_name;
+			nargs++;
+			strcat(flags, "t");
+		}
+		if (!strchr(flags, 't') || nargs != 2) {
+			apk_err("version: only -t VERSION1 VERSION2 is supported");
+			return 1;
+		}
+		for (int i = 0; i < 2; i++)
+			if (!apk_version_valid(args[i])) {
+				apk_err("version: '%s' is not a valid version", args[i]);
+				return 1;
+			}
+		int r = apk_version_cmp(args[0], args[1]);
+		printf("%s\n", r < 0 ? "<" : r > 0 ? ">" : "=");
+		return 0;
 	}
 	c->interactive_progress = isatty(2);
 	if (strcmp(c->root, "/")) {
