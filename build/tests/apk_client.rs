@@ -561,12 +561,23 @@ fn package_cache_installs_offline() {
         "{}",
         r.all()
     );
+    std::fs::write(root.join("etc/apk/cache/stale-0.1-r0.apk"), "stale").unwrap();
     let r = apk(&root, &["cache", "clean"]);
     assert!(r.ok, "{}", r.all());
     assert!(
         root.join("etc/apk/cache/hello-1.0-r0.apk").exists(),
         "still needed"
     );
+    assert!(!root.join("etc/apk/cache/stale-0.1-r0.apk").exists());
+    std::fs::remove_file(root.join("etc/apk/cache/hello-1.0-r0.apk")).unwrap();
+    let r = apk(&root, &["cache", "download"]);
+    assert!(r.ok, "{}", r.all());
+    assert!(
+        r.stdout.contains("Downloaded hello-1.0-r0.apk"),
+        "{}",
+        r.all()
+    );
+    assert!(root.join("etc/apk/cache/hello-1.0-r0.apk").exists());
 }
 
 #[test]

@@ -503,6 +503,11 @@ static int cmd_cache(struct apk_ctx *c, const char *what)
 	}
 	if (!strcmp(what, "download") || !strcmp(what, "sync")) {
 		for (int i = 0; i < nsel; i++) {
+			/* An installed package is fetched from the repository that offers it. */
+			for (int j = 0; j < c->navail && sel[i]->repo < 0; j++)
+				if (!strcmp(c->avail[j]->name, sel[i]->name) &&
+				    !strcmp(c->avail[j]->version, sel[i]->version))
+					sel[i] = c->avail[j];
 			if (sel[i]->is_virtual || sel[i]->repo < 0)
 				continue;
 			char *f = xasprintf("%s-%s.apk", sel[i]->name, sel[i]->version);
