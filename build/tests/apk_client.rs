@@ -324,6 +324,16 @@ fn fixture() -> &'static Fixture {
         for p in &pkgs {
             records.push_str(&make_pkg(&dir, &main, p));
         }
+        // A package rebuilt after the index was made: signed, but not what the index's C:
+        // vouches for.
+        let stale = |desc: &'static str| Pkg {
+            name: "stale",
+            extra_info: desc,
+            files: &[("usr/share/stale/data", "stale\n", 0o644)],
+            ..Default::default()
+        };
+        records.push_str(&make_pkg(&dir, &main, &stale("")));
+        make_pkg(&dir, &main, &stale("# rebuilt\n"));
         make_index(&dir, &main, &records, KEY, false);
 
         let v2 = dir.join("repo/v2");
@@ -357,7 +367,7 @@ fn fixture() -> &'static Fixture {
             file_v2: v2,
             file_unknown_index: unknown,
             file_tampered_index: tampered,
-            main_count: pkgs.len(),
+            main_count: pkgs.len() + 1,
             dir,
         }
     })
@@ -719,6 +729,22 @@ fn unknown_key_package_is_refused() {
     let r = apk(&root, &["--allow-untrusted", "add", "alien"]);
     assert!(r.ok, "{}", r.all());
     assert_eq!(read(&root, "usr/share/alien/data"), "alien\n");
+}
+
+#[test]
+fn package_that_differs_from_its_index_record_is_refused() {
+    let f = fixture();
+    let root = new_root("stale", &[&f.file_main.display().to_string()]);
+    let before = (tree(&root), db_state(&root));
+    let r = apk(&root, &["add", "stale"]);
+    assert!(!r.ok, "{}", r.all());
+    assert!(
+        r.stderr.contains("stale-1.0-r0.apk: control checksum Q1")
+            && r.stderr.contains("does not match the index's C:Q1"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(before, (tree(&root), db_state(&root)));
 }
 
 #[test]
