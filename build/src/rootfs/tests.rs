@@ -86,6 +86,7 @@ fn shipped_description_builds_without_outputs() {
             "/usr/bin/alpenglow-bench",
             "/usr/bin/alpenglow-ctest",
             "/usr/sbin/alpenglow-files",
+            "/sbin/apk",
             "applets from `busybox:busybox.links`"
         ]
     );
@@ -226,6 +227,8 @@ fn shipped_description_with_busybox_outputs() {
     std::fs::write(&ctest, b"\0asm ctest test input").unwrap();
     let files = out.path().join("files-program");
     std::fs::write(&files, b"\0asm files test input").unwrap();
+    let apk = out.path().join("apk-program");
+    std::fs::write(&apk, b"\0asm apk test input").unwrap();
     let disk = out.path().join("disk");
     std::fs::create_dir(&disk).unwrap();
     std::fs::write(disk.join("runs"), "0 1\n").unwrap();
@@ -236,6 +239,7 @@ fn shipped_description_with_busybox_outputs() {
         .with_output("alpenglow-bench", &bench)
         .with_output("ctest", &ctest)
         .with_output("alpenglow-files", &files)
+        .with_output("apk", &apk)
         .with_output("disk", &disk);
     let image = shipped().build(&sources).unwrap();
     assert!(image.skipped.is_empty(), "{:?}", image.skipped);
@@ -254,6 +258,7 @@ fn shipped_description_with_busybox_outputs() {
             bench,
             ctest,
             files,
+            apk,
             bb.join("busybox.links")
         ]
     );
@@ -266,6 +271,7 @@ fn shipped_description_with_busybox_outputs() {
     }
     assert_eq!(names(gz).iter().filter(|n| *n == "bin/ls").count(), 1);
     assert_eq!(long(gz, "bin/busybox")[0], "-rwxr-xr-x");
+    assert_eq!(long(gz, "sbin/apk")[0], "-rwxr-xr-x");
     // The kernel runs /init: BusyBox init; the boot check is kept beside it.
     assert_eq!(long(gz, "init").last().unwrap(), "/bin/busybox");
     assert_eq!(long(gz, "usr/libexec/alpenglow/init")[0], "-rwxr-xr-x");

@@ -1,11 +1,12 @@
 //! `cargo x guest`: our own small programs for the guest (`build/guest/*.c`), compiled
-//! against the musl sysroot like any userland program.
+//! against the musl sysroot like any userland program, and the larger ones made of a
+//! directory of sources linked with libraries other steps build (`build/guest/apk/`).
 
 use crate::pipeline::Ctx;
 use crate::stamp::{InputHash, Refreshed, Stamp};
 use crate::steps::{musl, toolchain};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const STEP_VERSION: &str = "2";
@@ -32,6 +33,123 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("ctest.c", "ctest"),
     ("files.c", "alpenglow-files"),
 ];
+
+/// A guest program made of every `.c`/`.h` file in `build/guest/<dir>/`, linked with
+/// static libraries from `prefixes`: each is a directory under `$CACHE/out/` with
+/// `include/` and `lib/` (a package's -dev output).
+pub struct MultiProgram {
+    pub dir: &'static str,
+    pub name: &'static str,
+    pub prefixes: &'static [&'static str],
+    pub libs: &'static [&'static str],
+}
+
+/// The package manager. Its input: the zlib and mbedtls -dev trees that the package
+/// recipes build for wasm32 (`$CACHE/out/pkg/<origin>/<name>/root/usr`, with `include/`,
+/// `lib/libz.a`, `lib/libmbedcrypto.a`). Until they exist the program is left out and the
+/// rest of the build goes on.
+pub const MULTI_PROGRAMS: &[MultiProgram] = &[MultiProgram {
+    dir: "apk",
+    name: "apk",
+    prefixes: &[
+        "pkg/zlib/zlib-dev/root/usr",
+        "pkg/mbedtls/mbedtls-dev/root/usr",
+    ],
+    libs: &["mbedcrypto", "z"],
+}];
+
+/// The library prefixes of `p`, or the first one missing.
+fn prefixes(ctx: &Ctx, p: &MultiProgram) -> std::result::Result<Vec<PathBuf>, PathBuf> {
+    let mut out = Vec::new();
+    for name in p.prefixes {
+        let dir = ctx.paths.out(name);
+        if !dir.join("include").is_dir() || !dir.join("lib").is_dir() {
+            return Err(dir);
+        }
+        out.push(dir);
+    }
+    Ok(out)
+}
+
+/// Every source of a multi-file program (and the library archives), sorted, for the key.
+fn multi_inputs(src: &Path, prefixes: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "c" || x == "h") {
+            files.push(p);
+        }
+    }
+    for pre in prefixes {
+        let lib = pre.join("lib");
+        for e in std::fs::read_dir(&lib).with_context(|| format!("reading {}", lib.display()))? {
+            let p = e?.path();
+            if p.extension().is_some_and(|x| x == "a") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn build_multi(ctx: &mut Ctx, cc: &str, p: &MultiProgram, built: &mut Vec<&str>) -> Result<()> {
+    let prefixes = match prefixes(ctx, p) {
+        Ok(v) => v,
+        Err(missing) => {
+            ctx.ui.info(&format!(
+                "left out {}: {} is not built yet",
+                p.name,
+                missing.display()
+            ));
+            return Ok(());
+        }
+    };
+    let src = ctx.paths.repo.join("build/guest").join(p.dir);
+    let out = output(ctx, p.name);
+    let inputs = multi_inputs(&src, &prefixes)?;
+    let includes: String = prefixes
+        .iter()
+        .map(|d| format!(" -I'{}'", d.join("include").display()))
+        .collect();
+    let libdirs: String = prefixes
+        .iter()
+        .map(|d| format!(" -L'{}'", d.join("lib").display()))
+        .collect();
+    let libs: String = p.libs.iter().map(|l| format!(" -l{l}")).collect();
+    let sources: String = inputs
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "c"))
+        .map(|f| format!(" '{}'", f.display()))
+        .collect();
+    let cmd = format!(
+        "{cc} -O2 -Wall -Werror -D_GNU_SOURCE {USER_CFLAGS}{includes} {USER_LDFLAGS} -o '{}'{sources}{libdirs}{libs}",
+        out.display()
+    );
+    let mut key = InputHash::new("guest");
+    key.add("version", STEP_VERSION.as_bytes())
+        .add("command", cmd.as_bytes());
+    for f in &inputs {
+        key.add_file(f)?;
+    }
+    key.add_file(&musl::libc_a(ctx))?;
+    let stamp = Stamp::new(format!("guest-{}", p.name), key).output(&out);
+    let compiled = ctx.stamps.refresh(&stamp, || {
+        let dir = out.parent().context("output has a directory")?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(&cmd);
+        ctx.ui.run(
+            &format!("compiling {}", src.display()),
+            &mut c,
+            &ctx.log("guest"),
+        )
+    })?;
+    if let Refreshed::Built(()) = compiled {
+        built.push(p.name);
+    }
+    Ok(())
+}
 
 pub fn output(ctx: &Ctx, name: &str) -> PathBuf {
     ctx.paths.out(name).join(name)
@@ -69,6 +187,9 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         if let Refreshed::Built(()) = compiled {
             built.push(*name);
         }
+    }
+    for p in MULTI_PROGRAMS {
+        build_multi(ctx, &cc, p, &mut built)?;
     }
     if built.is_empty() {
         step.skipped("sources and musl unchanged");

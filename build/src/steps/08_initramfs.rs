@@ -122,6 +122,9 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     for (_, name) in guest::PROGRAMS {
         sources = sources.with_output(name, guest::output(ctx, name));
     }
+    for p in guest::MULTI_PROGRAMS {
+        sources = sources.with_output(p.name, guest::output(ctx, p.name));
+    }
     let image = rootfs
         .build(&sources)
         .with_context(|| format!("building the image from {}", desc_path.display()))?;
