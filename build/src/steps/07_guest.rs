@@ -40,22 +40,28 @@ pub const PROGRAMS: &[(&str, &str)] = &[
 pub struct MultiProgram {
     pub dir: &'static str,
     pub name: &'static str,
+    /// The packages whose -dev trees hold its libraries (built first, if stale).
+    pub packages: &'static [&'static str],
     pub prefixes: &'static [&'static str],
     pub libs: &'static [&'static str],
+    /// Bytes of stack (wasm-ld's default is 64 KiB: too small for a program that keeps
+    /// 64 KiB buffers on it, as apk does).
+    pub stack: u32,
 }
 
 /// The package manager. Its input: the zlib and mbedtls -dev trees that the package
 /// recipes build for wasm32 (`$CACHE/out/pkg/<origin>/<name>/root/usr`, with `include/`,
-/// `lib/libz.a`, `lib/libmbedcrypto.a`). Until they exist the program is left out and the
-/// rest of the build goes on.
+/// `lib/libz.a`, `lib/libmbedcrypto.a`), built first when stale.
 pub const MULTI_PROGRAMS: &[MultiProgram] = &[MultiProgram {
     dir: "apk",
     name: "apk",
+    packages: &["zlib", "mbedtls"],
     prefixes: &[
         "pkg/zlib/zlib-dev/root/usr",
         "pkg/mbedtls/mbedtls-dev/root/usr",
     ],
     libs: &["mbedcrypto", "z"],
+    stack: 1 << 20,
 }];
 
 /// The library prefixes of `p`, or the first one missing.
@@ -94,17 +100,16 @@ fn multi_inputs(src: &Path, prefixes: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn build_multi(ctx: &mut Ctx, cc: &str, p: &MultiProgram, built: &mut Vec<&str>) -> Result<()> {
-    let prefixes = match prefixes(ctx, p) {
-        Ok(v) => v,
-        Err(missing) => {
-            ctx.ui.info(&format!(
-                "left out {}: {} is not built yet",
-                p.name,
-                missing.display()
-            ));
-            return Ok(());
-        }
-    };
+    let names: Vec<String> = p.packages.iter().map(|n| n.to_string()).collect();
+    crate::packages::build(ctx, &names)
+        .with_context(|| format!("building the libraries {} links", p.name))?;
+    let prefixes = prefixes(ctx, p).map_err(|missing| {
+        anyhow::anyhow!(
+            "{}: {} is missing after its package was built",
+            p.name,
+            missing.display()
+        )
+    })?;
     let src = ctx.paths.repo.join("build/guest").join(p.dir);
     let out = output(ctx, p.name);
     let inputs = multi_inputs(&src, &prefixes)?;
@@ -123,7 +128,9 @@ fn build_multi(ctx: &mut Ctx, cc: &str, p: &MultiProgram, built: &mut Vec<&str>)
         .map(|f| format!(" '{}'", f.display()))
         .collect();
     let cmd = format!(
-        "{cc} -O2 -Wall -Werror -D_GNU_SOURCE {USER_CFLAGS}{includes} {USER_LDFLAGS} -o '{}'{sources}{libdirs}{libs}",
+        "{cc} -O2 -Wall -Werror -D_GNU_SOURCE {USER_CFLAGS}{includes} {USER_LDFLAGS} \
+         -Wl,-z,stack-size={} -o '{}'{sources}{libdirs}{libs}",
+        p.stack,
         out.display()
     );
     let mut key = InputHash::new("guest");

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 in_browsers!(the_wall_clock_is_the_real_time: chromium, firefox);
 in_browsers!(a_full_tmpfs_fails_the_write_and_the_shell_goes_on: chromium, firefox);
 in_browsers!(a_loop_without_system_calls_cannot_freeze_the_machine: chromium, firefox);
+in_browsers!(ps_shows_what_each_process_runs: chromium, firefox);
 // Chromium only: its ceiling (about 125 wasm memories a page, two per process) is reached in
 // seconds; Firefox's is near 500 processes (its per-site worker limit).
 in_browsers!(past_the_process_ceiling_fork_fails_and_the_machine_goes_on: chromium);
@@ -220,4 +221,27 @@ fn past_the_process_ceiling_fork_fails_and_the_machine_goes_on(kind: Kind) {
         "the shell said nothing of the processes it could not start:\n{errors}"
     );
     drop(c);
+}
+
+/// `ps` reads other processes' command lines from /proc (each process's memory is its own,
+/// so the kernel serves them from what exec laid out).
+fn ps_shows_what_each_process_runs(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+    // The arguments are computed by the shell, so the typed line does not hold them.
+    sh.run("sleep $((60+3)) & sleep $((60+4)) & A=$((6*7)) sh -c 'sleep 65; true' & sleep 0.5");
+    let out = sh.run("ps -o pid,args");
+    has(&out, "sleep 63");
+    has(&out, "sleep 64");
+    has(&out, "sh -c sleep 65; true");
+    has(&out, "-sh");
+    // Another process's environment too, as Linux shows it to its owner.
+    let out = sh.run(
+        "for d in /proc/[0-9]*; do tr '\\0' ' ' < $d/cmdline | grep -q '^sh -c sleep 65' && \
+         tr '\\0' '\\n' < $d/environ | grep '^A='; done",
+    );
+    has(&out, "A=42");
+    sh.run("kill %1 %2 %3; wait; echo");
 }
