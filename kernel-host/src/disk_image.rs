@@ -2,7 +2,7 @@
 //! found at boot (the device worker, `worker/src/disk.rs`) and for an image a person restores
 //! (the page, `app/src/disk.rs`). It reads only the image's size and its first bytes (the
 //! ext2/3/4 superblock at byte 1024), so it runs before a byte of the disk is written. What
-//! it accepts is what the guest's `disk-setup` can mount read-write (docs/disk.md).
+//! it accepts is what the guest's `disk-setup` mounts read-write: ext4 (docs/disk.md).
 
 /// Whole blocks of this size: the device's sectors are 512 bytes, the file system's 4 KiB.
 pub const BLOCK: u64 = 4096;
@@ -61,6 +61,10 @@ const RO_COMPAT_NAMES: &[(u32, &str)] = &[
     (0x8000, "verity"),
 ];
 const INCOMPAT_64BIT: u32 = 0x0080;
+/// What ext3 knows (`EXT3_FEATURE_*_SUPP`): a file system with no feature beyond these is
+/// ext2 or ext3 to `blkid`, and the guest's `disk-setup` mounts only what `blkid` calls ext4.
+const EXT3_INCOMPAT: u32 = 0x0002 | 0x0004 | 0x0010;
+const EXT3_RO_COMPAT: u32 = 0x0001 | 0x0002 | 0x0004;
 
 /// What an accepted image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +228,13 @@ pub fn check(size: u64, head: &[u8], purpose: Use) -> Result<Image, String> {
             "the file system uses features with which it could only be mounted read-only: {f}"
         ));
     }
+    if incompat & !EXT3_INCOMPAT == 0 && ro_compat & !EXT3_RO_COMPAT == 0 {
+        return Err(
+            "an ext2 or ext3 file system (no ext4 feature such as extent or \
+                    flex_bg): the machine mounts ext4 only"
+                .into(),
+        );
+    }
     Ok(Image::Ext(Ext {
         block_bytes,
         blocks,
@@ -322,6 +333,19 @@ mod tests {
         set(&mut head, 100, 0x047b | 0x1000);
         let e = check(GIB, &head, Use::Boot).unwrap_err();
         assert!(e.contains("read-only (0x1000)"), "{e}");
+    }
+
+    #[test]
+    fn ext2_and_ext3_are_refused_as_the_guest_would() {
+        let mut head = ext4(GIB / 4096, 10);
+        // ext3 as mke2fs makes it: filetype; sparse_super, large_file.
+        set(&mut head, 96, 0x2);
+        set(&mut head, 100, 0x3);
+        let e = check(GIB, &head, Use::Restore).unwrap_err();
+        assert!(e.contains("ext2 or ext3"), "{e}");
+        // One ext4 feature is enough for blkid (and the guest).
+        set(&mut head, 96, 0x2 | 0x40);
+        assert!(check(GIB, &head, Use::Restore).is_ok());
     }
 
     #[test]

@@ -135,7 +135,7 @@ pub fn DiskTools(app: AppHandle) -> impl IntoView {
                     </Show>
                 </div>
                 <p class="hint">
-                    "A restored image replaces the disk after it is checked (an ext2/3/4 file "
+                    "A restored image replaces the disk after it is checked (an ext4 file "
                     "system, whole, with features this machine mounts); the machine restarts on it."
                 </p>
             </Show>

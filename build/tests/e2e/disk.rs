@@ -17,7 +17,7 @@ in_browsers!(files_in_root_and_usr_survive_a_reload: chromium, firefox);
 in_browsers!(without_a_usable_disk_the_machine_boots_from_ram: chromium, firefox);
 in_browsers!(a_second_tab_says_the_disk_is_in_use: chromium, firefox);
 in_browsers!(erasing_the_disk_empties_it: chromium, firefox);
-in_browsers!(a_downloaded_image_restores_the_files_and_a_truncated_one_is_refused: chromium);
+in_browsers!(a_downloaded_image_restores_the_files_and_a_truncated_one_is_refused: chromium, firefox);
 in_browsers!(a_browser_killed_during_a_write_leaves_a_disk_that_mounts: chromium);
 
 fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
