@@ -15,7 +15,7 @@ use crate::machine::Machine;
 use crate::packages::Packages;
 use crate::ports::Ports;
 use crate::settings;
-use crate::state::{now_ms, AppState, Crash, MachineStats, Phase, RunState};
+use crate::state::{now_ms, AppState, Crash, DiskState, MachineStats, Phase, RunState};
 use crate::terminal::{Look, Terminal};
 use crate::{offline, startup};
 use kernel_host::abi::Shutdown;
@@ -23,7 +23,7 @@ use kernel_host::browser::Event;
 use leptos::prelude::*;
 use std::cell::RefCell;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The page's owners, for as long as the page lives.
 pub struct App {
@@ -63,6 +63,7 @@ impl AppHandle {
         let app = self.app();
         app.machine.stop();
         app.stopped();
+        app.s.disk.set(DiskState::Busy("erasing".into()));
         app.terminal.host_status("erasing the disk…");
         leptos::task::spawn_local(async move {
             let disk = kernel_host::browser::DiskOptions::default();
@@ -79,6 +80,84 @@ impl AppHandle {
                 }
             }
         });
+    }
+
+    /// Settings → Disk → "Download disk image": stops the machine, copies the disk under its
+    /// lock, boots again and hands the copy to the browser as a download.
+    pub fn download_disk(self) {
+        let app = self.app();
+        let s = app.s;
+        app.machine.stop();
+        app.stopped();
+        s.disk
+            .set(DiskState::Busy("copying for the download".into()));
+        s.disk_note.set(Some(Ok("Copying the disk…".into())));
+        app.terminal
+            .host_status("copying the disk for the download (the machine restarts)…");
+        leptos::task::spawn_local(async move {
+            let disk = kernel_host::browser::DiskOptions::default();
+            let copied = crate::disk::copy_for_download(&disk).await;
+            app.boot(true);
+            match copied.and_then(|f| download(&f, "alpenglow-disk.img").map(|()| f.size())) {
+                Ok(bytes) => {
+                    let note = format!(
+                        "alpenglow-disk.img ({}) is downloading: a copy of the disk as it was \
+                         when the machine stopped",
+                        crate::format::human_bytes(bytes as u64)
+                    );
+                    app.terminal.host_status(&note);
+                    s.disk_note.set(Some(Ok(note)));
+                }
+                Err(e) => {
+                    let note = format!("the disk image was not downloaded: {e}");
+                    app.terminal.host_status(&note);
+                    s.disk_note.set(Some(Err(note)));
+                }
+            }
+        });
+    }
+
+    /// Settings → Disk → "Restore from image…": checks `image` first (a refusal changes
+    /// nothing and says why), then stops the machine, writes the image as the disk under its
+    /// lock and boots on it.
+    pub fn restore_disk(self, image: web_sys::File) {
+        let app = self.app();
+        let s = app.s;
+        let name = image.name();
+        s.disk_note.set(Some(Ok(format!("Checking {name}…"))));
+        leptos::task::spawn_local(async move {
+            if let Err(why) = crate::disk::check(&image).await {
+                let note = format!("{name} was not restored: {why}. The disk is unchanged.");
+                app.terminal.host_status(&note);
+                s.disk_note.set(Some(Err(note)));
+                return;
+            }
+            app.machine.stop();
+            app.stopped();
+            s.disk.set(DiskState::Busy("restoring".into()));
+            app.terminal
+                .host_status(&format!("restoring the disk from {name}…"));
+            let disk = kernel_host::browser::DiskOptions::default();
+            match crate::disk::restore(&disk, image).await {
+                Ok(()) => {
+                    app.boot(true);
+                    let note = format!("the disk was restored from {name}");
+                    app.terminal.host_status(&note);
+                    s.disk_note.set(Some(Ok(note)));
+                }
+                Err(e) => {
+                    app.boot(false);
+                    let note = format!("the disk was not restored ({e}); it is as it was");
+                    app.terminal.host_status(&note);
+                    s.disk_note.set(Some(Err(note)));
+                }
+            }
+        });
+    }
+
+    /// Asks the running machine for the disk's figures (`DiskState::Open`'s `fs`).
+    pub fn disk_usage(self) {
+        self.app().machine.disk_usage()
     }
 
     /// Loads the kernel again (Retry).
@@ -110,6 +189,28 @@ impl AppHandle {
     pub fn upload_files(self, list: &web_sys::FileList) {
         self.app().upload_files(list)
     }
+}
+
+/// Hands `file` to the browser as a download named `name`.
+fn download(file: &web_sys::File, name: &str) -> Result<(), String> {
+    let err = |e: JsValue| kernel_host::browser::js_error_message(&e);
+    // Typed, so that no browser sniffs the content for another name.
+    let blob = file
+        .slice_with_f64_and_f64_and_content_type(0.0, file.size(), "application/octet-stream")
+        .map_err(err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|_| "cannot make a link")?
+        .unchecked_into();
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    // The browser reads the file after the click; the URL goes with the page.
+    Ok(())
 }
 
 /// The page lives as long as the tab, and so do its owners: they are never dropped, which
@@ -317,6 +418,11 @@ impl App {
                 s.booted.set(Some(started.booted));
                 s.stats.set(MachineStats::default());
                 s.run.set(RunState::Booting);
+                s.disk.set(if settings.ram_only {
+                    DiskState::Off
+                } else {
+                    DiskState::Opening
+                });
                 self.watch_stats();
             }
             Err(message) => {
@@ -360,13 +466,21 @@ impl App {
                 headers,
                 body,
             } => self.ports.answer(id, status, &reason, &headers, &body),
-            Event::Disk { problem, .. } => {
-                if let Some(why) = problem {
+            Event::Disk { bytes, problem, fs } => match problem {
+                Some(why) => {
                     self.terminal.host_status(&format!(
                         "no disk this time ({why}): files live in memory only"
                     ));
+                    s.disk.set(DiskState::Refused(why));
                 }
-            }
+                None if bytes == 0 => s.disk.set(DiskState::Off),
+                None => s.disk.set(DiskState::Open { bytes, fs }),
+            },
+            Event::DiskUsage(fs) => s.disk.update(|d| {
+                if let DiskState::Open { fs: old, .. } = d {
+                    *old = fs;
+                }
+            }),
             Event::Running => s.run.set(RunState::Running),
             Event::Shutdown(Shutdown::Restart) => {
                 self.terminal.host_status("the kernel asked to restart");

@@ -138,6 +138,13 @@ impl Machine {
         }
     }
 
+    /// Asks the running machine's device worker for the disk's figures (`Event::DiskUsage`).
+    pub fn disk_usage(&self) {
+        if let Some(m) = self.running.borrow().as_ref() {
+            m.disk_usage();
+        }
+    }
+
     /// The relay for the guest's TCP beyond port 80 (None: no relay), for the running
     /// machine if any.
     pub fn set_relay(&self, url: Option<&str>) {

@@ -36,6 +36,24 @@ impl Phase {
     }
 }
 
+/// The disk, as the status bar and Settings → Disk show it (docs/disk.md).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DiskState {
+    /// No machine yet, or the machine waits for its device worker to open the disk.
+    Opening,
+    /// The machine has the disk: its size, and its file system's figures when it has one.
+    Open {
+        bytes: u64,
+        fs: Option<kernel_host::disk_image::DiskFs>,
+    },
+    /// `?disk=none`: RAM only, asked for.
+    Off,
+    /// No disk this time, and why (in use by another tab, a refused file).
+    Refused(String),
+    /// The page works on the disk with the machine stopped: what it does.
+    Busy(String),
+}
+
 /// Where the kernel machine is, once the kernel is compiled.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunState {
@@ -171,6 +189,10 @@ pub struct AppState {
     pub refused: RwSignal<u32>,
     /// The latest upload or download, for the line over the terminal (`files.rs`).
     pub transfer: RwSignal<Option<Transfer>>,
+    pub disk: RwSignal<DiskState>,
+    /// What became of the last disk tool (Settings → Disk): a refused image's reason, a
+    /// failed copy. Ok: a note; Err: a problem.
+    pub disk_note: RwSignal<Option<Result<String, String>>>,
 }
 
 impl AppState {
@@ -201,6 +223,8 @@ impl AppState {
             embed,
             refused: RwSignal::new(0),
             transfer: RwSignal::new(None),
+            disk: RwSignal::new(DiskState::Opening),
+            disk_note: RwSignal::new(None),
         }
     }
 

@@ -4,7 +4,7 @@
 //! (`pool`), the program-module check
 //! (`user`) and its preemption points (`preempt`), the virtio devices (`virtio`), the
 //! real-time clock (`rtc`), the host's side of the guest's network (`net`) and the files
-//! protocol (`files`). Pure logic here is tested natively; the browser side (the `Machine` on
+//! protocol (`files`), the check of a disk image (`disk_image`). Pure logic here is tested natively; the browser side (the `Machine` on
 //! the main thread, the worker protocol, the devices on browser objects) is in `browser`,
 //! built for wasm32.
 //!
@@ -15,6 +15,7 @@
 pub mod abi;
 pub mod boot;
 pub mod console;
+pub mod disk_image;
 pub mod fdt;
 pub mod files;
 pub mod handles;

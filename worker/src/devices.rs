@@ -148,6 +148,11 @@ impl Devices {
         bytes
     }
 
+    /// What the disk holds now, by its superblock (None: no disk, or it cannot be read).
+    pub fn disk_image(&mut self) -> Option<kernel_host::disk_image::Image> {
+        self.disk.as_mut()?.image().ok()
+    }
+
     /// The disk driver queued requests: each is done on the store before it is returned.
     fn disk_requests(&mut self) -> Vec<Effect> {
         let store = self.disk.as_mut().map(|s| s as &mut dyn blk::Store);

@@ -10,6 +10,7 @@
 use crate::outbox::scope;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use kernel_host::browser::js_error_message;
+use kernel_host::disk_image::{self, Image, Use, HEAD_BYTES};
 use kernel_host::virtio::blk::Store;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -76,6 +77,16 @@ impl Store for OpfsStore {
     }
 }
 
+impl OpfsStore {
+    /// What the disk holds, by `disk_image::check` of its start (the superblock as last
+    /// written): the figures for the page, or why the disk is not usable.
+    pub fn image(&mut self) -> Result<Image, String> {
+        let mut head = vec![0; HEAD_BYTES.min(self.size as usize)];
+        self.read_at(0, &mut head)?;
+        disk_image::check(self.size, &head, Use::Boot)
+    }
+}
+
 fn sleep(ms: i32) -> JsFuture {
     JsFuture::from(Promise::new(&mut |resolve, _| {
         let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
@@ -129,9 +140,10 @@ async fn lock(name: &str) -> Result<bool, String> {
     }
 }
 
-/// Opens (or creates, as a sparse file of `new_bytes`) the disk file `name`. `Err` says why
-/// the machine has no disk this time.
-pub async fn open(name: &str, new_bytes: u64) -> Result<OpfsStore, String> {
+/// Opens (or creates, as a sparse file of `new_bytes`) the disk file `name` and checks it
+/// (`disk_image::check`, as a restored image is checked). `Err` says why the machine has no
+/// disk this time; a refused file is left as it is.
+pub async fn open(name: &str, new_bytes: u64) -> Result<(OpfsStore, Image), String> {
     if !lock(&kernel_host::browser::disk_lock_name(name)).await? {
         return Err("the disk is in use by another tab of this site".into());
     }
@@ -172,11 +184,12 @@ pub async fn open(name: &str, new_bytes: u64) -> Result<OpfsStore, String> {
         handle.flush().map_err(js("flushing the new disk"))?;
         size = new_bytes;
     }
-    if !size.is_multiple_of(4096) {
-        handle.close();
-        return Err(format!(
-            "the disk file is {size} bytes, not whole 4 KiB blocks: truncated or not a disk"
-        ));
+    let mut store = OpfsStore { handle, size };
+    match store.image() {
+        Ok(image) => Ok((store, image)),
+        Err(why) => {
+            store.handle.close();
+            Err(format!("the disk file was refused: {why}"))
+        }
     }
-    Ok(OpfsStore { handle, size })
 }

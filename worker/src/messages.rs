@@ -14,7 +14,7 @@ use crate::toplevel::{drive, enter, Entry};
 use crate::vmlinux::instantiate;
 use js_sys::{BigInt64Array, Int32Array, Uint8Array};
 use kernel_host::browser::devices::SharedCells;
-use kernel_host::browser::protocol::{self, FromWorker, Role, ToWorker};
+use kernel_host::browser::protocol::{self, DiskFs, FromWorker, Role, ToWorker};
 use kernel_host::net::forward;
 use kernel_host::net::relay::Link;
 use kernel_host::virtio::Effect;
@@ -105,21 +105,32 @@ fn on_message(msg: ToWorker) {
         ToWorker::OpenDisk { name, new_bytes } => {
             wasm_bindgen_futures::spawn_local(async move {
                 let opened = crate::disk::open(&name, new_bytes as u64).await;
-                let (bytes, problem) = match opened {
-                    Ok(store) => {
+                let (bytes, problem, fs) = match opened {
+                    Ok((store, image)) => {
                         let bytes =
                             state::with(|w| w.devices.as_mut().map(|d| d.attach_disk(store)));
                         match bytes {
-                            Some(b) => (b, None),
-                            None => (0, Some("the device worker is not running".to_string())),
+                            Some(b) => (b, None, DiskFs::of(&image)),
+                            None => (
+                                0,
+                                Some("the device worker is not running".to_string()),
+                                None,
+                            ),
                         }
                     }
-                    Err(why) => (0, Some(why)),
+                    Err(why) => (0, Some(why), None),
                 };
                 post(&FromWorker::DiskReady {
                     bytes: bytes as f64,
                     problem,
+                    fs,
                 });
+            });
+        }
+        ToWorker::DiskUsage => {
+            let fs = state::with(|w| w.devices.as_mut().and_then(|d| d.disk_image()));
+            post(&FromWorker::DiskUsage {
+                fs: fs.as_ref().and_then(DiskFs::of),
             });
         }
         ToWorker::Input { bytes } => device(|d| d.input(bytes.to_vec())),

@@ -6,6 +6,7 @@
 mod about;
 mod boot_card;
 mod crash;
+mod disk_tools;
 mod machine_card;
 mod packages_panel;
 mod settings_panel;

@@ -1,6 +1,8 @@
 //! The settings panel: kernel memory and command line (next boot), the network relay, theme
 //! and font size (at once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
+//! Under them, the disk's figures and tools (`disk_tools.rs`).
 
+use super::disk_tools::DiskTools;
 use crate::app::AppHandle;
 use crate::settings::{self, CmdlineMode, Field, Settings, Theme};
 use crate::state::{AppState, Phase};
@@ -123,14 +125,6 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
         }
     };
     let compiled = move || s.phase.with(|p| matches!(p, Phase::Compiled(_)));
-    // "Erase disk…" asks once more before it erases.
-    let confirm_erase = RwSignal::new(false);
-    let erase = move |_| {
-        confirm_erase.set(false);
-        s.panel.set(false);
-        app.erase_disk();
-        app.focus_terminal();
-    };
     let reboot_now = move |_| {
         if save() {
             s.panel.set(false);
@@ -291,30 +285,7 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                     </div>
                 </div>
                 {error_of(Field::FontSize)}
-                <div class="field disk-tools">
-                    <span class="label">"Disk"</span>
-                    <p class="hint">
-                        "/root, /home, /etc, /usr, /var and /opt are kept on a disk in this "
-                        "browser's storage for this site, across reloads."
-                    </p>
-                    <Show
-                        when=move || confirm_erase.get()
-                        fallback=move || view! {
-                            <button type="button" class="erase-disk" on:click=move |_| confirm_erase.set(true)>
-                                "Erase disk…"
-                            </button>
-                        }
-                    >
-                        <p class="field-error" role="alert">
-                            "Erase everything on the disk? The machine restarts with an empty one."
-                        </p>
-                        <button type="button" class="erase-disk-confirm" on:click=erase>"Erase and reboot"</button>
-                        " "
-                        <button type="button" class="erase-disk-cancel" on:click=move |_| confirm_erase.set(false)>
-                            "Cancel"
-                        </button>
-                    </Show>
-                </div>
+                <DiskTools app=app />
                 {move || s.notices.with(|n| (!n.is_empty()).then(|| view! {
                     <ul class="notices">
                         {n.iter().map(|m| view! { <li>{m.clone()}</li> }).collect_view()}

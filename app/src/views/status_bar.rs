@@ -9,7 +9,7 @@ use crate::app::AppHandle;
 use crate::artifacts::Manifest;
 use crate::format::{human_bytes, uptime_text};
 use crate::offline::Offline;
-use crate::state::{AppState, RunState};
+use crate::state::{AppState, DiskState, RunState};
 use leptos::prelude::*;
 
 #[component]
@@ -39,6 +39,13 @@ pub fn StatusBar(app: AppHandle) -> impl IntoView {
                 }}
             </span>
             <MachineFacts s=s />
+            <span
+                class="disk"
+                data-disk=move || s.disk.with(disk_state_name)
+                title=move || s.disk.with(disk_title)
+            >
+                {move || s.disk.with(disk_text)}
+            </span>
             <ul class="versions">
                 {move || {
                     versions()
@@ -148,6 +155,47 @@ fn MachineFacts(s: AppState) -> impl IntoView {
                 </ul>
             }
         })
+    }
+}
+
+fn disk_state_name(d: &DiskState) -> &'static str {
+    match d {
+        DiskState::Opening => "opening",
+        DiskState::Open { .. } => "open",
+        DiskState::Off => "off",
+        DiskState::Refused(_) => "refused",
+        DiskState::Busy(_) => "busy",
+    }
+}
+
+/// The disk in a few words: the status bar stays one line, the reason is in the title (and
+/// on the terminal, and in Settings → Disk).
+fn disk_text(d: &DiskState) -> String {
+    match d {
+        DiskState::Opening => "disk …".into(),
+        DiskState::Open { bytes, .. } => format!("disk {}", human_bytes(*bytes)),
+        DiskState::Off => "RAM only".into(),
+        DiskState::Refused(why) if why.contains("in use by another tab") => {
+            "disk in use by another tab".into()
+        }
+        DiskState::Refused(_) => "disk refused: RAM only".into(),
+        DiskState::Busy(what) => format!("disk: {what}…"),
+    }
+}
+
+fn disk_title(d: &DiskState) -> String {
+    match d {
+        DiskState::Opening => "The machine is opening its disk".into(),
+        DiskState::Open { fs: Some(fs), .. } => format!(
+            "Files in /root, /home, /etc, /usr, /var and /opt are kept on this disk: {} used \
+             of {} (the file system's superblock, as ext4 last wrote it)",
+            human_bytes(fs.used as u64),
+            human_bytes(fs.bytes as u64)
+        ),
+        DiskState::Open { .. } => "A new disk: the machine makes its file system".into(),
+        DiskState::Off => "?disk=none: files live in memory only this visit".into(),
+        DiskState::Refused(why) => format!("No disk this time: {why}. Files live in memory only."),
+        DiskState::Busy(what) => format!("The machine is stopped: {what} the disk"),
     }
 }
 

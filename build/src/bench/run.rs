@@ -87,6 +87,23 @@ impl Samples {
         }
     }
 
+    /// The disk's dd times as MiB/s.
+    fn add_disk_throughput(&mut self, out: &Output, guest: bool, quick: bool) {
+        let mib = f64::from(super::workload::disk_mib(quick));
+        for r in &out.records {
+            let name = match r.name.as_str() {
+                "run-disk-write" => "disk-write-throughput",
+                "run-disk-read" => "disk-read-throughput",
+                _ => continue,
+            };
+            if let Some((ms, "ms")) = r.figure() {
+                if ms > 0.0 {
+                    self.add("disk", name, "MiB/s", guest, mib / (ms / 1000.0));
+                }
+            }
+        }
+    }
+
     fn figures(&self, native_note: impl Fn(&str, &str) -> Option<String>) -> Vec<Figure> {
         self.order
             .iter()
@@ -150,6 +167,12 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
     })
     .join(format!("alpenglow-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    // The disk workloads' native directory: on this machine's disk, not a tmpfs.
+    let disk_dir = paths
+        .repo
+        .join(format!("target/bench/disk-{}", std::process::id()));
+    std::fs::create_dir_all(&disk_dir)
+        .with_context(|| format!("creating {}", disk_dir.display()))?;
     let native_side = Side {
         tmp: tmp.display().to_string(),
         true_path: bin
@@ -157,6 +180,8 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
             .map_or("/bin/true".into(), |b| b.join("true").display().to_string()),
         // The site's server, once it runs (`measure`).
         web: String::new(),
+        disk: disk_dir.display().to_string(),
+        drop_caches: ":".into(),
     };
     let mut native = Native {
         bench: bench.clone(),
@@ -171,6 +196,7 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
 
     let result = measure(&ui, &paths, opts, &mut native);
     let _ = std::fs::remove_dir_all(&tmp);
+    let _ = std::fs::remove_dir_all(&disk_dir);
     let (meta, samples) = result?;
     let stopped = meta["stopped_early"].as_str().map(str::to_string);
 
@@ -378,12 +404,14 @@ fn measure(
                 let out = native.run(&n.args)?;
                 samples.add_output(g.group, &out, false);
                 samples.add_throughput(&out, false, opts.quick);
+                samples.add_disk_throughput(&out, false, opts.quick);
             }
             pb.set_message(format!("rep {}/{} Alpenglow {label}", rep + 1, opts.reps));
             match guest.run(&g.args) {
                 Ok(out) => {
                     samples.add_output(g.group, &out, true);
                     samples.add_throughput(&out, true, opts.quick);
+                    samples.add_disk_throughput(&out, true, opts.quick);
                 }
                 Err(e) => {
                     stopped = Some(format!("repetition {}: {e:#}", rep + 1));

@@ -97,6 +97,8 @@ fn workloads_are_the_same_command_on_both_sides() {
         tmp: "/dev/shm/x".into(),
         true_path: "/c/bin/true".into(),
         web: "http://127.0.0.1:4321".into(),
+        disk: "/repo/target/bench/disk-1".into(),
+        drop_caches: ":".into(),
     };
     let g = workloads(&Side::guest(), false);
     let n = workloads(&native, false);
@@ -109,6 +111,8 @@ fn workloads_are_the_same_command_on_both_sides() {
                     x.replace(&s.tmp, "TMP")
                         .replace(&s.true_path, "TRUE")
                         .replace(&s.web, "WEB")
+                        .replace(&s.disk, "DISK")
+                        .replace(&s.drop_caches, "DROP")
                 })
                 .collect::<Vec<_>>()
         };

@@ -105,6 +105,12 @@ pub struct Side {
     /// The site's origin as this side reaches it over HTTP: the guest through its gateway
     /// (`alpenglow.host`, the page's fetch), natively the server's loopback address.
     pub web: String,
+    /// A directory on a disk: the guest's /root (an overlay on ext4 on /dev/vda, the OPFS
+    /// file), natively a directory on this machine's disk.
+    pub disk: String,
+    /// Empties the page cache before the disk is read back: the guest drops its own; natively
+    /// nothing (`:`), since that would empty the caches of the whole shared machine.
+    pub drop_caches: String,
 }
 
 impl Side {
@@ -113,6 +119,8 @@ impl Side {
             tmp: "/tmp".into(),
             true_path: "/bin/true".into(),
             web: "http://alpenglow.host".into(),
+            disk: "/root".into(),
+            drop_caches: "echo 3 > /proc/sys/vm/drop_caches".into(),
         }
     }
 }
@@ -149,6 +157,23 @@ fn network(name: &str, script: String) -> Workload {
     Workload {
         group: "network",
         ..shell(name, script)
+    }
+}
+
+/// `run NAME sh -c SCRIPT` in the disk group.
+fn disk(name: &str, script: String) -> Workload {
+    Workload {
+        group: "disk",
+        ..shell(name, script)
+    }
+}
+
+/// MiB written and read back by the disk workloads (`--quick`: 4).
+pub fn disk_mib(quick: bool) -> u32 {
+    if quick {
+        4
+    } else {
+        64
     }
 }
 
@@ -207,6 +232,25 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
             ),
         ),
         shell("gzip-seq", format!("gzip -c {t}/seq.txt >/dev/null")),
+        disk(
+            "disk-write",
+            format!(
+                "dd if=/dev/zero of={d}/bench-disk bs=1M count={} conv=fsync 2>/dev/null",
+                disk_mib(quick),
+                d = side.disk
+            ),
+        ),
+        disk(
+            "disk-read",
+            format!(
+                "sync; {}; dd if={}/bench-disk of=/dev/null bs=1M 2>/dev/null",
+                side.drop_caches, side.disk
+            ),
+        ),
+        disk(
+            "disk-sync",
+            format!("echo $$ > {}/bench-sync; sync", side.disk),
+        ),
         network(
             "wget-big",
             format!(
@@ -247,6 +291,11 @@ pub fn describe(name: &str) -> &'static str {
         "run-pipe-dd-cat" => "dd bs=64k | cat > /dev/null",
         "run-seq-sort-wc" => "for/echo | sort -n | wc -l",
         "run-gzip-seq" => "gzip -c of seq 200000 (1.3 MB)",
+        "run-disk-write" => "dd 64 MiB to the disk, conv=fsync (4 MiB --quick)",
+        "disk-write-throughput" => "its throughput (higher is better)",
+        "run-disk-read" => "read it back (guest: page cache dropped first)",
+        "disk-read-throughput" => "its throughput (natively from the page cache)",
+        "run-disk-sync" => "write a line to a file on the disk, sync",
         "run-wget-big" => "wget of 20 MiB from the site (1 MiB --quick)",
         "run-wget-small" => "20 wget of a small file, one connection each",
         "wget-big-throughput" => "that wget's throughput (higher is better)",

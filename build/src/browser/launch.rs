@@ -87,7 +87,8 @@ fn chromium_args(profile: &Path) -> Vec<String> {
     ]
 }
 
-pub fn chromium() -> Result<Launched> {
+/// Chromium through chromedriver; on `profile` if given (kept), else on a fresh one.
+pub fn chromium(profile: Option<&Path>) -> Result<Launched> {
     for tool in [CHROMEDRIVER, CHROMIUM] {
         if !Path::new(tool).exists() {
             bail!("{tool} is missing (run `cargo x doctor`)");
@@ -120,7 +121,7 @@ pub fn chromium() -> Result<Launched> {
         "webSocketUrl": true,
         "goog:chromeOptions": {
             "binary": CHROMIUM,
-            "args": chromium_args(&launched.dir.join("profile")),
+            "args": chromium_args(&profile.map_or_else(|| launched.dir.join("profile"), Path::to_path_buf)),
         },
     }}});
     let base = format!("http://127.0.0.1:{port}");
@@ -239,6 +240,42 @@ pub fn firefox(downloads: Option<&Path>) -> Result<Launched> {
         bail!("{e:#}; Firefox said:\n{log}");
     }
     Ok(launched)
+}
+
+impl Launched {
+    /// SIGKILLs the browser this launch started, as a crash would: Firefox itself, or the
+    /// browser chromedriver started (its child; the browser's helpers end with it).
+    pub fn kill_browser(&self) -> Result<()> {
+        let own = self.child.id();
+        let pids: Vec<u32> = if self.classic.is_none() {
+            vec![own]
+        } else {
+            std::fs::read_dir("/proc")
+                .context("listing /proc")?
+                .flatten()
+                .filter_map(|e| {
+                    let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                    // Field 4, the parent, after the command name in parentheses.
+                    let parent = stat.rsplit(')').next()?.split_whitespace().nth(1)?;
+                    (parent.parse::<u32>().ok()? == own).then_some(pid)
+                })
+                .collect()
+        };
+        if pids.is_empty() {
+            bail!("no browser process of this session to kill");
+        }
+        for pid in pids {
+            let status = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .context("running kill")?;
+            if !status.success() {
+                bail!("kill -KILL {pid} failed");
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Launched {

@@ -23,6 +23,9 @@ const CONTEXT_GONE_TRIES: u32 = 20;
 pub struct Options {
     /// Where downloads are saved (without asking); none: a directory of the profile.
     pub downloads: Option<PathBuf>,
+    /// Chromium only: the profile to use, kept when the session ends (a later session may
+    /// start on it again); none: a fresh one, removed at the end.
+    pub profile: Option<PathBuf>,
 }
 
 /// A frame the session works in: its browsing context, and where its viewport sits in the
@@ -59,7 +62,7 @@ impl Session {
     /// Starts `kind` headless and opens a session on its one tab.
     pub fn start(kind: Kind, opts: &Options) -> Result<Session> {
         let launched = match kind {
-            Kind::Chromium => launch::chromium()?,
+            Kind::Chromium => launch::chromium(opts.profile.as_deref())?,
             Kind::Firefox => launch::firefox(opts.downloads.as_deref())?,
         };
         let mut conn = Connection::connect(&launched.ws_url)?;
@@ -100,6 +103,12 @@ impl Session {
             Kind::Firefox => session.set_viewport(launch::VIEWPORT.0, launch::VIEWPORT.1)?,
         }
         Ok(session)
+    }
+
+    /// Ends the browser at once (SIGKILL), as a crash or a killed tab would: no unload, no
+    /// flush. The session is unusable after this.
+    pub fn kill_browser(&self) -> Result<()> {
+        self._launched.kill_browser()
     }
 
     /// A BiDi command, as is.

@@ -93,6 +93,7 @@ fn files_go_in_and_out_through_the_page(kind: Kind) {
             kind,
             &Options {
                 downloads: Some(downloads.clone()),
+                ..Options::default()
             },
         );
         let mut sh = Shell::login(&c, &url);

@@ -9,3 +9,4 @@ pub mod protocol;
 
 pub use error::{js_error_message, js_error_stack};
 pub use machine::{disk_lock_name, DiskOptions, Event, Machine, MachineOptions, Stats};
+pub use protocol::DiskFs;

@@ -8,6 +8,8 @@ use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
+pub use crate::disk_image::DiskFs;
+
 /// What a worker runs once it is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
@@ -64,6 +66,8 @@ pub enum ToWorker {
         name: String,
         new_bytes: f64,
     },
+    /// To the device worker: how full is the disk? Answered by `DiskUsage`.
+    DiskUsage,
     /// To the device worker: bytes typed or pasted for the console.
     Input {
         #[serde(with = "serde_wasm_bindgen::preserve")]
@@ -112,6 +116,14 @@ pub enum FromWorker {
     DiskReady {
         bytes: f64,
         problem: Option<String>,
+        /// The file system's size and use, from its superblock (None: a blank disk, which
+        /// the guest formats, or no disk).
+        fs: Option<DiskFs>,
+    },
+    /// From the device worker, in answer to `DiskUsage`: the superblock's figures now (None:
+    /// no disk, or no file system on it yet).
+    DiskUsage {
+        fs: Option<DiskFs>,
     },
     Ready {
         irq_pending: u32,

@@ -18,7 +18,7 @@
 
 use super::devices::SharedCells;
 use super::error::js_error_message;
-use super::protocol::{self, FromWorker, Role, ToWorker};
+use super::protocol::{self, DiskFs, FromWorker, Role, ToWorker};
 use crate::abi::Shutdown;
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
@@ -115,8 +115,15 @@ pub enum Event {
         body: Vec<u8>,
     },
     /// The disk is open (`bytes` bytes), or the machine boots without one: `problem` says
-    /// why, None when no disk was asked for.
-    Disk { bytes: u64, problem: Option<String> },
+    /// why, None when no disk was asked for. `fs`: its file system's size and use, when it
+    /// has one.
+    Disk {
+        bytes: u64,
+        problem: Option<String>,
+        fs: Option<DiskFs>,
+    },
+    /// The answer to `Machine::disk_usage`.
+    DiskUsage(Option<DiskFs>),
     /// `start_kernel` is done: the kernel has started its first task.
     Running,
     /// The kernel asked to halt, power off or restart; the workers are stopped.
@@ -400,6 +407,11 @@ impl Machine {
         });
     }
 
+    /// Asks the device worker for the disk's figures; they come as `Event::DiskUsage`.
+    pub fn disk_usage(&self) {
+        self.to_devices(ToWorker::DiskUsage);
+    }
+
     /// The relay the guest's TCP to ports other than 80 goes through from now on (a Wisp
     /// server's `ws://` or `wss://` URL), or None: such connections are refused.
     pub fn set_relay(&self, url: Option<&str>) {
@@ -570,11 +582,13 @@ impl Inner {
                     Inner::exhausted(inner, false);
                 }
             }
-            FromWorker::DiskReady { bytes, problem } => {
+            FromWorker::DiskUsage { fs } => events.push(Event::DiskUsage(fs)),
+            FromWorker::DiskReady { bytes, problem, fs } => {
                 st.boot_held = false;
                 events.push(Event::Disk {
                     bytes: bytes as u64,
                     problem,
+                    fs,
                 });
                 if let Some(s) = st
                     .slots
