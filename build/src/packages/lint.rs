@@ -245,7 +245,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("/usr/bin/x") && err.contains("daemon (called by main)") && err.contains("fork is ENOSYS"),
+            err.contains("/usr/bin/x")
+                && err.contains("daemon (called by main)")
+                && err.contains("fork is ENOSYS"),
             "{err}"
         );
         let allow = BTreeMap::from([("daemon".to_string(), "only with -d".to_string())]);
@@ -257,8 +259,7 @@ mod tests {
 
     #[test]
     fn a_module_without_names_cannot_pass() {
-        let err = check("/usr/bin/z", &module(&LIBC, false), &BTreeMap::new())
-            .unwrap_err();
+        let err = check("/usr/bin/z", &module(&LIBC, false), &BTreeMap::new()).unwrap_err();
         assert!(format!("{err:#}").contains("no name section"), "{err:#}");
         assert!(check("/usr/bin/z", b"\0asm\x02", &BTreeMap::new()).is_err());
     }
