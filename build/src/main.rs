@@ -47,8 +47,12 @@ enum Cmd {
     /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}.
     Pkg {
         /// Every recipe.
-        #[arg(long, conflicts_with = "names")]
+        #[arg(long, conflicts_with_all = ["names", "default"])]
         all: bool,
+        /// The default set CI builds (zlib, mbedtls, lua5.4, sqlite, oniguruma, jq, tree,
+        /// ncurses, htop).
+        #[arg(long, conflicts_with = "names")]
+        default: bool,
         /// Alpine names of packages (a subpackage builds its recipe).
         names: Vec<String>,
     },
@@ -196,12 +200,21 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
         },
-        Cmd::Pkg { all, names } => {
+        Cmd::Pkg {
+            all,
+            default,
+            names,
+        } => {
             let mut ctx = Ctx::new(ui)?;
             let names = if all {
                 packages::all_names(&ctx)?
+            } else if default {
+                packages::DEFAULT_SET
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
             } else if names.is_empty() {
-                bail!("name the packages to build, or pass --all");
+                bail!("name the packages to build, or pass --all or --default");
             } else {
                 names
             };
