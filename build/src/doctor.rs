@@ -83,6 +83,41 @@ const APT_TOOLS: &[AptTool] = &[
         package: "cpio",
         probe: Probe::Command("cpio"),
     },
+    // Packages (`cargo x pkg`, docs/packages.md): current config.sub/config.guess, the
+    // build systems recipes use, autoreconf for orig tarballs without configure, and
+    // tclsh, with which SQLite generates its amalgamation.
+    AptTool {
+        package: "autotools-dev",
+        probe: Probe::File("/usr/share/misc/config.sub"),
+    },
+    AptTool {
+        package: "autoconf",
+        probe: Probe::Command("autoreconf"),
+    },
+    AptTool {
+        package: "automake",
+        probe: Probe::Command("automake"),
+    },
+    AptTool {
+        package: "libtool",
+        probe: Probe::File("/usr/share/aclocal/libtool.m4"),
+    },
+    AptTool {
+        package: "cmake",
+        probe: Probe::Command("cmake"),
+    },
+    AptTool {
+        package: "meson",
+        probe: Probe::Command("meson"),
+    },
+    AptTool {
+        package: "ninja-build",
+        probe: Probe::Command("ninja"),
+    },
+    AptTool {
+        package: "tcl",
+        probe: Probe::Command("tclsh"),
+    },
     // mke2fs makes the first disk's ext4 file system (build/src/rootfs/disk.rs).
     AptTool {
         package: "e2fsprogs",

@@ -50,8 +50,12 @@ enum Cmd {
     /// build/repository.toml's in the site's repository (target/repo/main/wasm32).
     Pkg {
         /// Every recipe.
-        #[arg(long, conflicts_with = "names")]
+        #[arg(long, conflicts_with_all = ["names", "default"])]
         all: bool,
+        /// The default set CI builds (zlib, mbedtls, lua5.4, sqlite, oniguruma, jq, tree,
+        /// ncurses, htop).
+        #[arg(long, conflicts_with = "names")]
+        default: bool,
         /// Alpine names of packages (a subpackage builds its recipe).
         names: Vec<String>,
     },
@@ -208,12 +212,21 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             .map(drop),
             Bbtest::Compare { log } => bbtest::compare_with_native(&mut Ctx::new(ui)?, &log),
         },
-        Cmd::Pkg { all, names } => {
+        Cmd::Pkg {
+            all,
+            default,
+            names,
+        } => {
             let mut ctx = Ctx::new(ui)?;
             let names = if all {
                 packages::all_names(&ctx)?
+            } else if default {
+                packages::DEFAULT_SET
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
             } else if names.is_empty() {
-                bail!("name the packages to build, or pass --all");
+                bail!("name the packages to build, or pass --all or --default");
             } else {
                 names
             };

@@ -398,3 +398,80 @@ fn split_and_describe(r: &Recipe, dest: &Path, dir: &Path) -> Result<Vec<BuiltPa
     std::fs::write(&index, json).with_context(|| format!("writing {}", index.display()))?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_expand_longest_name_first() {
+        let env = vec![
+            ("CC".to_string(), "cc".to_string()),
+            ("CFLAGS".to_string(), "-Os".to_string()),
+        ];
+        assert_eq!(expand("$CFLAGS -DX $CC", &env), "-Os -DX cc");
+        assert_eq!(expand("$NOPE", &env), "$NOPE");
+    }
+
+    #[test]
+    fn packages_get_alpine_metadata() {
+        let text = r#"
+name = "lua5.4"
+version = "5.4.7"
+description = "Lua"
+url = "https://www.lua.org/"
+license = "MIT"
+depends = ["ncurses-terminfo-base"]
+provides = ["lua"]
+check = "lua5.4 -v"
+scripts = { post-install = "echo hi" }
+[source]
+debian_package = "lua5.4"
+debian_version = "5.4.7"
+orig = "lua5.4_5.4.7.orig.tar.gz"
+sha256 = "9fbf5e28ef86c69858f6d3d34eccc32e911c1a28b4120ff3e84aaa70cfbf1e30"
+[build]
+kind = "make"
+[[subpackage]]
+name = "lua5.4-dev"
+[[subpackage]]
+name = "lua5.4-doc"
+"#;
+        let r = Recipe::parse(text, Path::new("lua5.4.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("_work/dest");
+        for (f, body) in [("usr/bin/lua5.4", "12345"), ("usr/include/lua.h", "h")] {
+            let p = dest.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        let out = split_and_describe(&r, &dest, dir.path()).unwrap();
+        // No documentation was installed: no -doc package.
+        let names: Vec<&str> = out.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["lua5.4", "lua5.4-dev"]);
+        let (main, dev) = (&out[0], &out[1]);
+        assert_eq!(main.version, "5.4.7-r0");
+        assert_eq!(main.provides, ["cmd:lua5.4=5.4.7-r0", "lua"]);
+        assert_eq!(main.depends, ["ncurses-terminfo-base"]);
+        assert_eq!(main.installed_size, 5);
+        assert_eq!(main.check.as_deref(), Some("lua5.4 -v"));
+        assert_eq!(main.scripts[0].0, ".post-install");
+        assert!(std::fs::read_to_string(&main.scripts[0].1)
+            .unwrap()
+            .contains("echo hi"));
+        assert_eq!(dev.depends, ["lua5.4=5.4.7-r0"]);
+        assert_eq!(dev.description, "Lua (development files)");
+        assert!(dev.root.join("usr/include/lua.h").exists());
+        assert!(dev.check.is_none());
+        let meta: BuiltPackage = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("lua5.4-dev/meta.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&meta, dev);
+        let index: Vec<BuiltPackage> =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("built.json")).unwrap())
+                .unwrap();
+        assert_eq!(index, out);
+        assert!(!dir.path().join("_work").exists());
+    }
+}

@@ -136,7 +136,7 @@ sysroot=${{ALPENGLOW_SYSROOT:-{}}}
 export PKG_CONFIG_LIBDIR="$sysroot/usr/lib/pkgconfig:$sysroot/usr/share/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$sysroot"
 unset PKG_CONFIG_PATH
-exec pkg-config --static "$@"
+exec /usr/bin/pkg-config --static "$@"
 "#,
         default_sysroot.display()
     )
@@ -446,4 +446,70 @@ fn check_config_sub(cross: &Cross) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn macros(cross: &Cross, extra: &[&str]) -> String {
+        let out = Command::new(cross.bin().join("cc"))
+            .args(["-dM", "-E", "-x", "c"])
+            .args(extra)
+            .arg("/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The wrapper gives a program what a Linux/musl program sees, on the wasm target.
+    #[test]
+    fn the_compiler_sees_linux_musl_on_wasm32() {
+        let cache = tempfile::tempdir().unwrap();
+        let cross = generate(cache.path()).unwrap();
+        let m = macros(&cross, &[]);
+        for want in [
+            "#define __linux__ 1",
+            "#define __linux 1",
+            "#define __unix__ 1",
+            "#define __unix 1",
+            "#define linux 1",
+            "#define unix 1",
+            "#define __wasm32__ 1",
+        ] {
+            assert!(m.contains(want), "missing {want}");
+        }
+        assert!(!m.contains("__gnu_linux__") && !m.contains("__ELF__"));
+        // Strict ISO C: no `linux`/`unix`, as clang does for x86_64-linux-musl.
+        let strict = macros(&cross, &["-std=c99"]);
+        assert!(strict.contains("#define __linux__ 1") && !strict.contains("#define linux 1"));
+        // pkg-config sees the sysroot's .pc files only.
+        let sysroot = cache.path().join("sr");
+        std::fs::create_dir_all(sysroot.join("usr/lib/pkgconfig")).unwrap();
+        std::fs::write(
+            sysroot.join("usr/lib/pkgconfig/zz.pc"),
+            "prefix=/usr\nName: zz\nDescription: d\nVersion: 4.2\nLibs: -lzz\nLibs.private: -lm\n",
+        )
+        .unwrap();
+        let pc = |args: &[&str]| {
+            Command::new(cross.bin().join("pkg-config"))
+                .args(args)
+                .env("ALPENGLOW_SYSROOT", &sysroot)
+                .output()
+                .unwrap()
+        };
+        let libs = pc(&["--libs", "zz"]);
+        assert_eq!(String::from_utf8_lossy(&libs.stdout).trim(), "-lzz -lm");
+        assert!(!pc(&["--exists", "zlib"]).status.success());
+        // Regenerating changes nothing.
+        assert_eq!(generate(cache.path()).unwrap().identity, cross.identity);
+        assert!(std::fs::read_to_string(cross.config_site())
+            .unwrap()
+            .contains("ac_cv_func_fork=no"));
+    }
 }
