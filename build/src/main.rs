@@ -46,8 +46,8 @@ enum Cmd {
         what: Bbtest,
     },
     /// Build packages from their recipes (build/packages/NAME.toml) and what they need,
-    /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}, and serve them with
-    /// build/repository.toml's in the site's repository (target/repo/main/wasm32).
+    /// into $CACHE/out/pkg/<origin>/<package>/{root/,meta.json}, and serve them with the
+    /// default set in the site's repository (target/repo/main/wasm32).
     Pkg {
         /// Every recipe.
         #[arg(long, conflicts_with_all = ["names", "default"])]

@@ -27,20 +27,6 @@ pub struct RepoPackage {
 /// Who builds and packs every package.
 pub const PACKAGER: &str = "Alpenglow developers <dev@alpenglow.invalid>";
 
-/// The packages `build/repository.toml` lists.
-pub fn default_set(repo: &Path) -> Result<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Set {
-        packages: Vec<String>,
-    }
-    let path = repo.join("build/repository.toml");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let set: Set = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(set.packages)
-}
-
 /// A built (sub)package as the repository packs it, built at `build_time`.
 pub fn from_built(p: &BuiltPackage, build_time: u64) -> Result<RepoPackage> {
     let mut scripts = Vec::new();

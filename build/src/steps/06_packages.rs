@@ -1,4 +1,4 @@
-//! `packages`: the recipes of `build/repository.toml` (or the ones named) built from their
+//! `packages`: the default set (`packages::DEFAULT_SET`) and the ones named, built from their
 //! Debian sources (`crate::packages`), packed into `.apk` files and indexed, signed, in the
 //! repository the site serves (`crate::repository`).
 
@@ -7,10 +7,13 @@ use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::repository::{self, RepoPackage};
 use anyhow::{Context, Result};
 
-/// Builds `build/repository.toml`'s packages and `extra`, and writes the repository with
-/// every (sub)package of them. Returns what was built.
+/// Builds the default set and `extra`, and writes the repository with every (sub)package of
+/// them. Returns what was built.
 pub fn build(ctx: &mut Ctx, extra: &[String]) -> Result<Vec<BuiltPackage>> {
-    let mut names = repository::default_set(&ctx.paths.repo)?;
+    let mut names: Vec<String> = packages::DEFAULT_SET
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     names.extend(extra.iter().cloned());
     let built = packages::build(ctx, &names)?;
     write_repository(ctx, &built)?;

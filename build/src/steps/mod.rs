@@ -8,7 +8,7 @@
 //! 3. `kernel`: Linux for ARCH=wasm, then the post-link (`formats::sectab`).
 //! 4. `musl`: the C library and the kernel's headers, into the sysroot.
 //! 5. `busybox`: the userland, linked against the sysroot.
-//! 6. `packages`: `build/repository.toml`'s packages from their recipes, and the site's
+//! 6. `packages`: the default set of packages (`packages::DEFAULT_SET`) from their recipes, and the site's
 //!    signed repository of them (`packages/`, `repository`).
 //! 7. `guest`: our own guest programs.
 //! 8. `initramfs`: `build/rootfs.toml` (see `rootfs/`) → `dist/initramfs.cpio.gz`.

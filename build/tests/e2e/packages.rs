@@ -1,7 +1,7 @@
 //! Packages (issue 13): the guest's own `apk` installs real packages from the repository the
 //! site serves at /repo/, checks their signatures and hashes, and keeps them on the disk; the
 //! page's Packages panel installs through the same apk. The packages are those of
-//! `build/repository.toml`.
+//! `packages::DEFAULT_SET`.
 
 use crate::common::*;
 use crate::shell::{has, Shell};
