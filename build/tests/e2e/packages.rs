@@ -9,6 +9,7 @@ use alpenglow_build::browser::Kind;
 use alpenglow_build::formats::apk::reader::{entries, members};
 use alpenglow_build::serve::Server;
 use std::path::Path;
+use std::time::Duration;
 
 in_browsers!(apk_installs_runs_and_removes_packages: chromium, firefox);
 in_browsers!(the_packages_panel_installs_a_package: chromium, firefox);
@@ -56,14 +57,22 @@ fn apk_installs_runs_and_removes_packages(kind: Kind) {
         let out = sh.run("apk update");
         has(&out, &format!("OK: {count} distinct packages available"));
 
-        let out = sh.run("apk add lua5.4 sqlite jq");
+        let out = sh.run("apk add lua5.4 sqlite jq htop");
         has(&out, "Installing lua5.4");
         has(&out, "Installing jq");
+        // htop needs ncurses' terminal descriptions: apk brought them along.
+        has(&out, "Installing ncurses-terminfo-base");
         // The results are computed by the programs, so the typed lines cannot show them.
         has(&sh.run("lua5.4 -e 'print(6*7)'"), "42");
         has(&sh.run("sqlite3 :memory: 'select 40+2;'"), "42");
         has(&sh.run("echo '{\"a\":40}' | jq '.a+2'"), "42");
         has(&sh.run("apk info -L jq"), "usr/bin/jq");
+        // htop draws its screen (its meters and the function-key bar) and q quits it.
+        sh.keys("clear; htop\n");
+        wait_for_terminal(&c, "Load average", false, Duration::from_secs(60));
+        wait_for_terminal(&c, "Quit", false, Duration::from_secs(30));
+        sh.keys("q");
+        has(&sh.run("echo htop-quit-$((6*7))"), "htop-quit-42");
         has(&sh.run("cat /etc/apk/world"), "sqlite");
 
         let out = sh.run("apk del jq");
