@@ -47,11 +47,11 @@ pub fn build_one(
     let mut env = cross.env(&sysroot);
     env.extend([
         ("DESTDIR".to_string(), dest.display().to_string()),
-        ("SRCDIR".to_string(), srcdir.display().to_string()),
-        ("BUILDDIR".to_string(), bdir.display().to_string()),
+        ("PKG_SRCDIR".to_string(), srcdir.display().to_string()),
+        ("PKG_BUILDDIR".to_string(), bdir.display().to_string()),
         ("JOBS".to_string(), jobs.clone()),
         ("TRIPLE".to_string(), TRIPLE.to_string()),
-        ("CROSS".to_string(), cross.dir.display().to_string()),
+        ("PKG_CROSS".to_string(), cross.dir.display().to_string()),
         ("PKGNAME".to_string(), r.name.clone()),
         ("PKGVER".to_string(), r.version.clone()),
     ]);

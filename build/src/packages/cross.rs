@@ -22,6 +22,10 @@ pub const TRIPLE: &str = "wasm32-unknown-linux-musl";
 /// modules also download and compile faster in the page).
 pub const OPT_CFLAGS: &str = "-Os";
 
+/// The stack every package's program gets (its main thread's; Linux gives 8 MiB, wasm-ld
+/// 64 KiB). It is part of the module's memory image.
+pub const STACK_SIZE: u32 = 1 << 20;
+
 /// Where Debian's autotools-dev installs current config.sub/config.guess.
 const AUTOTOOLS_DEV: &str = "/usr/share/misc";
 
@@ -120,7 +124,9 @@ shift $n
 set -- -D__linux__=1 -D__linux=1 -D__unix__=1 -D__unix=1 "$@"
 [ $gnu = yes ] && set -- -Dlinux=1 -Dunix=1 "$@"
 inc="-isystem $sysroot/usr/include"
-[ $link = yes ] && set -- "$@" -L"$sysroot/usr/lib" {USER_LDFLAGS}
+# wasm-ld's default stack is 64 KiB, too small for ordinary programs (ncurses keeps a
+# 32 KiB terminfo buffer on it); a recipe's own -z stack-size, later, wins.
+[ $link = yes ] && set -- -Wl,-z,stack-size={STACK_SIZE} "$@" -L"$sysroot/usr/lib" {USER_LDFLAGS}
 exec {driver} --target=wasm32-unknown-unknown --sysroot="$sysroot" -resource-dir={resource_dir} {USER_CFLAGS} $inc "$@"
 "#,
         default_sysroot = default_sysroot.display(),
@@ -506,6 +512,8 @@ mod tests {
         let libs = pc(&["--libs", "zz"]);
         assert_eq!(String::from_utf8_lossy(&libs.stdout).trim(), "-lzz -lm");
         assert!(!pc(&["--exists", "zlib"]).status.success());
+        let cc = std::fs::read_to_string(cross.bin().join("cc")).unwrap();
+        assert!(cc.contains(&format!("-Wl,-z,stack-size={STACK_SIZE} \"$@\"")));
         // Regenerating changes nothing.
         assert_eq!(generate(cache.path()).unwrap().identity, cross.identity);
         assert!(std::fs::read_to_string(cross.config_site())
