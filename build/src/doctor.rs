@@ -118,6 +118,25 @@ const APT_TOOLS: &[AptTool] = &[
         package: "tcl",
         probe: Probe::Command("tclsh"),
     },
+    // The tests of the package formats and of the guest's apk: Python's tarfile/zlib and the
+    // OpenSSL command line read what the Rust writer makes (formats/apk/tests.rs), and apk is
+    // also built natively against Debian's zlib and mbedtls (tests/apk_client.rs).
+    AptTool {
+        package: "python3",
+        probe: Probe::Command("python3"),
+    },
+    AptTool {
+        package: "openssl",
+        probe: Probe::Command("openssl"),
+    },
+    AptTool {
+        package: "zlib1g-dev",
+        probe: Probe::File("/usr/include/zlib.h"),
+    },
+    AptTool {
+        package: "libmbedtls-dev",
+        probe: Probe::File("/usr/include/mbedtls/pk.h"),
+    },
     // mke2fs makes the first disk's ext4 file system (build/src/rootfs/disk.rs).
     AptTool {
         package: "e2fsprogs",
