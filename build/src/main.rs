@@ -265,7 +265,11 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         } => {
             let paths = Paths::discover()?;
             doctor::run(&ui, &paths, true)?;
-            steps::all(&mut Ctx::new(ui)?)?;
+            let mut ctx = Ctx::new(ui)?;
+            steps::all(&mut ctx)?;
+            // Every recipe that builds goes in the repository people install from (the
+            // default set alone is what the tests need).
+            steps::packages::build_every_recipe(&mut ctx)?;
             site::build(&ui, &paths)?;
             let server = serve::Server::start(&paths.site(), &host, port)?;
             let example = match example_port {

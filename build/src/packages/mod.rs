@@ -89,6 +89,24 @@ pub fn all_names(ctx: &Ctx) -> Result<Vec<String>> {
 /// Builds the packages `names` (Alpine names of main or subpackages) and what they depend
 /// on; returns every (sub)package of every recipe built, dependencies first.
 pub fn build(ctx: &mut Ctx, names: &[String]) -> Result<Vec<BuiltPackage>> {
+    build_recipes(ctx, names, false).map(|o| o.built)
+}
+
+/// What a best-effort build made, and the recipes it left out with why.
+pub struct Outcome {
+    pub built: Vec<BuiltPackage>,
+    pub left_out: Vec<(String, String)>,
+}
+
+/// As [`build`], but a recipe that fails is left out (with what needs it) instead of
+/// stopping the build: returns what built and, for each recipe left out, why. A recipe that
+/// failed is not tried again until its inputs change (`$CACHE/out/pkg/<name>/failed` holds
+/// the inputs' hash).
+pub fn build_best_effort(ctx: &mut Ctx, names: &[String]) -> Result<Outcome> {
+    build_recipes(ctx, names, true)
+}
+
+fn build_recipes(ctx: &mut Ctx, names: &[String], best_effort: bool) -> Result<Outcome> {
     let loaded = recipe::load_all(&recipe::dir(&ctx.paths.repo))?;
     let recipes: BTreeMap<String, Recipe> = loaded
         .iter()
@@ -108,6 +126,7 @@ pub fn build(ctx: &mut Ctx, names: &[String]) -> Result<Vec<BuiltPackage>> {
     );
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
     let mut built = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
     let common = {
         let mut k = InputHash::new("pkg-common");
         k.add("version", STEP_VERSION.as_bytes())
@@ -120,6 +139,57 @@ pub fn build(ctx: &mut Ctx, names: &[String]) -> Result<Vec<BuiltPackage>> {
     let mut fetcher = Fetcher::new(&paths, ctx.ui, &sources);
     for name in &order {
         let (r, path) = &loaded[name];
+        if best_effort {
+            let needs = order::needs(r, &origins)?;
+            if let Some(dep) = needs.iter().find(|d| failed.iter().any(|(f, _)| f == *d)) {
+                failed.push((name.clone(), format!("it needs {dep}, which was left out")));
+                continue;
+            }
+        }
+        let one = build_recipe(
+            ctx,
+            &mut fetcher,
+            &cross,
+            &common,
+            &recipes,
+            &origins,
+            &mut keys,
+            name,
+            r,
+            path,
+            best_effort,
+        );
+        match one {
+            Ok(pkgs) => built.extend(pkgs),
+            Err(e) if best_effort => {
+                ctx.ui.info(&format!("left out package {name}: {e:#}"));
+                failed.push((name.clone(), format!("{e:#}")));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Outcome {
+        built,
+        left_out: failed,
+    })
+}
+
+/// One recipe, under its stamp: fetched, patched, built and split, or read back.
+#[allow(clippy::too_many_arguments)]
+fn build_recipe(
+    ctx: &mut Ctx,
+    fetcher: &mut Fetcher,
+    cross: &cross::Cross,
+    common: &str,
+    recipes: &BTreeMap<String, Recipe>,
+    origins: &BTreeMap<String, String>,
+    keys: &mut BTreeMap<String, String>,
+    name: &String,
+    r: &Recipe,
+    path: &Path,
+    best_effort: bool,
+) -> Result<Vec<BuiltPackage>> {
+    {
         let fetched = fetcher
             .fetch(&component(name))
             .with_context(|| format!("fetching the source of package {name}"))?;
@@ -132,7 +202,7 @@ pub fn build(ctx: &mut Ctx, names: &[String]) -> Result<Vec<BuiltPackage>> {
             &ctx.paths.patches(name),
         )?;
         let local = crate::sources::tree::local_changes(&tree.dir)?;
-        let needs = order::needs(r, &origins)?;
+        let needs = order::needs(r, origins)?;
         let make_key = || -> Result<InputHash> {
             let mut key = InputHash::new("pkg");
             key.add("common", common.as_bytes())
@@ -145,15 +215,26 @@ pub fn build(ctx: &mut Ctx, names: &[String]) -> Result<Vec<BuiltPackage>> {
             Ok(key)
         };
         let key = make_key()?;
-        keys.insert(name.clone(), make_key()?.finish());
+        let hash = make_key()?.finish();
+        keys.insert(name.clone(), hash.clone());
         let dir = out_dir(ctx).join(name);
         let index = dir.join("built.json");
+        let failed_marker = dir.join("failed");
+        if best_effort && std::fs::read_to_string(&failed_marker).is_ok_and(|h| h == hash) {
+            anyhow::bail!("it failed before with the same recipe, source and toolchain (`cargo x pkg {name}` shows why)");
+        }
         let step = ctx.ui.step(&format!("package {name} {}", r.full_version()));
         let stamp = Stamp::new(format!("pkg-{name}"), key).output(&index);
         let src = tree.dir.clone();
         let result = ctx.stamps.refresh(&stamp, || {
-            builder::build_one(ctx, &cross, r, &src, &dir, &recipes)
+            builder::build_one(ctx, cross, r, &src, &dir, recipes)
         });
+        if result.is_err() {
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(&failed_marker, &hash);
+        } else {
+            let _ = std::fs::remove_file(&failed_marker);
+        }
         let pkgs = match result.with_context(|| format!("building package {name}"))? {
             Refreshed::Fresh { .. } => {
                 step.skipped("recipe, source, dependencies and toolchain unchanged");
@@ -168,9 +249,8 @@ pub fn build(ctx: &mut Ctx, names: &[String]) -> Result<Vec<BuiltPackage>> {
                 pkgs
             }
         };
-        built.extend(pkgs);
+        Ok(pkgs)
     }
-    Ok(built)
 }
 
 /// The source component of a recipe: its own name in the download and source caches.

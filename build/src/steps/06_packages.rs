@@ -20,6 +20,36 @@ pub fn build(ctx: &mut Ctx, extra: &[String]) -> Result<Vec<BuiltPackage>> {
     Ok(built)
 }
 
+/// `cargo x up`: the default set, then every other recipe, best effort: a recipe that does
+/// not build is left out (and not tried again until its inputs change), and the repository
+/// serves everything that built. CI builds only the default set (`build`).
+pub fn build_every_recipe(ctx: &mut Ctx) -> Result<Vec<BuiltPackage>> {
+    let default: Vec<String> = packages::DEFAULT_SET
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut built = packages::build(ctx, &default)?;
+    let all = packages::all_names(ctx)?;
+    let outcome = packages::build_best_effort(ctx, &all)?;
+    for p in outcome.built {
+        if !built.iter().any(|b| b.name == p.name) {
+            built.push(p);
+        }
+    }
+    for (name, why) in &outcome.left_out {
+        ctx.ui.info(&format!(
+            "the repository has no {name}: {}",
+            first_line(why)
+        ));
+    }
+    write_repository(ctx, &built)?;
+    Ok(built)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
 fn write_repository(ctx: &Ctx, built: &[BuiltPackage]) -> Result<()> {
     let step = ctx.ui.step("package repository");
     let mtime: u64 = SOURCE_DATE_EPOCH.parse().context("SOURCE_DATE_EPOCH")?;
