@@ -88,6 +88,15 @@ pub fn build_one(
         // Debian's orig of many projects is a git archive without the generated script.
         sh("autoreconf", &srcdir, "autoreconf -fi")?;
     }
+    // What autoconf, CMake and plain-make builds end with.
+    let make_and_install = || -> Result<()> {
+        let mut m = s(&["make", &format!("-j{jobs}")]);
+        m.extend(make_args.iter().cloned());
+        run("make", bdir, &m)?;
+        let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
+        i.extend(install_args.iter().cloned());
+        run("make install", bdir, &i)
+    };
     // After `prepare`: autoreconf installs automake's copies.
     refresh_config_scripts(cross, &srcdir)?;
     match r.build.kind {
@@ -107,20 +116,10 @@ pub fn build_one(
             ]));
             argv.extend(configure.iter().cloned());
             run("configure", bdir, &argv)?;
-            let mut m = s(&["make", &format!("-j{jobs}")]);
-            m.extend(make_args.iter().cloned());
-            run("make", bdir, &m)?;
-            let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
-            i.extend(install_args.iter().cloned());
-            run("make install", bdir, &i)?;
+            make_and_install()?;
         }
         Kind::Make => {
-            let mut m = s(&["make", &format!("-j{jobs}")]);
-            m.extend(make_args.iter().cloned());
-            run("make", bdir, &m)?;
-            let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
-            i.extend(install_args.iter().cloned());
-            run("make install", bdir, &i)?;
+            make_and_install()?;
         }
         Kind::Cmake => {
             let mut argv = s(&["cmake", "-S"]);
@@ -141,12 +140,7 @@ pub fn build_one(
             ]));
             argv.extend(configure.iter().cloned());
             run("cmake", bdir, &argv)?;
-            let mut m = s(&["make", &format!("-j{jobs}")]);
-            m.extend(make_args.iter().cloned());
-            run("make", bdir, &m)?;
-            let mut i = s(&["make", "install", &format!("DESTDIR={}", dest.display())]);
-            i.extend(install_args.iter().cloned());
-            run("make install", bdir, &i)?;
+            make_and_install()?;
         }
         Kind::Meson => {
             let mut argv = s(&["meson", "setup"]);
