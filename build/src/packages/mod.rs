@@ -72,7 +72,12 @@ pub const DEFAULT_SET: &[&str] = &[
     "tree",
     "ncurses",
     "htop",
+    "e2fsprogs",
 ];
+
+/// The packages the machine's image carries, installed (`steps/08_initramfs.rs`): the
+/// disk's boot-time check and growth need e2fsck and resize2fs before any disk is mounted.
+pub const BASE: &[&str] = &["e2fsprogs"];
 
 /// `$CACHE/out/pkg`.
 pub fn out_dir(ctx: &Ctx) -> PathBuf {

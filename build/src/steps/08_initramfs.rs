@@ -2,8 +2,12 @@
 //! `dist/initramfs.cpio.gz`, deterministic. It also makes the first disk's file system
 //! (`first_disk`), which the image carries for the guest to write on a new, blank disk.
 
+use crate::formats::apk::installed::installed_record;
+use crate::formats::apk::tree::{self, EntryKind as TreeKind};
+use crate::formats::apk::{write_package, SigningKey};
 use crate::formats::sparse::Sparse;
-use crate::pipeline::Ctx;
+use crate::packages;
+use crate::pipeline::{Ctx, SOURCE_DATE_EPOCH};
 use crate::repository;
 use crate::rootfs::{write_image, Content, Entry, EntryKind, Rootfs, Sources};
 use crate::stamp::{InputHash, Stamp};
@@ -95,6 +99,82 @@ fn first_disk(ctx: &Ctx) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// The packages the image carries (`packages::BASE`), as apk would have installed them:
+/// their files, and their records for `lib/apk/db/installed` and `etc/apk/world`.
+struct BasePackages {
+    entries: Vec<Entry>,
+    /// (`pkg-<name>`, its staged tree): the sources of the files' entries.
+    outputs: Vec<(String, PathBuf)>,
+    installed: String,
+    world: String,
+}
+
+fn base_packages(ctx: &mut Ctx, key: &SigningKey) -> Result<BasePackages> {
+    let names: Vec<String> = packages::BASE.iter().map(|s| s.to_string()).collect();
+    let built = packages::build(ctx, &names)?;
+    let mtime: u64 = SOURCE_DATE_EPOCH.parse().context("SOURCE_DATE_EPOCH")?;
+    let mut base = BasePackages {
+        entries: Vec::new(),
+        outputs: Vec::new(),
+        installed: String::new(),
+        world: String::new(),
+    };
+    for name in packages::BASE {
+        let p = built
+            .iter()
+            .find(|p| p.name == *name)
+            .with_context(|| format!("the base package {name} was not built"))?;
+        // Nothing runs a package script while the image is made, and nothing outside
+        // the image may be needed.
+        if !p.scripts.is_empty() {
+            bail!("the base package {name} has scripts; the image cannot run them");
+        }
+        for dep in &p.depends {
+            let dep_name = dep.split(['=', '<', '>', '~']).next().unwrap_or(dep);
+            if !packages::BASE.contains(&dep_name) {
+                bail!("the base package {name} depends on {dep}, which is not in the base");
+            }
+        }
+        // The same bytes as the repository's copy, so apk sees the installed package and
+        // the offered one as one (`C:`).
+        let rp = repository::from_built(p, mtime)?;
+        let apk = write_package(&rp.info, &rp.root, &rp.scripts, key)
+            .with_context(|| format!("packing the base package {name}"))?;
+        base.installed += &installed_record(&apk.index_record, &p.root)
+            .with_context(|| format!("recording the base package {name}"))?;
+        base.world += &format!("{name}\n");
+        let output = format!("pkg-{name}");
+        for e in tree::entries(&p.root)? {
+            let kind = match e.kind {
+                TreeKind::Dir => EntryKind::Dir,
+                TreeKind::Symlink(target) => EntryKind::Symlink(target),
+                TreeKind::File(_) => EntryKind::File(Content::Source(format!("{output}:{}", e.rel))),
+            };
+            base.entries.push(Entry {
+                path: format!("/{}", e.rel),
+                mode: e.mode,
+                uid: 0,
+                gid: 0,
+                kind,
+                optional: false,
+            });
+        }
+        base.outputs.push((output, p.root.clone()));
+    }
+    Ok(base)
+}
+
+/// Sets the text of the file entry `path` of the description.
+fn set_text(rootfs: &mut Rootfs, path: &str, text: &str) -> Result<()> {
+    let e = rootfs
+        .entries
+        .iter_mut()
+        .find(|e| e.path == path)
+        .with_context(|| format!("build/rootfs.toml has no {path}"))?;
+    e.kind = EntryKind::File(Content::Text(text.to_string()));
+    Ok(())
+}
+
 pub fn image_path(ctx: &Ctx) -> PathBuf {
     ctx.paths.dist().join("initramfs.cpio.gz")
 }
@@ -114,10 +194,17 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         kind: EntryKind::File(Content::Text(apk_key_pem.clone())),
         optional: false,
     });
+    let base = base_packages(ctx, &apk_key)?;
+    set_text(&mut rootfs, "/lib/apk/db/installed", &base.installed)?;
+    set_text(&mut rootfs, "/etc/apk/world", &base.world)?;
+    rootfs.entries.extend(base.entries);
     let disk = first_disk(ctx)?;
     let mut sources = Sources::new(ctx.paths.repo.join("build"))
         .with_output("busybox", busybox::output_dir(ctx))
         .with_output("disk", disk);
+    for (name, root) in &base.outputs {
+        sources = sources.with_output(name, root);
+    }
     // Each guest program is `<name>:`, its output file.
     for (_, name) in guest::PROGRAMS {
         sources = sources.with_output(name, guest::output(ctx, name));
@@ -131,6 +218,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let mut key = InputHash::new("initramfs");
     key.add_file(&desc_path)?;
     key.add("apk-key", apk_key_pem.as_bytes());
+    key.add("apk-installed", base.installed.as_bytes());
     for input in &image.inputs {
         key.add_file(input)?;
     }

@@ -4,11 +4,13 @@
 //! write; docs/packages.md has the details, and `reader` checks every byte the writer makes.
 
 pub mod index;
+pub mod installed;
 pub mod key;
 pub mod package;
 pub mod pkginfo;
 pub mod reader;
 pub mod tarball;
+pub mod tree;
 #[cfg(test)]
 mod tests;
 

@@ -3,6 +3,7 @@
 use super::key::SigningKey;
 use super::pkginfo::{index_record, PackageInfo};
 use super::tarball::{gzip, Item, TarWriter};
+use super::tree::{self, EntryKind};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use sha1::Sha1;
@@ -41,7 +42,7 @@ pub fn write_package(
     info.check()?;
     let mut data = TarWriter::new(info.build_time);
     let mut installed_size = 0;
-    add_tree(&mut data, root, "", &mut installed_size)
+    add_tree(&mut data, root, &mut installed_size)
         .with_context(|| format!("{}: packing {}", info.name, root.display()))?;
     let data_gz = gzip(&data.finish())?;
     let datahash = hex::encode(Sha256::digest(&data_gz));
@@ -120,67 +121,28 @@ pub fn q1(control_gz: &[u8]) -> String {
     )
 }
 
-/// Adds the children of `dir` in name order, each directory before what it holds.
-fn add_tree(tar: &mut TarWriter, dir: &Path, prefix: &str, size: &mut u64) -> Result<()> {
-    let mut children: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("listing {}", dir.display()))?
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("listing {}", dir.display()))?;
-    children.sort_by_key(|e| e.file_name());
-    for child in children {
-        let path = child.path();
-        let Some(name) = child.file_name().to_str().map(str::to_string) else {
-            bail!("{}: the name is not UTF-8", path.display());
-        };
-        let rel = format!("{prefix}{name}");
-        let meta = std::fs::symlink_metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let mode = permissions(&meta);
-        if meta.is_dir() {
-            tar.add(&rel, mode, Item::Dir)?;
-            add_tree(tar, &path, &format!("{rel}/"), size)?;
-        } else if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path)
-                .with_context(|| format!("reading the link {}", path.display()))?;
-            let Some(target) = target.to_str() else {
-                bail!("{}: the link's target is not UTF-8", path.display());
-            };
-            tar.add(&rel, 0o777, Item::Symlink { target })?;
-        } else if meta.is_file() {
-            let data =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            *size += data.len() as u64;
-            let sha1 = hex::encode(Sha1::digest(&data));
-            let pax = [("APK-TOOLS.checksum.SHA1", sha1)];
-            tar.add(
-                &rel,
-                mode,
-                Item::File {
-                    data: &data,
-                    pax: &pax,
-                },
-            )?;
-        } else {
-            bail!(
-                "{}: only files, directories and symbolic links go in a package",
-                path.display()
-            );
+/// Adds every entry of the tree `root` (`tree::entries`), counting the files' bytes.
+fn add_tree(tar: &mut TarWriter, root: &Path, size: &mut u64) -> Result<()> {
+    for e in tree::entries(root)? {
+        match &e.kind {
+            EntryKind::Dir => tar.add(&e.rel, e.mode, Item::Dir)?,
+            EntryKind::Symlink(target) => tar.add(&e.rel, e.mode, Item::Symlink { target })?,
+            EntryKind::File(path) => {
+                let data =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                *size += data.len() as u64;
+                let sha1 = hex::encode(Sha1::digest(&data));
+                let pax = [("APK-TOOLS.checksum.SHA1", sha1)];
+                tar.add(
+                    &e.rel,
+                    e.mode,
+                    Item::File {
+                        data: &data,
+                        pax: &pax,
+                    },
+                )?;
+            }
         }
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn permissions(meta: &std::fs::Metadata) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o7777
-}
-
-#[cfg(not(unix))]
-fn permissions(meta: &std::fs::Metadata) -> u32 {
-    if meta.is_dir() {
-        0o755
-    } else {
-        0o644
-    }
 }
