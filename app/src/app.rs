@@ -467,6 +467,11 @@ impl App {
                 body,
             } => self.ports.answer(id, status, &reason, &headers, &body),
             Event::Disk { bytes, problem, fs } => match problem {
+                // A disk used all the same (e.g. one that could not grow).
+                Some(note) if bytes > 0 => {
+                    self.terminal.host_status(&format!("the disk: {note}"));
+                    s.disk.set(DiskState::Open { bytes, fs });
+                }
                 Some(why) => {
                     self.terminal.host_status(&format!(
                         "no disk this time ({why}): files live in memory only"

@@ -64,7 +64,10 @@ impl Machine {
         let memory = kernel::create_memory(&k.summary.memory, settings.ram_bytes())?;
         let options = MachineOptions {
             bootargs: settings.bootargs(),
-            disk: (!settings.ram_only).then(DiskOptions::default),
+            disk: (!settings.ram_only).then(|| DiskOptions {
+                bytes: settings.disk_bytes(),
+                ..DiskOptions::default()
+            }),
             ..MachineOptions::default()
         };
         let ram_bytes: u64 = memory

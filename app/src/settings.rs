@@ -1,12 +1,13 @@
-//! The person's settings: kernel memory, kernel command line, the network relay, terminal
-//! theme and font size. Saved in localStorage; URL query parameters override them for one
-//! page load (the URL wins and is not saved unless the person saves). Memory and command line
-//! apply at the next boot; the relay, theme and font size at once.
+//! The person's settings: kernel memory, kernel command line, the disk's size, the network
+//! relay, terminal theme and font size. Saved in localStorage; URL query parameters override
+//! them for one page load (the URL wins and is not saved unless the person saves). Memory,
+//! command line and disk size apply at the next boot; the relay, theme and font size at once.
 //!
 //! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
 //! `cmdline=console=hvc0 quiet` (replaces it), `relay=ws://127.0.0.1:8081/` (a Wisp relay for
-//! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`, and
-//! `disk=none` (boot without the disk, for this visit only: never saved; docs/disk.md).
+//! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`, `disk-size=4`
+//! (GiB: the disk grows to it, never shrinks), and `disk=none` (boot without the disk, for
+//! this visit only: never saved; docs/disk.md).
 
 use kernel_host::boot::DEFAULT_BOOTARGS;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,9 @@ use std::ops::RangeInclusive;
 /// Kernel memory a person may ask for, in MiB. Below 32 MiB the kernel has too little room
 /// left after its image and the initramfs; 1 GiB is vmlinux.wasm's memory maximum.
 pub const MEMORY_MIB: RangeInclusive<u32> = 32..=1024;
+/// Disk sizes a person may ask for, in GiB. The first file system is 1 GiB; the disk is a
+/// sparse file, so a large one costs only what is written (as the browser counts it).
+pub const DISK_GIB: RangeInclusive<u32> = 1..=64;
 /// Terminal font sizes, in CSS pixels.
 pub const FONT_SIZE: RangeInclusive<u32> = 8..=32;
 /// The kernel's COMMAND_LINE_SIZE (512) less its terminating NUL.
@@ -55,6 +59,8 @@ pub struct Settings {
     pub memory_mib: u32,
     pub cmdline_mode: CmdlineMode,
     pub cmdline: String,
+    /// The disk's size in GiB: a new disk is made this large, a smaller one grows to it.
+    pub disk_gib: u32,
     /// A Wisp relay's `ws://` or `wss://` URL; empty: no relay.
     pub relay: String,
     pub theme: Theme,
@@ -70,6 +76,7 @@ impl Default for Settings {
             memory_mib: 128,
             cmdline_mode: CmdlineMode::Append,
             cmdline: String::new(),
+            disk_gib: 1,
             relay: String::new(),
             theme: Theme::Dark,
             font_size: 14,
@@ -83,6 +90,7 @@ impl Default for Settings {
 pub enum Field {
     Memory,
     Cmdline,
+    DiskSize,
     Relay,
     Theme,
     FontSize,
@@ -94,6 +102,7 @@ impl Field {
         match self {
             Field::Memory => "memory",
             Field::Cmdline => "cmdline/append",
+            Field::DiskSize => "disk-size",
             Field::Relay => "relay",
             Field::Theme => "theme",
             Field::FontSize => "font-size",
@@ -105,6 +114,11 @@ impl Settings {
     /// RAM in bytes.
     pub fn ram_bytes(&self) -> u64 {
         u64::from(self.memory_mib) << 20
+    }
+
+    /// The disk's size in bytes.
+    pub fn disk_bytes(&self) -> u64 {
+        u64::from(self.disk_gib) << 30
     }
 
     /// The command line the kernel gets.
@@ -122,6 +136,9 @@ impl Settings {
         let mut out = Vec::new();
         if let Err(e) = check_memory(self.memory_mib) {
             out.push((Field::Memory, e));
+        }
+        if let Err(e) = check_disk_size(self.disk_gib) {
+            out.push((Field::DiskSize, e));
         }
         if let Err(e) = check_font_size(self.font_size) {
             out.push((Field::FontSize, e));
@@ -184,6 +201,29 @@ pub fn check_memory(mib: u32) -> Result<u32, String> {
             }
         ))
     }
+}
+
+pub fn check_disk_size(gib: u32) -> Result<u32, String> {
+    if DISK_GIB.contains(&gib) {
+        Ok(gib)
+    } else {
+        Err(format!(
+            "the disk's size must be between {} and {} GiB, not {gib} GiB",
+            DISK_GIB.start(),
+            DISK_GIB.end()
+        ))
+    }
+}
+
+/// The disk's size as typed: a number of GiB, optionally followed by `G` or `GiB`.
+pub fn parse_disk_size(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t
+        .strip_suffix("GiB")
+        .or_else(|| t.strip_suffix('G'))
+        .unwrap_or(t)
+        .trim();
+    check_disk_size(parse_number("the disk's size (GiB)", digits)?)
 }
 
 pub fn check_font_size(px: u32) -> Result<u32, String> {
@@ -258,6 +298,7 @@ pub fn parse_theme(text: &str) -> Result<Theme, String> {
 pub struct Overrides {
     pub memory_mib: Option<u32>,
     pub cmdline: Option<(CmdlineMode, String)>,
+    pub disk_gib: Option<u32>,
     pub theme: Option<Theme>,
     pub font_size: Option<u32>,
     pub relay: Option<String>,
@@ -297,6 +338,10 @@ impl Overrides {
                         value,
                         format!("disk must be none or on, not {other:?}"),
                     ),
+                },
+                "disk-size" => match parse_disk_size(value) {
+                    Ok(v) => o.disk_gib = Some(v),
+                    Err(e) => report(key, value, e),
                 },
                 "font-size" => match parse_font_size(value) {
                     Ok(v) => o.font_size = Some(v),
@@ -341,6 +386,9 @@ impl Overrides {
             s.cmdline_mode = *mode;
             s.cmdline = text.clone();
         }
+        if let Some(v) = self.disk_gib {
+            s.disk_gib = v;
+        }
         if let Some(v) = self.theme {
             s.theme = v;
         }
@@ -364,6 +412,9 @@ impl Overrides {
         }
         if self.cmdline.is_some() {
             f.push(Field::Cmdline);
+        }
+        if self.disk_gib.is_some() {
+            f.push(Field::DiskSize);
         }
         if self.theme.is_some() {
             f.push(Field::Theme);
@@ -405,6 +456,7 @@ pub fn from_stored(json: &str) -> (Settings, Option<String>) {
                 s.cmdline_mode = d.cmdline_mode;
                 s.cmdline = d.cmdline.clone();
             }
+            Field::DiskSize => s.disk_gib = d.disk_gib,
             Field::Theme => s.theme = d.theme,
             Field::FontSize => s.font_size = d.font_size,
             Field::Relay => s.relay = d.relay.clone(),
@@ -510,6 +562,13 @@ mod tests {
             .contains("between 8 and 32"));
         assert_eq!(parse_theme("Light"), Ok(Theme::Light));
         assert!(parse_theme("blue").unwrap_err().contains("dark or light"));
+        assert_eq!(parse_disk_size("4"), Ok(4));
+        assert_eq!(parse_disk_size(" 2G"), Ok(2));
+        assert_eq!(parse_disk_size("8GiB"), Ok(8));
+        assert!(parse_disk_size("0")
+            .unwrap_err()
+            .contains("between 1 and 64 GiB"));
+        assert!(parse_disk_size("1.5").unwrap_err().contains("whole number"));
     }
 
     #[test]
@@ -551,6 +610,7 @@ mod tests {
             ("append", "quiet"),
             ("disk", "none"),
             ("disk", "floppy"),
+            ("disk-size", "3"),
         ]);
         assert_eq!(errors.len(), 2);
         assert!(errors[1].contains("disk must be none or on"), "{errors:?}");
@@ -560,12 +620,16 @@ mod tests {
         assert_eq!(s.theme, Theme::Light);
         assert_eq!(s.font_size, 14);
         assert!(s.ram_only);
+        assert_eq!(s.disk_bytes(), 3 << 30);
         assert!(
             !from_stored(&to_stored(&s)).0.ram_only,
             "disk=none is never saved"
         );
         assert_eq!(s.bootargs(), format!("{DEFAULT_BOOTARGS} quiet"));
-        assert_eq!(o.fields(), vec![Field::Memory, Field::Cmdline]);
+        assert_eq!(
+            o.fields(),
+            vec![Field::Memory, Field::Cmdline, Field::DiskSize]
+        );
 
         // cmdline= replaces, and wins over append= in either order.
         for q in [
@@ -584,6 +648,7 @@ mod tests {
             memory_mib: 512,
             cmdline_mode: CmdlineMode::Replace,
             cmdline: "console=hvc0".into(),
+            disk_gib: 4,
             relay: "wss://relay.example/wisp/".into(),
             theme: Theme::Light,
             font_size: 18,
@@ -597,6 +662,9 @@ mod tests {
         assert_eq!(s.memory_mib, 128);
         assert_eq!(s.theme, Theme::Light);
         assert!(why.unwrap().contains("99999"));
+        let (s, why) = from_stored(r#"{"disk_gib": 0}"#);
+        assert_eq!(s.disk_gib, 1);
+        assert!(why.unwrap().contains("disk's size"));
         let (s, why) = from_stored("not json");
         assert_eq!(s, Settings::default());
         assert!(why.unwrap().contains("could not be read"));

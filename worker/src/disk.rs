@@ -140,10 +140,11 @@ async fn lock(name: &str) -> Result<bool, String> {
     }
 }
 
-/// Opens (or creates, as a sparse file of `new_bytes`) the disk file `name` and checks it
-/// (`disk_image::check`, as a restored image is checked). `Err` says why the machine has no
-/// disk this time; a refused file is left as it is.
-pub async fn open(name: &str, new_bytes: u64) -> Result<(OpfsStore, Image), String> {
+/// Opens (or creates, as a sparse file of `bytes`) the disk file `name`, checks it
+/// (`disk_image::check`, as a restored image is checked) and grows it to `bytes` if it is
+/// smaller. `Err` says why the machine has no disk this time; a refused file is left as it
+/// is. The note says why a disk that is used all the same could not grow.
+pub async fn open(name: &str, bytes: u64) -> Result<(OpfsStore, Image, Option<String>), String> {
     if !lock(&kernel_host::browser::disk_lock_name(name)).await? {
         return Err("the disk is in use by another tab of this site".into());
     }
@@ -179,17 +180,41 @@ pub async fn open(name: &str, new_bytes: u64) -> Result<(OpfsStore, Image), Stri
     if size == 0 {
         // A new disk: all zeros, which the guest formats on its first boot (docs/disk.md).
         handle
-            .truncate_with_f64(new_bytes as f64)
+            .truncate_with_f64(bytes as f64)
             .map_err(js("making the disk file"))?;
         handle.flush().map_err(js("flushing the new disk"))?;
-        size = new_bytes;
+        size = bytes;
     }
     let mut store = OpfsStore { handle, size };
-    match store.image() {
-        Ok(image) => Ok((store, image)),
+    let image = match store.image() {
+        Ok(image) => image,
         Err(why) => {
             store.handle.close();
-            Err(format!("the disk file was refused: {why}"))
+            return Err(format!("the disk file was refused: {why}"));
+        }
+    };
+    // Only a disk that passed the check grows; the guest grows its file system at boot
+    // (disk-setup). A disk never shrinks: the file system would not fit.
+    let mut note = None;
+    if store.size < bytes {
+        let grown = store
+            .handle
+            .truncate_with_f64(bytes as f64)
+            .and_then(|_| store.handle.flush());
+        match grown {
+            Ok(()) => store.size = bytes,
+            Err(e) => {
+                // The old size is still whole: a failed truncate leaves the file as it was.
+                let now = store.handle.get_size().unwrap_or(store.size as f64) as u64;
+                store.size = now.max(store.size) / 4096 * 4096;
+                note = Some(format!(
+                    "it could not grow to {} MiB ({}), and keeps {} MiB",
+                    bytes >> 20,
+                    js_error_message(&e),
+                    store.size >> 20
+                ));
+            }
         }
     }
+    Ok((store, image, note))
 }

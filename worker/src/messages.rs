@@ -102,15 +102,18 @@ fn on_message(msg: ToWorker) {
             }
             report_network_every(NETWORK_REPORT_MS);
         }
-        ToWorker::OpenDisk { name, new_bytes } => {
+        ToWorker::OpenDisk {
+            name,
+            bytes: wanted,
+        } => {
             wasm_bindgen_futures::spawn_local(async move {
-                let opened = crate::disk::open(&name, new_bytes as u64).await;
+                let opened = crate::disk::open(&name, wanted as u64).await;
                 let (bytes, problem, fs) = match opened {
-                    Ok((store, image)) => {
+                    Ok((store, image, note)) => {
                         let bytes =
                             state::with(|w| w.devices.as_mut().map(|d| d.attach_disk(store)));
                         match bytes {
-                            Some(b) => (b, None, DiskFs::of(&image)),
+                            Some(b) => (b, note, DiskFs::of(&image)),
                             None => (
                                 0,
                                 Some("the device worker is not running".to_string()),

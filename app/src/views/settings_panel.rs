@@ -1,11 +1,12 @@
-//! The settings panel: kernel memory and command line (next boot), the network relay, theme
-//! and font size (at once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
+//! The settings panel: kernel memory, command line and disk size (next boot), the network
+//! relay, theme and font size (at once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
 //! Under them, the disk's figures and tools (`disk_tools.rs`).
 
 use super::disk_tools::DiskTools;
 use crate::app::AppHandle;
+use crate::format::human_bytes;
 use crate::settings::{self, CmdlineMode, Field, Settings, Theme};
-use crate::state::{AppState, Phase};
+use crate::state::{AppState, DiskState, Phase};
 use leptos::prelude::*;
 
 /// What the form holds: text as typed, checked on Save.
@@ -14,6 +15,7 @@ struct Draft {
     memory: String,
     mode: CmdlineMode,
     cmdline: String,
+    disk_size: String,
     relay: String,
     theme: Theme,
     font_size: String,
@@ -27,6 +29,7 @@ impl Draft {
             memory: s.memory_mib.to_string(),
             mode: s.cmdline_mode,
             cmdline: s.cmdline.clone(),
+            disk_size: s.disk_gib.to_string(),
             relay: s.relay.clone(),
             theme: s.theme,
             font_size: s.font_size.to_string(),
@@ -39,12 +42,15 @@ impl Draft {
         let mut errors = Vec::new();
         let memory =
             settings::parse_memory(&self.memory).map_err(|e| errors.push((Field::Memory, e)));
+        let disk = settings::parse_disk_size(&self.disk_size)
+            .map_err(|e| errors.push((Field::DiskSize, e)));
         let font = settings::parse_font_size(&self.font_size)
             .map_err(|e| errors.push((Field::FontSize, e)));
         let s = Settings {
             memory_mib: memory.unwrap_or_default(),
             cmdline_mode: self.mode,
             cmdline: self.cmdline.trim().to_string(),
+            disk_gib: disk.unwrap_or_default(),
             relay: self.relay.trim().to_string(),
             theme: self.theme,
             font_size: font.unwrap_or_default(),
@@ -63,12 +69,23 @@ impl Draft {
     }
 }
 
-/// Whether the machine that runs now was booted with other memory or command line.
+/// Whether the machine that runs now was booted with other memory or command line, or has a
+/// disk smaller than the setting (it grows at the next boot).
 fn reboot_pending(s: AppState) -> bool {
     let want = s.settings.with(|c| (c.ram_bytes(), c.bootargs()));
-    s.booted.with(|b| {
+    let booted_otherwise = s.booted.with(|b| {
         b.as_ref()
             .is_some_and(|b| (b.ram_bytes, b.bootargs.clone()) != want)
+    });
+    booted_otherwise || disk_grows(s).is_some()
+}
+
+/// The disk's size now, when the setting asks for a larger one.
+fn disk_grows(s: AppState) -> Option<u64> {
+    let want = s.settings.with(|c| c.disk_bytes());
+    s.disk.with(|d| match d {
+        DiskState::Open { bytes, .. } if *bytes < want => Some(*bytes),
+        _ => None,
     })
 }
 
@@ -115,7 +132,8 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
             Ok(new) => {
                 errors.set(Vec::new());
                 let note = match settings::save(&new) {
-                    Ok(()) => "Saved. Memory and command line apply at the next boot.".to_string(),
+                    Ok(()) => "Saved. Memory, command line and disk size apply at the next boot."
+                        .to_string(),
                     Err(e) => format!("Applied to this tab only: {e}."),
                 };
                 saved_note.set(Some(note));
@@ -285,6 +303,41 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                     </div>
                 </div>
                 {error_of(Field::FontSize)}
+                <div class="field">
+                    <label for="set-disk-size">"Disk size"</label>
+                    {url_tag(Field::DiskSize)}
+                    <div class="with-unit">
+                        <input
+                            id="set-disk-size"
+                            name="disk-size"
+                            type="text"
+                            inputmode="numeric"
+                            autocomplete="off"
+                            prop:value=move || draft.with(|d| d.disk_size.clone())
+                            on:input=move |ev| draft.update(|d| d.disk_size = event_target_value(&ev))
+                        />
+                        <span class="unit">"GiB"</span>
+                    </div>
+                    <p class="hint disk-size-hint">
+                        {move || {
+                            let now = s.disk.with(|d| match d {
+                                DiskState::Open { bytes, .. } => Some(*bytes),
+                                _ => None,
+                            });
+                            let range = format!(
+                                "{} to {} GiB. The disk grows to it at the next boot (its file \
+                                 system too); it never shrinks.",
+                                settings::DISK_GIB.start(),
+                                settings::DISK_GIB.end()
+                            );
+                            match now {
+                                Some(b) => format!("{range} Now {}.", human_bytes(b)),
+                                None => range,
+                            }
+                        }}
+                    </p>
+                    {error_of(Field::DiskSize)}
+                </div>
                 <DiskTools app=app />
                 {move || s.notices.with(|n| (!n.is_empty()).then(|| view! {
                     <ul class="notices">
@@ -302,8 +355,8 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                 </div>
                 <Show when=move || reboot_pending(s)>
                     <p class="pending-note muted small">
-                        "The running machine was booted with other memory or command line; "
-                        "the saved ones apply at the next boot."
+                        "The running machine was booted with other memory, command line or disk \
+                         size; the saved ones apply at the next boot."
                     </p>
                 </Show>
             </form>

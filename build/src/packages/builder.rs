@@ -299,6 +299,11 @@ fn check_programs(r: &Recipe, dest: &Path) -> Result<()> {
             continue;
         }
         let shown = format!("/{}", e.display());
+        // The browser validates every function before it runs a program; a module that
+        // does not validate would only fail at exec, with ENOEXEC.
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&bytes)
+            .map_err(|err| anyhow::anyhow!("{shown} is not valid WebAssembly: {err}"))?;
         kernel_host::user::check_program(&bytes)
             .map_err(|err| anyhow::anyhow!("{shown} is not a valid program module: {err}"))?;
         lint::check(&shown, &bytes, &r.lint_allow)?;

@@ -148,7 +148,9 @@ fn base_packages(ctx: &mut Ctx, key: &SigningKey) -> Result<BasePackages> {
             let kind = match e.kind {
                 TreeKind::Dir => EntryKind::Dir,
                 TreeKind::Symlink(target) => EntryKind::Symlink(target),
-                TreeKind::File(_) => EntryKind::File(Content::Source(format!("{output}:{}", e.rel))),
+                TreeKind::File(_) => {
+                    EntryKind::File(Content::Source(format!("{output}:{}", e.rel)))
+                }
             };
             base.entries.push(Entry {
                 path: format!("/{}", e.rel),

@@ -19,6 +19,7 @@ in_browsers!(a_second_tab_says_the_disk_is_in_use: chromium, firefox);
 in_browsers!(erasing_the_disk_empties_it: chromium, firefox);
 in_browsers!(a_downloaded_image_restores_the_files_and_a_truncated_one_is_refused: chromium, firefox);
 in_browsers!(a_browser_killed_during_a_write_leaves_a_disk_that_mounts: chromium);
+in_browsers!(the_disk_grows_to_the_size_asked_for_and_never_shrinks: chromium, firefox);
 
 fn files_in_root_and_usr_survive_a_reload(kind: Kind) {
     let site = site();
@@ -324,8 +325,8 @@ fn a_downloaded_image_restores_the_files_and_a_truncated_one_is_refused(kind: Ki
 }
 
 /// The browser is killed (SIGKILL) while the guest writes 50 MiB to the disk; a new browser
-/// on the same profile boots, ext4 replays its journal, the disk mounts with what was synced
-/// before, and the shell works.
+/// on the same profile boots, the journal is replayed (by e2fsck at boot, or by ext4), the
+/// disk mounts with what was synced before, and the shell works.
 fn a_browser_killed_during_a_write_leaves_a_disk_that_mounts(kind: Kind) {
     let site = site();
     let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
@@ -354,11 +355,87 @@ fn a_browser_killed_during_a_write_leaves_a_disk_that_mounts(kind: Kind) {
         &sh.run("mount | grep /dev/vda"),
         "/dev/vda on /run/disk type ext4",
     );
-    let dmesg = sh.run("dmesg | grep -i 'EXT4-fs (vda)'");
-    has(&dmesg, "recovery complete");
+    let dmesg = sh.run("dmesg | grep -i -e 'EXT4-fs (vda)' -e 'e2fsck: /dev/vda'");
+    assert!(
+        dmesg.contains("e2fsck: /dev/vda: recovering journal")
+            || dmesg.contains("recovery complete"),
+        "no journal replay in the kernel log:\n{dmesg}"
+    );
     has(&sh.run("cat /root/before"), "before-42");
     has(
         &sh.run("echo ok-$((6*7)) > /root/after; sync; cat /root/after"),
         "ok-42",
     );
+}
+
+/// Settings → Disk size asks for 2 GiB: at the next boot the disk file grows and the guest
+/// grows its file system while mounted, files kept. Asked for less, it keeps its size. The
+/// image carries e2fsprogs, installed as apk knows it, and every boot checks the disk with
+/// e2fsck before mounting it.
+fn the_disk_grows_to_the_size_asked_for_and_never_shrinks(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let url = server.url();
+    let c = browser(kind);
+    let total_mib = "df -m /run/disk | awk 'NR == 2 { print $2 }'";
+    {
+        let mut sh = Shell::login(&c, &url);
+        has(
+            &sh.run("apk info -e e2fsprogs >/dev/null && echo have-$((6*7))"),
+            "have-42",
+        );
+        has(
+            &sh.run("apk info -L e2fsprogs | grep -c -e '^sbin/e2fsck$' -e '^sbin/resize2fs$'"),
+            "2",
+        );
+        sh.run("echo grow-$((6*7)) > /root/keep; sync");
+        click(&c, "button.settings-toggle");
+        wait_until(
+            &c,
+            "the settings panel",
+            "return !!document.querySelector('#settings #set-disk-size')",
+        );
+        type_into(&c, "#set-disk-size", "2");
+        click(&c, "#settings button.save");
+        wait_until(
+            &c,
+            "the saved note",
+            "return !!document.querySelector('#settings .saved-note')",
+        );
+        has(&text_of(&c, "#settings .pending-note"), "disk size");
+    }
+    {
+        let mut sh = Shell::login(&c, &url);
+        has(
+            &terminal_transcript(&c),
+            "alpenglow-disk: growing the file system from 1024 MiB to 2048 MiB",
+        );
+        assert_eq!(text_of(&c, ".statusbar .disk"), "disk 2 GiB");
+        has(&sh.run("cat /root/keep"), "grow-42");
+        has(
+            &sh.run(&format!(
+                "[ $({total_mib}) -gt 1900 ] && echo grown-$((6*7))"
+            )),
+            "grown-42",
+        );
+        // The boot checked the file system before it mounted it.
+        has(&sh.run("dmesg | grep 'e2fsck: /dev/vda'"), "clean");
+    }
+    {
+        // Less than the disk has: the file system cannot shrink under its files.
+        let mut sh = Shell::login(&c, &format!("{url}?disk-size=1"));
+        assert_eq!(text_of(&c, ".statusbar .disk"), "disk 2 GiB");
+        has(
+            &sh.run(&format!(
+                "[ $({total_mib}) -gt 1900 ] && echo kept-$((5*5))"
+            )),
+            "kept-25",
+        );
+        has(&sh.run("cat /root/keep"), "grow-42");
+        let boot = terminal_transcript(&c);
+        assert!(
+            !boot.contains("growing the file system"),
+            "the disk grew again:\n{boot}"
+        );
+    }
 }

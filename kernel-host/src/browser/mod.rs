@@ -8,5 +8,7 @@ pub mod machine;
 pub mod protocol;
 
 pub use error::{js_error_message, js_error_stack};
-pub use machine::{disk_lock_name, DiskOptions, Event, Machine, MachineOptions, Stats};
+pub use machine::{
+    disk_lock_name, DiskOptions, Event, Machine, MachineOptions, Stats, DEFAULT_DISK_BYTES,
+};
 pub use protocol::DiskFs;

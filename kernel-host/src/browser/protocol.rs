@@ -60,11 +60,12 @@ pub enum ToWorker {
     },
     Run(Role),
     /// To the device worker, right after `Run(Devices)`: open the disk file `name` in the
-    /// origin's private file system, made with `new_bytes` bytes if it does not exist
+    /// origin's private file system, made with `bytes` bytes if it does not exist and grown
+    /// to them if it is smaller
     /// (`virtio::blk`, docs/disk.md); answered by `DiskReady`.
     OpenDisk {
         name: String,
-        new_bytes: f64,
+        bytes: f64,
     },
     /// To the device worker: how full is the disk? Answered by `DiskUsage`.
     DiskUsage,
@@ -112,7 +113,8 @@ pub enum ToWorker {
 pub enum FromWorker {
     Loaded,
     /// From the device worker, in answer to `OpenDisk`: the disk has `bytes` bytes (0: no
-    /// disk this time, and `problem` says why). The boot CPU starts after this.
+    /// disk this time, and `problem` says why; otherwise `problem` is a note on a disk that
+    /// is used all the same, e.g. one that could not grow). The boot CPU starts after this.
     DiskReady {
         bytes: f64,
         problem: Option<String>,

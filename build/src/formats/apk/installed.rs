@@ -82,10 +82,12 @@ mod tests {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("etc/tool.conf"), "x=1\n").unwrap();
         std::fs::write(root.join("sbin/tool"), "\0asm").unwrap();
-        std::fs::set_permissions(root.join("sbin/tool"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
-        std::fs::set_permissions(root.join("etc"), std::fs::Permissions::from_mode(0o700))
-            .unwrap();
+        std::fs::set_permissions(
+            root.join("sbin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::fs::set_permissions(root.join("etc"), std::fs::Permissions::from_mode(0o700)).unwrap();
         symlink("tool", root.join("sbin/tool2")).unwrap();
         let q1 = |b: &[u8]| {
             format!(

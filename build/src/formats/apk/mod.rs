@@ -10,9 +10,9 @@ pub mod package;
 pub mod pkginfo;
 pub mod reader;
 pub mod tarball;
-pub mod tree;
 #[cfg(test)]
 mod tests;
+pub mod tree;
 
 pub use index::write_index;
 pub use key::SigningKey;

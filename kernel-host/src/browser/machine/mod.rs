@@ -49,16 +49,23 @@ pub struct MachineOptions {
     pub worker_url: String,
     /// Console lines kept for the crash report.
     pub console_lines: usize,
-    /// The disk: its file in the origin's private file system and the size a new one gets
-    /// (docs/disk.md); None boots without one.
+    /// The disk: its file in the origin's private file system and its size (docs/disk.md);
+    /// None boots without one.
     pub disk: Option<DiskOptions>,
 }
+
+/// A new disk's size when nothing else is asked for: 1 GiB (the build's first file system
+/// has this size too, `build/src/steps/08_initramfs.rs`).
+pub const DEFAULT_DISK_BYTES: u64 = 1 << 30;
 
 /// Where the machine's disk lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskOptions {
     pub file: String,
-    pub new_bytes: u64,
+    /// The size the disk should have: a new disk is made this large, a smaller one grows
+    /// to it (the guest grows its file system), a larger one keeps its size (a disk never
+    /// shrinks).
+    pub bytes: u64,
 }
 
 impl DiskOptions {
@@ -78,7 +85,7 @@ impl Default for DiskOptions {
     fn default() -> Self {
         DiskOptions {
             file: "disk.img".to_string(),
-            new_bytes: 1 << 30,
+            bytes: DEFAULT_DISK_BYTES,
         }
     }
 }
@@ -339,7 +346,7 @@ impl Machine {
                     &mut st,
                     ToWorker::OpenDisk {
                         name: disk.file.clone(),
-                        new_bytes: disk.new_bytes as f64,
+                        bytes: disk.bytes as f64,
                     },
                 )?;
             }
