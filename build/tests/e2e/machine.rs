@@ -11,6 +11,7 @@ in_browsers!(the_wall_clock_is_the_real_time: chromium, firefox);
 in_browsers!(a_full_tmpfs_fails_the_write_and_the_shell_goes_on: chromium, firefox);
 in_browsers!(a_loop_without_system_calls_cannot_freeze_the_machine: chromium, firefox);
 in_browsers!(ps_shows_what_each_process_runs: chromium, firefox);
+in_browsers!(ulimit_u_caps_a_users_processes: chromium, firefox);
 // Chromium only: its ceiling (about 125 wasm memories a page, two per process) is reached in
 // seconds; Firefox's is near 500 processes (its per-site worker limit).
 in_browsers!(past_the_process_ceiling_fork_fails_and_the_machine_goes_on: chromium);
@@ -244,4 +245,30 @@ fn ps_shows_what_each_process_runs(kind: Kind) {
     );
     has(&out, "A=42");
     sh.run("kill %1 %2 %3; wait; echo");
+}
+
+/// RLIMIT_NPROC, set with `ulimit -u`, caps the processes of a user (root is exempt, as on
+/// Linux): a user's shell limited to 5 processes starts 4 of 8 background sleeps, each
+/// other fork fails with EAGAIN and the shell says so, and the machine goes on.
+fn ulimit_u_caps_a_users_processes(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &server.url());
+    sh.run("adduser -D -s /bin/sh bob");
+    sh.run(
+        "su bob -c 'ulimit -u 5; for i in 1 2 3 4 5 6 7 8; do sleep 61 & done \
+         2>/tmp/nproc.err; true'",
+    );
+    // Counted by root, whose own forks the limit does not touch.
+    has(
+        &sh.run("echo live-$(ps -o user,args | grep -c '^bob .*sleep 61')"),
+        "live-4",
+    );
+    has(
+        &sh.run("echo refused-$(grep -c 'Resource temporarily unavailable' /tmp/nproc.err)"),
+        "refused-4",
+    );
+    sh.run("pkill -u bob sleep; sleep 0.5");
+    has(&sh.run("echo ok-$((6*7))"), "ok-42");
 }
