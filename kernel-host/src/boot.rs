@@ -101,6 +101,20 @@ pub fn clock_ns(time_origin_ms: f64, now_ms: f64, epoch_ms: f64) -> i64 {
     }
 }
 
+/// The time the computer slept since the machine started, in ms: how much further the wall
+/// clock (`wall_ms`, `Date.now()`) has run than the monotonic one (`time_origin_ms + now_ms`)
+/// since `wall_skew_ms` was measured. `performance.now()` stands still while the system
+/// sleeps on most systems; `Date.now()` does not. Less than a second is the wall clock being
+/// adjusted, not sleep, and counts as 0, as does a wall clock set back.
+pub fn slept_ms(wall_ms: f64, time_origin_ms: f64, now_ms: f64, wall_skew_ms: f64) -> f64 {
+    let ahead = wall_ms - (time_origin_ms + now_ms) - wall_skew_ms;
+    if ahead.is_finite() && ahead >= 1000.0 {
+        ahead
+    } else {
+        0.0
+    }
+}
+
 /// Milliseconds for a `setTimeout` that fires `delta_ns` from now, or `None` for a negative
 /// delta, which cancels the timer. Rounded up: firing early would only make the kernel set
 /// the timer again.
@@ -160,6 +174,30 @@ mod tests {
         r.ram_bytes = 100_000;
         r.initramfs_len = 10;
         assert!(plan(&r).unwrap_err().to_string().contains("64 KiB"));
+    }
+
+    #[test]
+    fn the_clock_catches_up_with_the_time_the_computer_slept() {
+        let (origin, skew) = (1_000_000.0, 3.0);
+        // Awake: the wall clock keeps its distance, or drifts a little.
+        assert_eq!(slept_ms(origin + 500.0 + skew, origin, 500.0, skew), 0.0);
+        assert_eq!(
+            slept_ms(origin + 500.0 + skew + 250.0, origin, 500.0, skew),
+            0.0
+        );
+        // Asleep for a minute: performance.now() stood still, Date.now() did not.
+        assert_eq!(
+            slept_ms(origin + 500.0 + skew + 60_000.0, origin, 500.0, skew),
+            60_000.0
+        );
+        // The wall clock set back: nothing to catch up.
+        assert_eq!(slept_ms(origin - 3_600_000.0, origin, 500.0, skew), 0.0);
+        // clock_ns moves forward by the sleep when epoch is moved back by it.
+        let slept = slept_ms(origin + 500.0 + skew + 60_000.0, origin, 500.0, skew);
+        assert_eq!(
+            clock_ns(origin, 500.0, origin - slept) - clock_ns(origin, 500.0, origin),
+            60_000_000_000
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::outbox::{post, post_with, scope, trap};
 use crate::relay;
 use crate::state;
 use crate::toplevel::{drive, enter, Entry};
-use crate::vmlinux::instantiate;
+use crate::vmlinux::{instantiate, Epoch};
 use js_sys::{BigInt64Array, Int32Array, Uint8Array};
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::protocol::{self, DiskFs, FromWorker, Role, ToWorker};
@@ -44,13 +44,17 @@ fn on_message(msg: ToWorker) {
             memory,
             clock,
             epoch_ms,
+            wall_skew_ms,
             handles,
             devices,
         } => match instantiate(
             &module,
             &memory,
             &BigInt64Array::new(&clock),
-            epoch_ms,
+            Epoch {
+                epoch_ms,
+                wall_skew_ms,
+            },
             Int32Array::new(&handles),
             SharedCells::new(&devices),
         ) {

@@ -10,7 +10,7 @@ use crate::state::{self, Kernel};
 use js_sys::{
     Array, Atomics, BigInt64Array, Function, Int32Array, Object, Uint8Array, WebAssembly,
 };
-use kernel_host::boot::clock_ns;
+use kernel_host::boot::{clock_ns, slept_ms};
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::js_error_message;
 use kernel_host::browser::protocol::FromWorker;
@@ -18,13 +18,19 @@ use kernel_host::{abi, pool};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
+/// Where the machine's clock starts (`ToWorker::Init`).
+pub struct Epoch {
+    pub epoch_ms: f64,
+    pub wall_skew_ms: f64,
+}
+
 /// Instantiates vmlinux with the host imports; returns its entry points and the address of
 /// its pending-IRQ word.
 pub fn instantiate(
     module: &WebAssembly::Module,
     memory: &WebAssembly::Memory,
     clock: &BigInt64Array,
-    epoch_ms: f64,
+    epoch: Epoch,
     handles: Int32Array,
     cells: SharedCells,
 ) -> Result<Kernel, String> {
@@ -56,7 +62,11 @@ pub fn instantiate(
     add(
         "clock_ns",
         Closure::<dyn FnMut() -> i64>::new(move || {
-            monotonic(&clock, clock_ns(origin, performance.now(), epoch_ms))
+            let now = performance.now();
+            // The time the computer slept counts: the kernel's clock (and with it the wall
+            // clock) catches up after a laptop's lid was closed.
+            let slept = slept_ms(js_sys::Date::now(), origin, now, epoch.wall_skew_ms);
+            monotonic(&clock, clock_ns(origin, now, epoch.epoch_ms - slept))
         })
         .into_js_value(),
     )?;

@@ -357,8 +357,7 @@ fn a_browser_killed_during_a_write_leaves_a_disk_that_mounts(kind: Kind) {
     );
     let dmesg = sh.run("dmesg | grep -i -e 'EXT4-fs (vda)' -e 'e2fsck: '");
     assert!(
-        dmesg.contains(": recovering journal")
-            || dmesg.contains("recovery complete"),
+        dmesg.contains(": recovering journal") || dmesg.contains("recovery complete"),
         "no journal replay in the kernel log:\n{dmesg}"
     );
     has(&sh.run("cat /root/before"), "before-42");
@@ -422,7 +421,10 @@ fn the_disk_grows_to_the_size_asked_for_and_never_shrinks(kind: Kind) {
         // label), and grew it.
         let log = sh.run("dmesg | grep -e 'e2fsck: ' -e 'resize2fs: '");
         has(&log, "e2fsck: alpenglow: clean");
-        has(&log, "The filesystem on /dev/vda is now 524288 (4k) blocks long");
+        has(
+            &log,
+            "The filesystem on /dev/vda is now 524288 (4k) blocks long",
+        );
     }
     {
         // Less than the disk has: the file system cannot shrink under its files.

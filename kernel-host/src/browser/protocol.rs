@@ -36,6 +36,9 @@ pub enum ToWorker {
         clock: SharedArrayBuffer,
         /// `performance.timeOrigin + performance.now()` on the main thread at boot.
         epoch_ms: f64,
+        /// `Date.now()` less `epoch_ms`, at that moment: how far the wall clock runs ahead
+        /// of the monotonic one (`boot::slept_ms`).
+        wall_skew_ms: f64,
         /// The shared process-memory handle cells (`crate::handles`): the last handle given
         /// out (`Atomics.add`, so handles are unique across workers), then the ring of
         /// released handles.

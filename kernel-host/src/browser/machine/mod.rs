@@ -199,6 +199,7 @@ struct Inner {
     /// The devices' register cells (virtio's, then the clock's: `rtc::cells_bytes`).
     devices: SharedArrayBuffer,
     epoch_ms: f64,
+    wall_skew_ms: f64,
     options: MachineOptions,
     state: RefCell<State>,
     on_event: RefCell<Box<dyn FnMut(Event)>>,
@@ -269,6 +270,7 @@ impl Machine {
 
         let performance = window.performance().ok_or("no performance clock")?;
         let epoch_ms = performance.time_origin() + performance.now();
+        let wall_skew_ms = js_sys::Date::now() - epoch_ms;
         let handles = SharedArrayBuffer::new(pool::cells_bytes());
         let inner = Rc::new(Inner {
             module: module.clone(),
@@ -278,6 +280,7 @@ impl Machine {
             handles,
             devices: SharedArrayBuffer::new(rtc::cells_bytes()),
             epoch_ms,
+            wall_skew_ms,
             state: RefCell::new(State {
                 stopped: false,
                 next_id: 0,
@@ -562,6 +565,7 @@ impl Inner {
                         memory: inner.memory.clone(),
                         clock: inner.clock.clone(),
                         epoch_ms: inner.epoch_ms,
+                        wall_skew_ms: inner.wall_skew_ms,
                         handles: inner.handles.clone(),
                         devices: inner.devices.clone(),
                     },
