@@ -6,7 +6,7 @@
 //! before the machine is stopped, and written through a writable stream, which the browser
 //! puts in place only when it is complete: a failed restore leaves the old disk.
 
-use js_sys::{Function, Promise, Reflect, Uint8Array};
+use js_sys::{Promise, Reflect, Uint8Array};
 use kernel_host::browser::DiskOptions;
 use kernel_host::disk_image::{self, Image, Use, HEAD_BYTES};
 use wasm_bindgen::prelude::*;
@@ -35,14 +35,7 @@ where
 {
     let window = web_sys::window().ok_or("no window")?;
     let navigator = window.navigator();
-    let locks = Reflect::get(&navigator, &"locks".into())
-        .ok()
-        .filter(|l| !l.is_undefined())
-        .ok_or("this browser has no Web Locks (navigator.locks)")?;
-    let request: Function = Reflect::get(&locks, &"request".into())
-        .map_err(js("navigator.locks.request"))?
-        .dyn_into()
-        .map_err(|_| "navigator.locks.request is not a function")?;
+    let (locks, request) = kernel_host::browser::lock_manager(&navigator)?;
     let storage = navigator.storage();
     let held = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
         future_to_promise(async move {

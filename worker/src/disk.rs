@@ -8,7 +8,7 @@
 //! disk is in use and boots without one instead of sharing the file.
 
 use crate::outbox::scope;
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise, Reflect};
 use kernel_host::browser::js_error_message;
 use kernel_host::disk_image::{self, Image, Use, HEAD_BYTES};
 use kernel_host::virtio::blk::Store;
@@ -95,14 +95,7 @@ fn sleep(ms: i32) -> JsFuture {
 
 /// Takes the Web Lock `name` for the rest of the worker's life. False: another tab holds it.
 async fn lock(name: &str) -> Result<bool, String> {
-    let locks = Reflect::get(&scope().navigator(), &"locks".into())
-        .ok()
-        .filter(|l| !l.is_undefined())
-        .ok_or("this browser has no Web Locks (navigator.locks)")?;
-    let request: Function = Reflect::get(&locks, &"request".into())
-        .map_err(js("navigator.locks.request"))?
-        .dyn_into()
-        .map_err(|_| "navigator.locks.request is not a function")?;
+    let (locks, request) = kernel_host::browser::lock_manager(&scope().navigator())?;
     let controller = web_sys::AbortController::new().map_err(js("AbortController"))?;
     let options = Object::new();
     Reflect::set(&options, &"signal".into(), &controller.signal()).map_err(js("lock options"))?;

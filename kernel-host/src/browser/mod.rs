@@ -4,10 +4,12 @@
 
 pub mod devices;
 pub mod error;
+pub mod locks;
 pub mod machine;
 pub mod protocol;
 
 pub use error::{js_error_message, js_error_stack};
+pub use locks::lock_manager;
 pub use machine::{
     disk_lock_name, DiskOptions, Event, Machine, MachineOptions, Stats, DEFAULT_DISK_BYTES,
 };
