@@ -12,6 +12,8 @@
  *   alpenglow-bench [-t TAG] spawn N PROG        N x vfork + execv(PROG) + waitpid
  *                                                (PROG "-": the child _exits, no exec)
  *   alpenglow-bench [-t TAG] pipe N              N round trips of one byte, 2 processes
+ *   alpenglow-bench [-t TAG] slice N             N x 1 ms sleeps while a child computes:
+ *                                                how late each wakes (time-slice latency)
  *   alpenglow-bench [-t TAG] file DIR MIB        write, then read, DIR/bench.dat
  *   alpenglow-bench [-t TAG] run NAME CMD...     wall time of CMD (vfork + execvp)
  *   alpenglow-bench [-t TAG] ceiling N PROG      live children: vfork + execl(PROG, "600")
@@ -21,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -274,6 +277,58 @@ static int cmd_spawn(long n, const char *prog)
 	return 0;
 }
 
+/* A loop without a system call: only preemption takes the CPU from it. */
+static int cmd_spin(void)
+{
+	volatile uint64_t x = 0;
+
+	for (;;)
+		x++;
+}
+
+/*
+ * How long a task waits for the CPU while another computes: a child spins, and this
+ * process sleeps 1 ms N times; how late each sleep ends is what a typed key waits for
+ * the shell while a loop runs. Natively both run on one CPU, as in the guest.
+ */
+static int cmd_slice(long n)
+{
+	struct timespec ms = { 0, 1000000 };
+	uint64_t total = 0, most = 0;
+	pid_t pid;
+
+#ifndef __wasm__
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) < 0)
+		die("sched_setaffinity");
+#endif
+	pid = vfork();
+	if (pid == 0) {
+		execlp(self, self, "spin", (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		die("vfork");
+	/* Let the loop start. */
+	nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
+	for (long i = 0; i < n; i++) {
+		uint64_t t0 = now_ns(), late;
+
+		nanosleep(&ms, NULL);
+		late = now_ns() - t0 - 1000000;
+		total += late;
+		if (late > most)
+			most = late;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	result("slice us=%.1f max_us=%.1f n=%ld", (double)total / n / 1e3, (double)most / 1e3, n);
+	return 0;
+}
+
 /*
  * How many processes can live at once: children that sleep (PROG 600) are started until
  * N run, a vfork fails (EAGAIN past the machine's ceiling) or an exec does (the child
@@ -514,6 +569,8 @@ int main(int argc, char **argv)
 		goto usage;
 	if (!strcmp(argv[1], "pipe-child") && argc == 4)
 		return cmd_pipe_child(atoi(argv[2]), atoi(argv[3]));
+	if (!strcmp(argv[1], "spin") && argc == 2)
+		return cmd_spin();
 	if (!strcmp(argv[1], "cpu") && argc <= 3)
 		rc = cmd_cpu(argc == 3 ? arg_num(argv[2], "scale") : 1);
 	else if (!strcmp(argv[1], "syscall") && argc == 3)
@@ -522,6 +579,8 @@ int main(int argc, char **argv)
 		rc = cmd_spawn(arg_num(argv[2], "count"), argv[3]);
 	else if (!strcmp(argv[1], "pipe") && argc == 3)
 		rc = cmd_pipe(arg_num(argv[2], "count"));
+	else if (!strcmp(argv[1], "slice") && argc == 3)
+		rc = cmd_slice(arg_num(argv[2], "count"));
 	else if (!strcmp(argv[1], "file") && argc == 4)
 		rc = cmd_file(argv[2], arg_num(argv[3], "size"));
 	else if (!strcmp(argv[1], "ceiling") && argc == 4)
@@ -541,6 +600,7 @@ int main(int argc, char **argv)
 	return rc;
 usage:
 	fprintf(stderr, "usage: %s [-t TAG] cpu [SCALE] | syscall N | spawn N PROG | pipe N |\n"
+			"       slice N |\n"
 			"       file DIR MIB | ceiling N PROG | run NAME CMD... | procmem PID |\n"
 			"       meminfo\n",
 		self);

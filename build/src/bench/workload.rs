@@ -196,6 +196,7 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
         w("system", false, &["spawn", &n(50, 5), "-"]),
         w("system", true, &["spawn", &n(50, 5), &side.true_path]),
         w("system", false, &["pipe", &n(5_000, 500)]),
+        w("system", false, &["slice", &n(200, 20)]),
         w("system", false, &["file", t, &n(16, 4)]),
         shell(
             "sh-loop",
@@ -282,6 +283,7 @@ pub fn describe(name: &str) -> &'static str {
         "vfork-exit" => "vfork, child _exits, wait: each",
         "spawn" => "vfork+exec+wait of true, each",
         "pipe" => "pipe ping-pong, per round trip",
+        "slice" => "a 1 ms sleep's lateness while a loop computes (time slice)",
         "file-write" => "write a tmpfs file (64 KiB writes)",
         "file-read" => "read it back",
         "run-sh-loop" => "sh: while loop, $((i+1))",
