@@ -365,6 +365,7 @@ fn kernel_boots_and_the_page_stays_responsive(kind: Kind) {
             "the Machine button says the card is open"
         );
         assert_eq!(text_of(&c, ".compiled-head h1"), "Halted");
+        screenshot(&c, "halted.png");
         wait_for_terminal(&c, "alpenglow: the kernel powered off", false, WAIT);
         assert!(c.exists("button.reboot").expect("look for it"));
         // kernel_init ran in a worker of its own: the boot worker and at least that one.
