@@ -117,6 +117,27 @@ pub fn now_ms() -> f64 {
         .map_or(0.0, |p| p.now())
 }
 
+/// The person's choice about the machine card (open, or folded into the status bar), for one
+/// boot and one side of running/stopped: a new boot, or the machine stopping, ends it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CardChoice {
+    /// `Booted::at_ms` of the machine it was made for (none before the first boot).
+    pub boot_ms: Option<f64>,
+    /// Whether that machine was stopped (halted, crashed) then.
+    pub stopped: bool,
+    pub open: bool,
+}
+
+/// Whether the machine card shows: unfolded while the machine is stopped (its crash and how
+/// it stopped matter then), folded into the status bar while it starts or runs (the terminal
+/// gets the room), unless the person opened or folded it since.
+pub fn card_open(choice: Option<CardChoice>, boot_ms: Option<f64>, stopped: bool) -> bool {
+    match choice {
+        Some(c) if c.boot_ms == boot_ms && c.stopped == stopped => c.open,
+        _ => stopped,
+    }
+}
+
 /// What the page shows about a crash.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Crash {
@@ -190,6 +211,8 @@ pub struct AppState {
     /// The latest upload or download, for the line over the terminal (`files.rs`).
     pub transfer: RwSignal<Option<Transfer>>,
     pub disk: RwSignal<DiskState>,
+    /// The person's last Machine toggle (`card_open`).
+    pub card: RwSignal<Option<CardChoice>>,
     /// What became of the last disk tool (Settings → Disk): a refused image's reason, a
     /// failed copy. Ok: a note; Err: a problem.
     pub disk_note: RwSignal<Option<Result<String, String>>>,
@@ -224,6 +247,7 @@ impl AppState {
             refused: RwSignal::new(0),
             transfer: RwSignal::new(None),
             disk: RwSignal::new(DiskState::Opening),
+            card: RwSignal::new(None),
             disk_note: RwSignal::new(None),
         }
     }
@@ -234,6 +258,35 @@ impl AppState {
             true => self.run.with(RunState::name),
             false => self.phase.with(Phase::name),
         }
+    }
+
+    /// Whether the machine stopped (halted or crashed).
+    pub fn stopped(&self) -> bool {
+        self.run
+            .with(|r| matches!(r, RunState::Halted(_) | RunState::Crashed(_)))
+    }
+
+    /// `stopped`, outside any tracking.
+    pub fn stopped_untracked(&self) -> bool {
+        self.run
+            .with_untracked(|r| matches!(r, RunState::Halted(_) | RunState::Crashed(_)))
+    }
+
+    /// Whether the machine card shows (folded into the status bar, or open): see `card_open`.
+    pub fn card_open(&self) -> bool {
+        let boot_ms = self.booted.with(|b| b.as_ref().map(|b| b.at_ms));
+        card_open(self.card.get(), boot_ms, self.stopped())
+    }
+
+    /// The person opens or folds the machine card (the status bar's Machine button, Escape).
+    pub fn set_card_open(&self, open: bool) {
+        let boot_ms = self.booted.with_untracked(|b| b.as_ref().map(|b| b.at_ms));
+        let stopped = self.stopped_untracked();
+        self.card.set(Some(CardChoice {
+            boot_ms,
+            stopped,
+            open,
+        }));
     }
 
     /// Whether the kernel is compiled (a machine can boot).
@@ -262,5 +315,33 @@ mod tests {
             ..b
         };
         assert_eq!(stopped.uptime_s(99_999.0), 10);
+    }
+
+    #[test]
+    fn the_card_folds_while_the_machine_runs_and_unfolds_when_it_stops() {
+        // By itself: folded while it starts or runs, open once it stopped.
+        assert!(!card_open(None, None, false));
+        assert!(!card_open(None, Some(5.0), false));
+        assert!(card_open(None, Some(5.0), true));
+        // The person opened it while the machine ran: open until that machine stops (and
+        // then open anyway), folded again on the next boot.
+        let opened = Some(CardChoice {
+            boot_ms: Some(5.0),
+            stopped: false,
+            open: true,
+        });
+        assert!(card_open(opened, Some(5.0), false));
+        assert!(card_open(opened, Some(5.0), true));
+        assert!(!card_open(opened, Some(9.0), false));
+        // Folded by the person once the machine stopped: folded while it stays stopped; a
+        // new boot that stops unfolds it again.
+        let folded = Some(CardChoice {
+            boot_ms: Some(5.0),
+            stopped: true,
+            open: false,
+        });
+        assert!(!card_open(folded, Some(5.0), true));
+        assert!(!card_open(folded, Some(9.0), false));
+        assert!(card_open(folded, Some(9.0), true));
     }
 }

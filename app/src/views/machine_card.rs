@@ -1,6 +1,8 @@
 //! The machine card once the kernel is compiled: its state (booting, running, halted,
-//! crashed) with Reboot, the kernel's and the machine's facts, the crash if there was one,
-//! and the verified artifacts.
+//! crashed), the kernel's and the machine's facts, the crash if there was one, and the
+//! verified artifacts. While the machine starts or runs it is folded into the status bar,
+//! whose Machine button opens it as a panel over the terminal; once the machine stopped it
+//! unfolds by itself, above the terminal (`AppState::card_open`). Reboot is in the status bar.
 
 use super::boot_card::Artifacts;
 use super::crash::crash_panel;
@@ -24,24 +26,35 @@ pub fn MachineCard(app: AppHandle, k: KernelSummary) -> impl IntoView {
             None => "not booted".to_string(),
         })
     };
+    // Opened by the person while the machine runs, the panel takes the keyboard (so that
+    // Escape folds it); unfolded by a stop, it leaves the keyboard where it is.
+    let card = NodeRef::<leptos::html::Section>::new();
+    card.on_load(move |el| {
+        if !s.stopped_untracked() {
+            let _ = el.focus();
+        }
+    });
     view! {
-        <section class="card compact" aria-live="polite">
+        <section
+            node_ref=card
+            class="card compact machine-card"
+            id="machine"
+            aria-label="Machine"
+            aria-live="polite"
+            tabindex="-1"
+            // Over the terminal while the machine runs, in the page once it stopped.
+            data-panel=move || (!s.stopped()).then_some("")
+            on:keydown=move |ev| {
+                // Escape folds the card and gives the terminal the keyboard back.
+                if ev.key() == "Escape" {
+                    s.set_card_open(false);
+                    app.focus_terminal();
+                }
+            }
+        >
             <div class="compiled-head">
                 <span class="ok-dot" aria-hidden="true" data-run=move || s.run.with(RunState::name)></span>
                 <h1>{move || headline(&s.run.get())}</h1>
-                <span class="spacer"></span>
-                <Show when=move || s.run.with(|r| *r != RunState::NotStarted)>
-                    <button
-                        class="reboot"
-                        on:click=move |_| {
-                            app.boot(true);
-                            // Back to the terminal, not left on the button.
-                            app.focus_terminal();
-                        }
-                    >
-                        "Reboot"
-                    </button>
-                </Show>
             </div>
             <dl class="facts">
                 // One row for the kernel module and its memory, so that the card (and the

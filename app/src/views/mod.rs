@@ -1,7 +1,7 @@
 //! What the page shows, split by what each part shows. Every view gets the controller's
 //! `AppHandle` (`app.rs`): it reads `AppState` through it and acts only through it. `Page` is
-//! the root: the top bar, the stage (the boot card while loading, then the machine card and
-//! the terminal) and the status bar.
+//! the root: the top bar, the stage (the boot card while loading, then the terminal, with the
+//! machine card over it or above it when it is open) and the status bar.
 
 mod about;
 mod boot_card;
@@ -58,10 +58,16 @@ fn stage(app: AppHandle) -> AnyView {
         } => boot_card::not_isolated(isolated, shared_memory, why).into_any(),
         Phase::Loading => boot_card::loading(app.s).into_any(),
         Phase::Failed(err) => boot_card::failed(app, err).into_any(),
-        Phase::Compiled(summary) => view! {
-            <MachineCard app=app k=summary />
-            <TerminalPane app=app />
+        Phase::Compiled(summary) => {
+            let s = app.s;
+            // An embedding page has chrome of its own: the terminal only, always.
+            view! {
+                <Show when=move || !s.embed && s.card_open()>
+                    <MachineCard app=app k=summary.clone() />
+                </Show>
+                <TerminalPane app=app />
+            }
+            .into_any()
         }
-        .into_any(),
     }
 }

@@ -1,5 +1,6 @@
 //! The status bar: the page's state, the machine at a glance, the component versions, whether
-//! the page works offline, and the Upload, Settings and About buttons (with their panels).
+//! the page works offline, the Machine button (the machine card, folded here while the machine
+//! runs), Reboot, and the Upload, Packages, Settings and About buttons (with their panels).
 
 use super::about::About;
 use super::packages_panel::PackagesPanel;
@@ -9,7 +10,7 @@ use crate::app::AppHandle;
 use crate::artifacts::Manifest;
 use crate::format::{human_bytes, uptime_text};
 use crate::offline::Offline;
-use crate::state::{AppState, DiskState, RunState};
+use crate::state::{AppState, DiskState, Phase, RunState};
 use leptos::prelude::*;
 
 #[component]
@@ -21,6 +22,7 @@ pub fn StatusBar(app: AppHandle) -> impl IntoView {
             None => vec![("page".to_string(), env!("CARGO_PKG_VERSION").to_string())],
         })
     };
+    let compiled = move || s.phase.with(|p| matches!(p, Phase::Compiled(_)));
     view! {
         <footer class="statusbar" aria-label="Status">
             <span
@@ -78,6 +80,36 @@ pub fn StatusBar(app: AppHandle) -> impl IntoView {
                     _ => "",
                 })}
             </span>
+            <Show when=compiled>
+                <button
+                    class="machine-toggle"
+                    title="The machine: its state, the kernel, workers, network counters and the verified artifacts"
+                    aria-expanded=move || s.card_open().to_string()
+                    aria-controls="machine"
+                    on:click=move |_| {
+                        let open = !untrack(|| s.card_open());
+                        s.set_card_open(open);
+                        if !open {
+                            app.focus_terminal();
+                        }
+                    }
+                >
+                    "Machine"
+                </button>
+            </Show>
+            <Show when=move || compiled() && s.run.with(|r| *r != RunState::NotStarted)>
+                <button
+                    class="reboot"
+                    title="Stop this machine and boot a new one"
+                    on:click=move |_| {
+                        app.boot(true);
+                        // Back to the terminal, not left on the button.
+                        app.focus_terminal();
+                    }
+                >
+                    "Reboot"
+                </button>
+            </Show>
             <Show when=move || s.run.with(|r| matches!(r, RunState::Booting | RunState::Running))>
                 <button
                     class="upload-toggle"

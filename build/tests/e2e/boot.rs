@@ -17,7 +17,7 @@ in_browsers!(kernel_boots_and_the_page_stays_responsive: chromium, firefox);
 in_browsers!(reboot_starts_the_kernel_again: chromium, firefox);
 
 /// Import and export counts of a wasm module, read independently of the page.
-fn import_export_counts(wasm: &[u8]) -> (u32, u32) {
+pub fn import_export_counts(wasm: &[u8]) -> (u32, u32) {
     let (mut imports, mut exports) = (0, 0);
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         match payload.expect("vmlinux.wasm parses") {
@@ -29,7 +29,9 @@ fn import_export_counts(wasm: &[u8]) -> (u32, u32) {
     (imports, exports)
 }
 
-/// Everything the page shows once the kernel is compiled (and the machine started).
+/// Everything the page shows once the kernel is compiled (and the machine started). The
+/// machine card is read as a person would: opened from the status bar (while the machine
+/// runs it is folded there), and folded again after.
 pub fn assert_compiled(c: &Session, site: &Path) {
     let m = manifest(site);
     assert_eq!(
@@ -37,6 +39,8 @@ pub fn assert_compiled(c: &Session, site: &Path) {
         Value::Bool(true),
         "the page must be cross-origin isolated"
     );
+    let opened = !machine_card_open(c);
+    open_machine_card(c);
     let headline = text_of(c, ".compiled-head h1");
     assert!(
         ["Booting", "Running", "Halted", "Crashed"].contains(&headline.as_str()),
@@ -60,6 +64,9 @@ pub fn assert_compiled(c: &Session, site: &Path) {
         text_of(c, ".kernel-counts"),
         format!("{imports} imports · {exports} exports")
     );
+    if opened {
+        fold_machine_card(c);
+    }
 
     // The host's own lines, before the kernel's (xterm renders writes a little later).
     let term = wait_for_terminal(
@@ -345,7 +352,20 @@ fn kernel_boots_and_the_page_stays_responsive(kind: Kind) {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        // The machine card unfolds by itself, in the page above the terminal (no longer a
+        // panel over it): how the machine stopped, and Reboot in the status bar.
+        wait_until(
+            &c,
+            "the machine card to unfold by itself",
+            "const e = document.getElementById('machine'); \
+             return !!e && e.getBoundingClientRect().height > 0 && !e.hasAttribute('data-panel');",
+        );
+        assert!(
+            machine_card_open(&c),
+            "the Machine button says the card is open"
+        );
         assert_eq!(text_of(&c, ".compiled-head h1"), "Halted");
+        screenshot(&c, "halted.png");
         wait_for_terminal(&c, "alpenglow: the kernel powered off", false, WAIT);
         assert!(c.exists("button.reboot").expect("look for it"));
         // kernel_init ran in a worker of its own: the boot worker and at least that one.

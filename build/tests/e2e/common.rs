@@ -378,3 +378,48 @@ pub fn screenshot(c: &Session, name: &str) {
     std::fs::write(&path, png).expect("write screenshot");
     eprintln!("screenshot: {}", path.display());
 }
+
+/// A script: the machine card is open (the status bar's Machine button says so, and the card
+/// is on the page with a size).
+const CARD_OPEN: &str = "const b = document.querySelector('button.machine-toggle'); \
+     const e = document.getElementById('machine'); \
+     return !!b && b.getAttribute('aria-expanded') === 'true' && !!e \
+       && e.getBoundingClientRect().height > 0;";
+
+/// Whether the machine card is open (`CARD_OPEN`).
+pub fn machine_card_open(c: &Session) -> bool {
+    js(c, CARD_OPEN) == Value::Bool(true)
+}
+
+/// Opens the machine card with the status bar's Machine button, as a person would, unless it
+/// is open already (it unfolds by itself when the machine stops); waits until it shows.
+pub fn open_machine_card(c: &Session) {
+    if !machine_card_open(c) {
+        click(c, "button.machine-toggle");
+    }
+    wait_until(c, "the machine card to open from the status bar", CARD_OPEN);
+}
+
+/// Folds the machine card with Escape (it has the keyboard once opened with its button), as a
+/// person would; waits until it is gone and the terminal has the keyboard again.
+pub fn fold_machine_card(c: &Session) {
+    press(c, &input::ESCAPE.to_string());
+    wait_until(c, "Escape to fold the machine card", CARD_FOLDED);
+}
+
+/// Folds the machine card with the status bar's Machine button; waits as `fold_machine_card`.
+pub fn fold_machine_card_with_button(c: &Session) {
+    click(c, "button.machine-toggle");
+    wait_until(
+        c,
+        "the Machine button to fold the machine card",
+        CARD_FOLDED,
+    );
+}
+
+/// A script: the machine card is folded and the terminal has the keyboard.
+const CARD_FOLDED: &str = "const b = document.querySelector('button.machine-toggle'); \
+         return !!b && b.getAttribute('aria-expanded') === 'false' \
+           && !document.getElementById('machine') \
+           && !!document.activeElement \
+           && document.activeElement.matches('#terminal .xterm-helper-textarea');";

@@ -39,6 +39,7 @@ mod files;
 #[allow(dead_code)]
 #[path = "../../../app/src/format.rs"]
 mod format;
+mod layout;
 mod machine;
 mod network;
 mod offline;

@@ -109,14 +109,17 @@ fn the_guest_is_on_a_network(kind: Kind) {
     assert_ne!(status, 0, "wget of a name nobody serves succeeded:\n{out}");
     has(&out, "502");
     // The page's machine card counts the frames and the HTTP requests too (the manifest,
-    // the big file, the missing file, the failed fetch: at least 4).
+    // the big file, the missing file, the failed fetch: at least 4): opened from the status
+    // bar, read, and folded again.
+    open_machine_card(&c);
     wait_until(
         &c,
         "the machine card's network counters",
-        r#"const t = document.querySelector('.machine-network')?.textContent ?? '';
+        r#"const t = document.querySelector('.machine-network')?.innerText ?? '';
            const m = t.match(/(\d+) frames in .* (\d+) HTTP requests/);
            return !!m && Number(m[1]) > 14000 && Number(m[2]) >= 4;"#,
     );
+    fold_machine_card_with_button(&c);
     // The guest's counters saw the file go by.
     let after = sh.run("ifconfig eth0");
     assert!(packets(&after, "RX packets:") > rx + 14_000, "{after}");
@@ -225,11 +228,13 @@ fn tcp_to_other_ports_goes_through_the_relay(kind: Kind) {
     // It works again after a failure, and the machine card counts both.
     let out = sh.run(&format!("echo again-$((6*7)) | nc 10.0.2.2 {allowed}"));
     has(&out, "AGAIN-42");
+    open_machine_card(&c);
     wait_until(
         &c,
         "the machine card's relay counters",
-        r#"const t = document.querySelector('.machine-network')?.textContent ?? '';
+        r#"const t = document.querySelector('.machine-network')?.innerText ?? '';
            const m = t.match(/(\d+) relayed \((\d+) failed\)/);
            return !!m && Number(m[1]) >= 3 && Number(m[2]) >= 1;"#,
     );
+    fold_machine_card(&c);
 }
