@@ -88,7 +88,15 @@ fn is_exit_marker(line: &str) -> bool {
 const SUITES_URL: &str = "http://alpenglow.host/pkgtest-suites";
 
 pub fn run(ctx: &mut Ctx, names: &[String], kind: Kind) -> Result<Vec<Outcome>> {
-    let built = steps::packages::build(ctx, names)?;
+    let recipes = recipe::load_all(&recipe::dir(&ctx.paths.repo))?;
+    // What the named packages' suites run with (gawk's runs under make) is built too.
+    let mut to_build = names.to_vec();
+    for n in names {
+        if let Some(suite) = recipes.get(n).and_then(|(r, _)| r.suite.as_ref()) {
+            to_build.extend(suite.needs.iter().filter(|d| !names.contains(d)).cloned());
+        }
+    }
+    let built = steps::packages::build(ctx, &to_build)?;
     let wanted = |p: &&BuiltPackage| names.is_empty() || names.contains(&p.name);
     let checked: Vec<&BuiltPackage> = built
         .iter()
@@ -99,7 +107,6 @@ pub fn run(ctx: &mut Ctx, names: &[String], kind: Kind) -> Result<Vec<Outcome>> 
         bail!("no package to check: none of them has a `check` in its recipe");
     }
     // The suites: packed for the guest and run natively before the browser starts.
-    let recipes = recipe::load_all(&recipe::dir(&ctx.paths.repo))?;
     let dir = ctx.paths.out("pkgtest");
     let mut suites: Vec<(String, PathBuf, SuiteRun)> = Vec::new();
     for p in &checked {
@@ -145,7 +152,16 @@ pub fn run(ctx: &mut Ctx, names: &[String], kind: Kind) -> Result<Vec<Outcome>> 
     if status != 0 {
         bail!("`apk update` in the guest failed ({status}):\n{out}");
     }
-    let list: Vec<&str> = checked.iter().map(|p| p.name.as_str()).collect();
+    let mut list: Vec<&str> = checked.iter().map(|p| p.name.as_str()).collect();
+    for p in &checked {
+        if let Some(suite) = recipes.get(&p.name).and_then(|(r, _)| r.suite.as_ref()) {
+            for need in &suite.needs {
+                if !list.contains(&need.as_str()) {
+                    list.push(need);
+                }
+            }
+        }
+    }
     let add = format!("apk add {}", list.join(" "));
     let (out, status) = shell(&add)?;
     if status != 0 {

@@ -63,6 +63,9 @@ pub struct Suite {
     /// and copies them into `$NATIVE_BIN`, which comes first on PATH for the native run
     /// (`$SOURCES/pkg-<recipe>` are the other recipes' patched trees, for a library).
     pub native: String,
+    /// Packages the suite runs with in the guest (`make`), installed with the package.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 /// The Debian source package the orig tarball comes from (verified through the mirror's
