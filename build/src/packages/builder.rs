@@ -199,7 +199,7 @@ pub fn expand(value: &str, env: &[(String, String)]) -> String {
 }
 
 /// Copies a directory tree (symlinks as symlinks), leaving out top-level `skip` names.
-fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<()> {
     let mut c = Command::new("cp");
     c.arg("-a").arg("--reflink=auto");
     let mut any = false;

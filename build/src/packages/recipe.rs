@@ -43,6 +43,29 @@ pub struct Recipe {
     /// Scripts of the main package: `post-install = "…"` (run through /bin/sh).
     #[serde(default)]
     pub scripts: BTreeMap<String, String>,
+    /// The upstream test suite `cargo x pkgtest` runs in the guest and natively.
+    pub suite: Option<Suite>,
+}
+
+/// An upstream test suite that can run in the guest: its files from the source tree, the
+/// shell that runs it, and how to build the same programs for this machine to compare.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// Globs relative to the source tree (`tests/*.test`, `tests/modules/**`): the files
+    /// the suite reads, unpacked at the same paths in a scratch directory.
+    pub files: Vec<String>,
+    /// Shell run (by `sh`) in that directory with the package's programs on PATH; exits 0
+    /// when the suite passed, and its last line of output is the summary for the table
+    /// (`452 of 452 tests passed`).
+    pub run: String,
+    /// Shell run in a copy of the source tree that builds the programs for this machine
+    /// and copies them into `$NATIVE_BIN`, which comes first on PATH for the native run
+    /// (`$SOURCES/pkg-<recipe>` are the other recipes' patched trees, for a library).
+    pub native: String,
+    /// Packages the suite runs with in the guest (`make`), installed with the package.
+    #[serde(default)]
+    pub needs: Vec<String>,
 }
 
 /// The Debian source package the orig tarball comes from (verified through the mirror's
@@ -217,6 +240,11 @@ impl Recipe {
                 bail!("lint_allow.{sym} gives no reason");
             }
         }
+        if let Some(suite) = &self.suite {
+            if suite.files.is_empty() || suite.run.trim().is_empty() {
+                bail!("suite needs files and a run command");
+            }
+        }
         Ok(())
     }
 
@@ -289,6 +317,12 @@ name = "lua5.4-doc"
         assert_eq!(r.subpackages[0].globs().unwrap()[0], "usr/include/**");
         assert_eq!(r.subpackages[1].globs().unwrap()[0], "usr/share/man/**");
         assert!(r.depends.is_empty());
+        assert!(r.suite.is_none());
+        let with_suite = format!(
+            "{LUA}\n[suite]\nfiles = [\"testes/**\"]\nrun = \"lua5.4 all.lua\"\nnative = \"make\"\n"
+        );
+        let r = Recipe::parse(&with_suite, Path::new("build/packages/lua5.4.toml")).unwrap();
+        assert_eq!(r.suite.unwrap().files, ["testes/**"]);
     }
 
     #[test]
@@ -311,6 +345,10 @@ name = "lua5.4-doc"
                 "gives no reason",
             ),
             (LUA.replace("license =", "licence ="), "unknown field"),
+            (
+                format!("{LUA}\n[suite]\nfiles = []\nrun = \"true\"\nnative = \"true\"\n"),
+                "suite needs files",
+            ),
         ];
         for (text, want) in cases {
             let err = format!("{:#}", Recipe::parse(&text, p).unwrap_err());
