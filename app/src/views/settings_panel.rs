@@ -77,16 +77,14 @@ fn reboot_pending(s: AppState) -> bool {
         b.as_ref()
             .is_some_and(|b| (b.ram_bytes, b.bootargs.clone()) != want)
     });
-    booted_otherwise || disk_grows(s).is_some()
+    booted_otherwise || disk_grows(s)
 }
 
-/// The disk's size now, when the setting asks for a larger one.
-fn disk_grows(s: AppState) -> Option<u64> {
+/// Whether the setting asks for a larger disk than the one open now.
+fn disk_grows(s: AppState) -> bool {
     let want = s.settings.with(|c| c.disk_bytes());
-    s.disk.with(|d| match d {
-        DiskState::Open { bytes, .. } if *bytes < want => Some(*bytes),
-        _ => None,
-    })
+    s.disk
+        .with(|d| matches!(d, DiskState::Open { bytes, .. } if *bytes < want))
 }
 
 #[component]

@@ -130,8 +130,7 @@ fn base_packages(ctx: &mut Ctx, key: &SigningKey) -> Result<BasePackages> {
             bail!("the base package {name} has scripts; the image cannot run them");
         }
         for dep in &p.depends {
-            let dep_name = dep.split(['=', '<', '>', '~']).next().unwrap_or(dep);
-            if !packages::BASE.contains(&dep_name) {
+            if !packages::BASE.contains(&packages::order::dep_name(dep)) {
                 bail!("the base package {name} depends on {dep}, which is not in the base");
             }
         }
