@@ -68,6 +68,7 @@ impl Machine {
                 bytes: settings.disk_bytes(),
                 ..DiskOptions::default()
             }),
+            preempt_points: !settings.no_preempt,
             ..MachineOptions::default()
         };
         let ram_bytes: u64 = memory

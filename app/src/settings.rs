@@ -6,8 +6,9 @@
 //! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
 //! `cmdline=console=hvc0 quiet` (replaces it), `relay=ws://127.0.0.1:8081/` (a Wisp relay for
 //! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`, `disk-size=4`
-//! (GiB: the disk grows to it, never shrinks), and `disk=none` (boot without the disk, for
-//! this visit only: never saved; docs/disk.md).
+//! (GiB: the disk grows to it, never shrinks), `disk=none` (boot without the disk, for
+//! this visit only: never saved; docs/disk.md), and `preempt=off` (programs without
+//! preemption points, for measuring their cost; this visit only).
 
 use kernel_host::boot::DEFAULT_BOOTARGS;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,11 @@ pub struct Settings {
     /// `?disk=none`: this visit's machines boot without the disk. Never saved.
     #[serde(skip)]
     pub ram_only: bool,
+    /// `?preempt=off`: this visit's programs run without preemption points, to measure what
+    /// they cost (`cargo x bench`); a loop without system calls then holds the CPU. Never
+    /// saved.
+    #[serde(skip)]
+    pub no_preempt: bool,
 }
 
 impl Default for Settings {
@@ -81,6 +87,7 @@ impl Default for Settings {
             theme: Theme::Dark,
             font_size: 14,
             ram_only: false,
+            no_preempt: false,
         }
     }
 }
@@ -303,6 +310,7 @@ pub struct Overrides {
     pub font_size: Option<u32>,
     pub relay: Option<String>,
     pub ram_only: Option<bool>,
+    pub no_preempt: Option<bool>,
 }
 
 impl Overrides {
@@ -337,6 +345,15 @@ impl Overrides {
                         key,
                         value,
                         format!("disk must be none or on, not {other:?}"),
+                    ),
+                },
+                "preempt" => match value.trim() {
+                    "off" => o.no_preempt = Some(true),
+                    "on" => o.no_preempt = Some(false),
+                    other => report(
+                        key,
+                        value,
+                        format!("preempt must be off or on, not {other:?}"),
                     ),
                 },
                 "disk-size" => match parse_disk_size(value) {
@@ -400,6 +417,9 @@ impl Overrides {
         }
         if let Some(v) = self.ram_only {
             s.ram_only = v;
+        }
+        if let Some(v) = self.no_preempt {
+            s.no_preempt = v;
         }
         s
     }
@@ -611,8 +631,14 @@ mod tests {
             ("disk", "none"),
             ("disk", "floppy"),
             ("disk-size", "3"),
+            ("preempt", "off"),
+            ("preempt", "sometimes"),
         ]);
-        assert_eq!(errors.len(), 2);
+        assert_eq!(errors.len(), 3);
+        assert!(
+            errors[2].contains("preempt must be off or on"),
+            "{errors:?}"
+        );
         assert!(errors[1].contains("disk must be none or on"), "{errors:?}");
         assert!(errors[0].contains("font-size=\"huge\""), "{errors:?}");
         let s = o.apply(&saved);
@@ -620,10 +646,15 @@ mod tests {
         assert_eq!(s.theme, Theme::Light);
         assert_eq!(s.font_size, 14);
         assert!(s.ram_only);
+        assert!(s.no_preempt);
         assert_eq!(s.disk_bytes(), 3 << 30);
         assert!(
             !from_stored(&to_stored(&s)).0.ram_only,
             "disk=none is never saved"
+        );
+        assert!(
+            !from_stored(&to_stored(&s)).0.no_preempt,
+            "preempt=off is never saved"
         );
         assert_eq!(s.bootargs(), format!("{DEFAULT_BOOTARGS} quiet"));
         assert_eq!(
@@ -653,6 +684,7 @@ mod tests {
             theme: Theme::Light,
             font_size: 18,
             ram_only: false,
+            no_preempt: false,
         };
         assert_eq!(from_stored(&to_stored(&s)), (s, None));
         let (s, why) = from_stored(r#"{"relay": "http://x/"}"#);

@@ -14,6 +14,7 @@
  *   alpenglow-bench [-t TAG] pipe N              N round trips of one byte, 2 processes
  *   alpenglow-bench [-t TAG] slice N             N x 1 ms sleeps while a child computes:
  *                                                how late each wakes (time-slice latency)
+ *   alpenglow-bench [-t TAG] parallel            two hash loops at once, against one
  *   alpenglow-bench [-t TAG] file DIR MIB        write, then read, DIR/bench.dat
  *   alpenglow-bench [-t TAG] run NAME CMD...     wall time of CMD (vfork + execvp)
  *   alpenglow-bench [-t TAG] ceiling N PROG      live children: vfork + execl(PROG, "600")
@@ -329,6 +330,56 @@ static int cmd_slice(long n)
 	return 0;
 }
 
+/* One hash kernel (the `cpu` hash loop at SCALE 1), for `parallel`'s children. */
+static int cmd_hash(void)
+{
+	volatile uint32_t sum = k_hash(20000000L);
+
+	(void)sum;
+	return 0;
+}
+
+/* Starts `n` children that each run the hash kernel; returns when all have ended. */
+static double run_hashes(int n)
+{
+	uint64_t t0 = now_ns();
+	pid_t pids[2];
+
+	for (int i = 0; i < n; i++) {
+		pids[i] = vfork();
+		if (pids[i] == 0) {
+			execlp(self, self, "hash", (char *)NULL);
+			_exit(127);
+		}
+		if (pids[i] < 0)
+			die("vfork");
+	}
+	for (int i = 0; i < n; i++) {
+		int status;
+
+		if (waitpid(pids[i], &status, 0) < 0)
+			die("waitpid");
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			errno = ENOEXEC;
+			die("hash child");
+		}
+	}
+	return (now_ns() - t0) / 1e6;
+}
+
+/*
+ * Two compute processes at once against one: with two CPUs they take about as long as
+ * one (ratio 1), with one CPU twice as long (ratio 2).
+ */
+static int cmd_parallel(void)
+{
+	double one = run_hashes(1), two = run_hashes(2);
+
+	result("parallel-1 ms=%.3f", one);
+	result("parallel-2 ms=%.3f ratio=%.2f", two, two / one);
+	return 0;
+}
+
 /*
  * How many processes can live at once: children that sleep (PROG 600) are started until
  * N run, a vfork fails (EAGAIN past the machine's ceiling) or an exec does (the child
@@ -571,6 +622,8 @@ int main(int argc, char **argv)
 		return cmd_pipe_child(atoi(argv[2]), atoi(argv[3]));
 	if (!strcmp(argv[1], "spin") && argc == 2)
 		return cmd_spin();
+	if (!strcmp(argv[1], "hash") && argc == 2)
+		return cmd_hash();
 	if (!strcmp(argv[1], "cpu") && argc <= 3)
 		rc = cmd_cpu(argc == 3 ? arg_num(argv[2], "scale") : 1);
 	else if (!strcmp(argv[1], "syscall") && argc == 3)
@@ -579,6 +632,8 @@ int main(int argc, char **argv)
 		rc = cmd_spawn(arg_num(argv[2], "count"), argv[3]);
 	else if (!strcmp(argv[1], "pipe") && argc == 3)
 		rc = cmd_pipe(arg_num(argv[2], "count"));
+	else if (!strcmp(argv[1], "parallel") && argc == 2)
+		rc = cmd_parallel();
 	else if (!strcmp(argv[1], "slice") && argc == 3)
 		rc = cmd_slice(arg_num(argv[2], "count"));
 	else if (!strcmp(argv[1], "file") && argc == 4)
@@ -600,7 +655,7 @@ int main(int argc, char **argv)
 	return rc;
 usage:
 	fprintf(stderr, "usage: %s [-t TAG] cpu [SCALE] | syscall N | spawn N PROG | pipe N |\n"
-			"       slice N |\n"
+			"       slice N | parallel |\n"
 			"       file DIR MIB | ceiling N PROG | run NAME CMD... | procmem PID |\n"
 			"       meminfo\n",
 		self);

@@ -120,6 +120,9 @@ enum Cmd {
         /// The browser: chromium or firefox.
         #[arg(long, default_value = "chromium")]
         browser: browser::Kind,
+        /// Print the browser console's messages (page and workers) after the commands.
+        #[arg(long)]
+        browser_log: bool,
         #[arg(required = true)]
         commands: Vec<String>,
     },
@@ -331,13 +334,17 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             append,
             quiet,
             browser,
+            browser_log,
             commands,
         } => browser::page::run_commands(
             &mut Ctx::new(ui)?,
             &commands,
-            append.as_deref(),
-            std::time::Duration::from_secs(quiet),
-            browser,
+            &browser::page::RunOptions {
+                append: append.as_deref(),
+                quiet: std::time::Duration::from_secs(quiet),
+                kind: browser,
+                browser_log,
+            },
         ),
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {

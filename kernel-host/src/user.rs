@@ -28,9 +28,18 @@ pub const SPARE_MEMORIES: usize = 2;
 /// Larger memories are not kept: they hold RAM, and zeroing them costs more than a new one.
 pub const SPARE_MAX_PAGES: u32 = 256;
 
-/// Program modules a worker keeps compiled, with the file they came from: exec of the same
-/// file (BusyBox, again and again from a shell) reuses the module.
-pub const CACHED_MODULES: usize = 2;
+/// Program modules the page keeps compiled, with the file they came from, and sends to every
+/// worker: an exec of the same file (BusyBox, again and again from a shell) in any worker
+/// reuses the module, and with it the code V8 has compiled and optimised for it so far.
+pub const CACHED_PROGRAMS: usize = 8;
+
+/// Adds `entry` to a most-recent-last list of at most `CACHED_PROGRAMS`, dropping the oldest.
+pub fn remember<T>(list: &mut Vec<T>, entry: T) {
+    if list.len() >= CACHED_PROGRAMS {
+        list.drain(..=list.len() - CACHED_PROGRAMS);
+    }
+    list.push(entry);
+}
 
 /// Whether a released memory of `pages` is worth keeping when `spares` are kept already.
 pub fn keep_as_spare(pages: u32, spares: usize) -> bool {
@@ -214,6 +223,22 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_program_cache_keeps_the_latest_ones() {
+        let mut list = Vec::new();
+        for i in 0..CACHED_PROGRAMS + 3 {
+            remember(&mut list, i);
+        }
+        assert_eq!(list.len(), CACHED_PROGRAMS);
+        assert_eq!(list.first(), Some(&3));
+        assert_eq!(list.last(), Some(&(CACHED_PROGRAMS + 2)));
+        // A list grown past the cap some other way is cut back too.
+        let mut long: Vec<usize> = (0..CACHED_PROGRAMS + 5).collect();
+        remember(&mut long, 99);
+        assert_eq!(long.len(), CACHED_PROGRAMS);
+        assert_eq!(long.last(), Some(&99));
+    }
 
     #[test]
     fn spares_are_small_few_and_of_the_same_maximum() {

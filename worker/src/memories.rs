@@ -1,7 +1,7 @@
 //! The process memories this worker knows (`kernel_host::user`, `kernel_host::handles`): by
 //! handle, with the program's module and, once entered here, its instance; the selected one
 //! the `user_*` imports copy to and from; released memories this worker made, kept for its
-//! next exec; and the program files it compiled lately.
+//! next exec; and the program files compiled lately in this page.
 //!
 //! Nothing here calls into the kernel or a program except `instantiate_program`, which the
 //! caller runs outside any borrow of the worker's state.
@@ -9,7 +9,8 @@
 use crate::js::{export, set};
 use crate::outbox::post;
 use js_sys::{
-    Array, Atomics, DataView, Function, Int32Array, Object, Reflect, Uint8Array, WebAssembly,
+    Array, Atomics, DataView, Function, Int32Array, Object, Reflect, SharedArrayBuffer, Uint8Array,
+    WebAssembly,
 };
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::js_error_message;
@@ -52,13 +53,21 @@ pub struct Memories {
     /// `user_select`'s handle (0 = none).
     selected: u32,
     spares: Vec<Spare>,
-    /// Program files this worker compiled lately, with their modules, oldest first.
-    modules: Vec<(Vec<u8>, WebAssembly::Module)>,
+    /// Program files compiled lately, here or in another worker (`ToWorker::Program`), with
+    /// their modules, oldest first.
+    programs: Vec<(Uint8Array, WebAssembly::Module)>,
     /// The shared handle cells (`kernel_host::handles`), from `Init`.
     pub handles: Option<SharedCells>,
+    /// Programs run as they are, without preemption points (`Init`'s `preempt_points`).
+    pub plain: bool,
 }
 
 impl Memories {
+    /// `ToWorker::Program`: a program file another worker compiled, and its module.
+    pub fn learn(&mut self, file: &SharedArrayBuffer, module: WebAssembly::Module) {
+        user::remember(&mut self.programs, (Uint8Array::new(file), module));
+    }
+
     /// `ToWorker::User`: a process memory from the registry (kept as it is if known).
     pub fn know(&mut self, handle: u32, module: WebAssembly::Module, memory: WebAssembly::Memory) {
         self.users.entry(handle).or_insert(UserMemory {
@@ -259,19 +268,32 @@ impl Memories {
         WebAssembly::Memory::new(&desc).ok()
     }
 
-    /// The module of a program file: compiled now, or earlier in this worker from the same
-    /// bytes (a shell execs BusyBox over and over; compiling it costs more than comparing it).
+    /// The module of a program file: compiled now, or earlier in this page from the same
+    /// bytes (a shell execs BusyBox over and over; compiling it costs far more than comparing
+    /// it). A new module is shared with the other workers (`FromWorker::Compiled`).
     fn compiled(&mut self, file: Vec<u8>) -> Result<WebAssembly::Module, JsValue> {
-        if let Some((_, module)) = self.modules.iter().find(|(f, _)| *f == file) {
+        if let Some((_, module)) = self
+            .programs
+            .iter()
+            .rev()
+            .find(|(f, _)| same_bytes(f, &file))
+        {
             return Ok(module.clone());
         }
         // Every loop gets a preemption point (`kernel_host::preempt`).
-        let (instrumented, _) = preempt::instrument(&file).map_err(JsValue::from)?;
+        let instrumented = match self.plain {
+            true => file.clone(),
+            false => preempt::instrument(&file).map_err(JsValue::from)?.0,
+        };
         let module = WebAssembly::Module::new(&Uint8Array::from(&instrumented[..]))?;
-        if self.modules.len() == user::CACHED_MODULES {
-            self.modules.remove(0);
-        }
-        self.modules.push((file, module.clone()));
+        let shared = SharedArrayBuffer::new(file.len() as u32);
+        let bytes = Uint8Array::new(&shared);
+        bytes.copy_from(&file);
+        user::remember(&mut self.programs, (bytes, module.clone()));
+        post(&FromWorker::Compiled {
+            file: shared,
+            module: module.clone(),
+        });
         Ok(module)
     }
 
@@ -340,6 +362,22 @@ impl Memories {
         .set_uint32_endian(pages_out as usize, pages, true);
         handle as i32
     }
+}
+
+/// Whether the shared copy `shared` holds exactly `file`, compared a piece at a time so that no
+/// second whole copy is made.
+fn same_bytes(shared: &Uint8Array, file: &[u8]) -> bool {
+    const PIECE: usize = 64 * 1024;
+    if shared.length() as usize != file.len() {
+        return false;
+    }
+    let mut piece = vec![0u8; PIECE.min(file.len())];
+    file.chunks(PIECE).enumerate().all(|(i, want)| {
+        let at = (i * PIECE) as u32;
+        let got = &mut piece[..want.len()];
+        shared.subarray(at, at + want.len() as u32).copy_to(got);
+        got == want
+    })
 }
 
 /// How many of `n` bytes at `at` lie inside `len` bytes.

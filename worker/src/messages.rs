@@ -47,6 +47,7 @@ fn on_message(msg: ToWorker) {
             wall_skew_ms,
             handles,
             devices,
+            preempt_points,
         } => match instantiate(
             &module,
             &memory,
@@ -63,6 +64,7 @@ fn on_message(msg: ToWorker) {
                 state::with(|w| {
                     w.kernel = Some(kernel);
                     w.memories.handles = Some(SharedCells::new(&handles));
+                    w.memories.plain = !preempt_points;
                     w.shared = Some((memory, devices));
                 });
                 post(&FromWorker::Ready { irq_pending });
@@ -88,6 +90,7 @@ fn on_message(msg: ToWorker) {
                 drive(enter(handle, p, thread));
             }
         }
+        ToWorker::Program { file, module } => state::with(|w| w.memories.learn(&file, module)),
         ToWorker::NoUser { handle } => trap(
             format!("user_enter({handle}): no such process memory in the registry"),
             None,

@@ -19,8 +19,9 @@ struct Draft {
     relay: String,
     theme: Theme,
     font_size: String,
-    /// `?disk=none` stays for the visit: the form has no field for it.
+    /// `?disk=none` and `?preempt=off` stay for the visit: the form has no field for them.
     ram_only: bool,
+    no_preempt: bool,
 }
 
 impl Draft {
@@ -34,6 +35,7 @@ impl Draft {
             theme: s.theme,
             font_size: s.font_size.to_string(),
             ram_only: s.ram_only,
+            no_preempt: s.no_preempt,
         }
     }
 
@@ -55,6 +57,7 @@ impl Draft {
             theme: self.theme,
             font_size: font.unwrap_or_default(),
             ram_only: self.ram_only,
+            no_preempt: self.no_preempt,
         };
         for (field, e) in s.problems() {
             if matches!(field, Field::Cmdline | Field::Relay) {

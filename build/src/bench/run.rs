@@ -214,6 +214,7 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
             "compute",
             "first-run",
             "system",
+            "preemption",
             "busybox",
         ]
         .iter()
@@ -448,6 +449,36 @@ fn measure(
             Err(e) => ui.warn(&format!("the process ceiling was not measured: {e:#}")),
         }
     }
+    // What the preemption points cost: the compute kernels once more, on a page whose
+    // programs have none (`?preempt=off`); the other column is the same kernels with them,
+    // from the compute group above. Last, since that page can be frozen by a loop.
+    if stopped.is_none() {
+        let step = ui.step("compute without preemption points (?preempt=off)");
+        match plain_compute(&mut guest, opts.reps) {
+            Ok(plain) => {
+                for out in &plain {
+                    for r in &out.records {
+                        if let Some((v, unit)) = r.figure() {
+                            samples.add(
+                                "preemption",
+                                &format!("preempt-{}", r.name),
+                                unit,
+                                false,
+                                v,
+                            );
+                        }
+                    }
+                }
+                for name in ["cpu-hash", "cpu-memcpy", "cpu-qsort", "cpu-sha256"] {
+                    for v in samples.guest.get(name).cloned().unwrap_or_default() {
+                        samples.add("preemption", &format!("preempt-{name}"), "ms", true, v);
+                    }
+                }
+                step.done("");
+            }
+            Err(e) => ui.warn(&format!("the preemption cost was not measured: {e:#}")),
+        }
+    }
     // The last page's console, for reading what happened (escapes kept, as the terminal got it).
     let log = paths.repo.join("target/bench/console.log");
     std::fs::write(&log, guest.page.text_from(0)?)
@@ -458,6 +489,24 @@ fn measure(
     }
     drop(h);
     Ok((meta, samples))
+}
+
+/// Boots the page with `preempt=off` and runs the compute kernels `reps` times; the page's
+/// address is the usual one again after.
+fn plain_compute(guest: &mut Guest, reps: usize) -> Result<Vec<Output>> {
+    let url = guest.page.url.clone();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    guest.page.url = format!("{url}{sep}preempt=off");
+    let result = guest
+        .boot()
+        .context("booting with ?preempt=off")
+        .and_then(|_| {
+            (0..reps)
+                .map(|_| guest.run(&["cpu".into(), "1".into()]))
+                .collect()
+        });
+    guest.page.url = url;
+    result
 }
 
 fn add_procmem(samples: &mut Samples, out: &Output) {

@@ -197,6 +197,7 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
         w("system", true, &["spawn", &n(50, 5), &side.true_path]),
         w("system", false, &["pipe", &n(5_000, 500)]),
         w("system", false, &["slice", &n(200, 20)]),
+        w("system", false, &["parallel"]),
         w("system", false, &["file", t, &n(16, 4)]),
         shell(
             "sh-loop",
@@ -284,6 +285,8 @@ pub fn describe(name: &str) -> &'static str {
         "spawn" => "vfork+exec+wait of true, each",
         "pipe" => "pipe ping-pong, per round trip",
         "slice" => "a 1 ms sleep's lateness while a loop computes (time slice)",
+        "parallel-1" => "one process running the hash loop (20M steps)",
+        "parallel-2" => "two such processes at once (1 CPU: twice parallel-1)",
         "file-write" => "write a tmpfs file (64 KiB writes)",
         "file-read" => "read it back",
         "run-sh-loop" => "sh: while loop, $((i+1))",
@@ -301,6 +304,9 @@ pub fn describe(name: &str) -> &'static str {
         "run-wget-big" => "wget of 20 MiB from the site (1 MiB --quick)",
         "run-wget-small" => "20 wget of a small file, one connection each",
         "wget-big-throughput" => "that wget's throughput (higher is better)",
+        n if n.starts_with("preempt-") => {
+            "with preemption points; native column: the same page with ?preempt=off"
+        }
         n if n.starts_with("first-run-") => "the first run in the page (V8 baseline code)",
         "first-visit-nav-to-shell-prompt" => "fresh profile: service worker, downloads",
         "nav-to-kernel-compiled" => "artifacts fetched and verified, kernel compiled",

@@ -351,6 +351,11 @@ impl Page {
         )
     }
 
+    /// The browser console's messages since the last call (page and workers).
+    pub fn browser_log(&self) -> String {
+        self.session.browser_log()
+    }
+
     /// A fresh tag for [`Page::run_tagged`].
     pub fn next_tag(&mut self) -> u32 {
         self.tag += 1;
@@ -534,17 +539,33 @@ impl Headless {
     }
 }
 
+/// How `cargo x run` runs its commands.
+pub struct RunOptions<'a> {
+    /// Added to the kernel command line.
+    pub append: Option<&'a str>,
+    /// Give up on a command that prints nothing for this long.
+    pub quiet: Duration,
+    pub kind: Kind,
+    /// Print the browser console's messages after the commands.
+    pub browser_log: bool,
+}
+
 /// `cargo x run CMD...`: boots the app in a headless browser and types each command at its
 /// shell prompt, printing what the terminal shows as it comes. Fails on the first command
 /// that exits non-zero, or that prints nothing for `quiet`.
-pub fn run_commands(
-    ctx: &mut Ctx,
-    commands: &[String],
-    append: Option<&str>,
-    quiet: Duration,
-    kind: Kind,
-) -> Result<()> {
-    let mut h = Headless::boot(ctx, append, kind)?;
+pub fn run_commands(ctx: &mut Ctx, commands: &[String], opts: &RunOptions) -> Result<()> {
+    let mut h = Headless::boot(ctx, opts.append, opts.kind)?;
+    let result = run_each(&mut h, commands, opts.quiet);
+    if opts.browser_log {
+        println!(
+            "\n---- the browser's console ----\n{}",
+            h.page.browser_log()
+        );
+    }
+    result
+}
+
+fn run_each(h: &mut Headless, commands: &[String], quiet: Duration) -> Result<()> {
     for cmd in commands {
         let tag = h.page.next_tag();
         let ran = h.page.run_tagged(tag, cmd, quiet, |chunk| {

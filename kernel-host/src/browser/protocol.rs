@@ -47,6 +47,8 @@ pub enum ToWorker {
         /// The virtio devices' register cells (`virtio::cells_bytes()` bytes).
         #[serde(with = "serde_wasm_bindgen::preserve")]
         devices: SharedArrayBuffer,
+        /// Whether programs get preemption points (`MachineOptions::preempt_points`).
+        preempt_points: bool,
     },
     /// A live process memory from the registry: sent before `Run(Task)` for every live
     /// handle, and in answer to `WantUser`.
@@ -56,6 +58,16 @@ pub enum ToWorker {
         module: WebAssembly::Module,
         #[serde(with = "serde_wasm_bindgen::preserve")]
         memory: WebAssembly::Memory,
+    },
+    /// A program file compiled in another worker (`Compiled`), sent to every worker so that
+    /// an exec of the same bytes there reuses the module: a program is compiled once per page
+    /// and its optimised code is shared. Sent after `Init` and before any `Run`.
+    Program {
+        /// The file's bytes (never written after it is shared).
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        file: SharedArrayBuffer,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        module: WebAssembly::Module,
     },
     /// The answer to `WantUser` for a handle the registry does not hold.
     NoUser {
@@ -197,6 +209,14 @@ pub enum FromWorker {
         module: WebAssembly::Module,
         #[serde(with = "serde_wasm_bindgen::preserve")]
         memory: WebAssembly::Memory,
+    },
+    /// `user_create` compiled a program file this worker had not seen (before its
+    /// `UserCreated`): the page keeps it and sends it to the other workers (`Program`).
+    Compiled {
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        file: SharedArrayBuffer,
+        #[serde(with = "serde_wasm_bindgen::preserve")]
+        module: WebAssembly::Module,
     },
     /// `user_release`: drop the registry entry.
     UserReleased {

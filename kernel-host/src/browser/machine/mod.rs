@@ -52,6 +52,9 @@ pub struct MachineOptions {
     /// The disk: its file in the origin's private file system and its size (docs/disk.md);
     /// None boots without one.
     pub disk: Option<DiskOptions>,
+    /// Whether every program gets preemption points (`crate::preempt`); off only to measure
+    /// what they cost, since a loop without system calls then holds the CPU.
+    pub preempt_points: bool,
 }
 
 /// A new disk's size when nothing else is asked for: 1 GiB (the build's first file system
@@ -99,6 +102,7 @@ impl Default for MachineOptions {
             worker_url: "./worker_loader.js".to_string(),
             console_lines: 40,
             disk: Some(DiskOptions::default()),
+            preempt_points: true,
         }
     }
 }
@@ -179,6 +183,9 @@ struct State {
     spare_timer: Option<i32>,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
+    /// Program files compiled lately, with their modules, oldest first: every worker gets
+    /// them (`ToWorker::Program`), so a program is compiled once per page.
+    programs: Vec<(SharedArrayBuffer, WebAssembly::Module)>,
     /// Messages for the device worker from before it runs, in order.
     device_backlog: Vec<ToWorker>,
     /// Files bytes sent to the device worker, and how many of them the guest has taken.
@@ -297,6 +304,7 @@ impl Machine {
                 gap_timer: None,
                 spare_timer: None,
                 users: BTreeMap::new(),
+                programs: Vec::new(),
                 device_backlog: Vec::new(),
                 files_sent: 0,
                 files_taken: 0,
@@ -568,8 +576,14 @@ impl Inner {
                         wall_skew_ms: inner.wall_skew_ms,
                         handles: inner.handles.clone(),
                         devices: inner.devices.clone(),
+                        preempt_points: inner.options.preempt_points,
                     },
                 )?;
+                if st.slots[i].runs_programs() {
+                    for (file, module) in &st.programs {
+                        Inner::post(&st.slots[i], &Inner::program_message(file, module))?;
+                    }
+                }
             }
             FromWorker::Ready { irq_pending } => {
                 match st.irq_pending {
@@ -655,6 +669,7 @@ impl Inner {
             } => {
                 st.users.insert(handle, UserMemory { module, memory });
             }
+            FromWorker::Compiled { file, module } => Inner::compiled(st, id, file, module)?,
             FromWorker::UserReleased { handle } => {
                 st.users.remove(&handle);
                 Inner::freed(inner, st)?;

@@ -41,6 +41,11 @@ impl Slot {
         self.role.is_none() && self.phase != Phase::Idle
     }
 
+    /// Whether the worker may run user programs: all but the device worker.
+    pub(super) fn runs_programs(&self) -> bool {
+        self.role != Some(Role::Devices)
+    }
+
     /// Ends the worker; no message or error of it is heard after.
     pub(super) fn end(&self) {
         self.worker.set_onmessage(None);

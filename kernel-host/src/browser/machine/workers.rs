@@ -133,6 +133,45 @@ impl Inner {
         }
     }
 
+    pub(super) fn program_message(
+        file: &js_sys::SharedArrayBuffer,
+        module: &js_sys::WebAssembly::Module,
+    ) -> ToWorker {
+        ToWorker::Program {
+            file: file.clone(),
+            module: module.clone(),
+        }
+    }
+
+    /// A worker compiled a program file (`Compiled`): keep it, unless another worker compiled
+    /// the same bytes first, and send it to every other worker that has been given `Init`
+    /// and runs programs (a worker still loading gets the list after its `Init`).
+    pub(super) fn compiled(
+        st: &mut State,
+        from: u32,
+        file: js_sys::SharedArrayBuffer,
+        module: js_sys::WebAssembly::Module,
+    ) -> Result<(), String> {
+        let bytes = js_sys::Uint8Array::new(&file);
+        let known = st.programs.iter().any(|(f, _)| {
+            let f = js_sys::Uint8Array::new(f);
+            f.length() == bytes.length() && f.to_vec() == bytes.to_vec()
+        });
+        if known {
+            return Ok(());
+        }
+        let msg = Inner::program_message(&file, &module);
+        crate::user::remember(&mut st.programs, (file, module));
+        for slot in st
+            .slots
+            .iter()
+            .filter(|s| s.id != from && s.phase != Phase::Loading && s.runs_programs())
+        {
+            Inner::post(slot, &msg)?;
+        }
+        Ok(())
+    }
+
     /// Gives `role` to a warm worker, or to one still starting, or to a new one; then tops
     /// the pool up again.
     pub(super) fn assign(inner: &Rc<Inner>, st: &mut State, role: Role) -> Result<(), String> {
