@@ -245,6 +245,15 @@ pub fn check_font_size(px: u32) -> Result<u32, String> {
     }
 }
 
+/// A per-visit switch of the URL, `KEY=WORD` or `KEY=on`: whether it is `word`.
+fn switch(key: &str, value: &str, word: &str) -> Result<bool, String> {
+    match value.trim() {
+        v if v == word => Ok(true),
+        "on" => Ok(false),
+        other => Err(format!("{key} must be {word} or on, not {other:?}")),
+    }
+}
+
 /// A command line (or the part appended to one): one line of printable characters.
 pub fn check_cmdline(text: &str) -> Result<(), String> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
@@ -338,23 +347,13 @@ impl Overrides {
                     Ok(()) => o.relay = Some(value.trim().to_string()),
                     Err(e) => report(key, value, e),
                 },
-                "disk" => match value.trim() {
-                    "none" => o.ram_only = Some(true),
-                    "on" => o.ram_only = Some(false),
-                    other => report(
-                        key,
-                        value,
-                        format!("disk must be none or on, not {other:?}"),
-                    ),
+                "disk" => match switch(key, value, "none") {
+                    Ok(v) => o.ram_only = Some(v),
+                    Err(e) => report(key, value, e),
                 },
-                "preempt" => match value.trim() {
-                    "off" => o.no_preempt = Some(true),
-                    "on" => o.no_preempt = Some(false),
-                    other => report(
-                        key,
-                        value,
-                        format!("preempt must be off or on, not {other:?}"),
-                    ),
+                "preempt" => match switch(key, value, "off") {
+                    Ok(v) => o.no_preempt = Some(v),
+                    Err(e) => report(key, value, e),
                 },
                 "disk-size" => match parse_disk_size(value) {
                     Ok(v) => o.disk_gib = Some(v),
