@@ -60,6 +60,8 @@ pub struct Memories {
     pub handles: Option<SharedCells>,
     /// Programs run as they are, without preemption points (`Init`'s `preempt_points`).
     pub plain: bool,
+    /// `user::zeroing_module`, compiled at the first spare memory to zero.
+    zeroing: Option<WebAssembly::Module>,
 }
 
 impl Memories {
@@ -243,6 +245,46 @@ impl Memories {
         }
     }
 
+    /// Zeroes a whole process memory (`bytes` is a view of it all): with `memory.fill`
+    /// (`user::zeroing_module`), or with the typed array's far slower `fill` should that
+    /// module fail.
+    fn zero(&mut self, memory: &WebAssembly::Memory, bytes: &Uint8Array) {
+        let filled = self
+            .zeroing_instance(memory)
+            .and_then(|zero| {
+                zero.call2(&JsValue::NULL, &0.into(), &bytes.length().into())
+                    .map_err(|e| js_error_message(&e))
+            })
+            .inspect_err(|e| {
+                web_sys::console::warn_1(&format!("zeroing a process memory: {e}").into())
+            });
+        if filled.is_err() {
+            bytes.fill(0, 0, bytes.length());
+        }
+    }
+
+    /// `zero(at, len)` of a zeroing instance over `memory`.
+    fn zeroing_instance(&mut self, memory: &WebAssembly::Memory) -> Result<Function, String> {
+        let module = match &self.zeroing {
+            Some(m) => m.clone(),
+            None => {
+                let m = WebAssembly::Module::new(&Uint8Array::from(&user::zeroing_module()[..]))
+                    .map_err(|e| js_error_message(&e))?;
+                self.zeroing = Some(m.clone());
+                m
+            }
+        };
+        let env = Object::new();
+        set(&env, "memory", memory)?;
+        let imports = Object::new();
+        set(&imports, "env", &env)?;
+        let instance =
+            WebAssembly::Instance::new(&module, &imports).map_err(|e| js_error_message(&e))?;
+        export(&instance.exports(), "the zeroing module", user::ZERO_EXPORT)?
+            .dyn_into()
+            .map_err(|_| "its zero is not a function".to_string())
+    }
+
     /// A process memory for a program asking for `want`: a spare one, zeroed and grown to
     /// size, or a new one.
     fn process_memory(&mut self, want: user::ProgramMemory) -> Option<WebAssembly::Memory> {
@@ -252,7 +294,7 @@ impl Memories {
             let Some(grow) = user::spare_fits(pages, spare.maximum, want) else {
                 continue;
             };
-            bytes.fill(0, 0, bytes.length());
+            self.zero(&spare.memory, &bytes);
             if grow > 0 && grow_memory(&spare.memory, grow).is_none() {
                 continue;
             }
