@@ -14,7 +14,7 @@ use js_sys::{
 };
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::js_error_message;
-use kernel_host::browser::protocol::FromWorker;
+use kernel_host::browser::protocol::{self, FromWorker};
 use kernel_host::layout::WASM_PAGE;
 use kernel_host::{abi, handles, preempt, user};
 use std::collections::HashMap;
@@ -318,14 +318,15 @@ impl Memories {
             .programs
             .iter()
             .rev()
-            .find(|(f, _)| same_bytes(f, &file))
+            .find(|(f, _)| protocol::same_file(f, &file))
         {
             return Ok(module.clone());
         }
         // Every loop gets a preemption point (`kernel_host::preempt`).
-        let instrumented = match self.plain {
-            true => file.clone(),
-            false => preempt::instrument(&file).map_err(JsValue::from)?.0,
+        let instrumented = if self.plain {
+            file.clone()
+        } else {
+            preempt::instrument(&file).map_err(JsValue::from)?.0
         };
         let module = WebAssembly::Module::new(&Uint8Array::from(&instrumented[..]))?;
         let shared = SharedArrayBuffer::new(file.len() as u32);
@@ -404,22 +405,6 @@ impl Memories {
         .set_uint32_endian(pages_out as usize, pages, true);
         handle as i32
     }
-}
-
-/// Whether the shared copy `shared` holds exactly `file`, compared a piece at a time so that no
-/// second whole copy is made.
-fn same_bytes(shared: &Uint8Array, file: &[u8]) -> bool {
-    const PIECE: usize = 64 * 1024;
-    if shared.length() as usize != file.len() {
-        return false;
-    }
-    let mut piece = vec![0u8; PIECE.min(file.len())];
-    file.chunks(PIECE).enumerate().all(|(i, want)| {
-        let at = (i * PIECE) as u32;
-        let got = &mut piece[..want.len()];
-        shared.subarray(at, at + want.len() as u32).copy_to(got);
-        got == want
-    })
 }
 
 /// How many of `n` bytes at `at` lie inside `len` bytes.

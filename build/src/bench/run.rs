@@ -67,9 +67,14 @@ impl Samples {
     }
 
     fn add_output(&mut self, group: &str, out: &Output, guest: bool) {
+        self.add_output_as(group, "", out, guest);
+    }
+
+    /// The figures of `out`, each named `prefix` + its record's name.
+    fn add_output_as(&mut self, group: &str, prefix: &str, out: &Output, guest: bool) {
         for r in &out.records {
             if let Some((v, unit)) = r.figure() {
-                self.add(group, &r.name, unit, guest, v);
+                self.add(group, &format!("{prefix}{}", r.name), unit, guest, v);
             }
         }
     }
@@ -374,17 +379,7 @@ fn measure(
     pb.set_message("first run of the compute kernels");
     let first: Vec<String> = vec!["cpu".into(), "1".into()];
     for (out, guest_side) in [(native.run(&first)?, false), (guest.run(&first)?, true)] {
-        for r in &out.records {
-            if let Some((v, unit)) = r.figure() {
-                samples.add(
-                    "first-run",
-                    &format!("first-run-{}", r.name),
-                    unit,
-                    guest_side,
-                    v,
-                );
-            }
-        }
+        samples.add_output_as("first-run", "first-run-", &out, guest_side);
     }
     pb.inc(1);
     // A shell's memory natively (the guest's is its wasm memory, taken at each boot).
@@ -457,21 +452,18 @@ fn measure(
         match plain_compute(&mut guest, opts.reps) {
             Ok(plain) => {
                 for out in &plain {
-                    for r in &out.records {
-                        if let Some((v, unit)) = r.figure() {
-                            samples.add(
-                                "preemption",
-                                &format!("preempt-{}", r.name),
-                                unit,
-                                false,
-                                v,
-                            );
-                        }
-                    }
+                    samples.add_output_as("preemption", "preempt-", out, false);
                 }
-                for name in ["cpu-hash", "cpu-memcpy", "cpu-qsort", "cpu-sha256"] {
-                    for v in samples.guest.get(name).cloned().unwrap_or_default() {
-                        samples.add("preemption", &format!("preempt-{name}"), "ms", true, v);
+                // The same kernels with the points: the compute group's samples.
+                let kernels: Vec<(String, &str)> = plain.first().map_or(Vec::new(), |out| {
+                    out.records
+                        .iter()
+                        .filter_map(|r| r.figure().map(|(_, unit)| (r.name.clone(), unit)))
+                        .collect()
+                });
+                for (name, unit) in kernels {
+                    for v in samples.guest.get(&name).cloned().unwrap_or_default() {
+                        samples.add("preemption", &format!("preempt-{name}"), unit, true, v);
                     }
                 }
                 step.done("");

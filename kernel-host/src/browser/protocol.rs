@@ -235,6 +235,23 @@ pub enum FromWorker {
     },
 }
 
+/// Whether a program file shared in `Compiled` or `Program` (`shared`, a view of its whole
+/// buffer) holds exactly `file`: the one test for reusing a module, on both sides. Compared a
+/// piece at a time, so no second whole copy is made.
+pub fn same_file(shared: &Uint8Array, file: &[u8]) -> bool {
+    const PIECE: usize = 64 * 1024;
+    if shared.length() as usize != file.len() {
+        return false;
+    }
+    let mut piece = vec![0u8; PIECE.min(file.len())];
+    file.chunks(PIECE).enumerate().all(|(i, want)| {
+        let at = (i * PIECE) as u32;
+        let got = &mut piece[..want.len()];
+        shared.subarray(at, at + want.len() as u32).copy_to(got);
+        got == want
+    })
+}
+
 pub fn encode<T: Serialize>(msg: &T) -> Result<JsValue, String> {
     serde_wasm_bindgen::to_value(msg).map_err(|e| format!("cannot encode a worker message: {e}"))
 }

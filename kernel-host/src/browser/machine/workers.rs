@@ -152,11 +152,11 @@ impl Inner {
         file: js_sys::SharedArrayBuffer,
         module: js_sys::WebAssembly::Module,
     ) -> Result<(), String> {
-        let bytes = js_sys::Uint8Array::new(&file);
-        let known = st.programs.iter().any(|(f, _)| {
-            let f = js_sys::Uint8Array::new(f);
-            f.length() == bytes.length() && f.to_vec() == bytes.to_vec()
-        });
+        let bytes = js_sys::Uint8Array::new(&file).to_vec();
+        let known = st
+            .programs
+            .iter()
+            .any(|(f, _)| protocol::same_file(&js_sys::Uint8Array::new(f), &bytes));
         if known {
             return Ok(());
         }
