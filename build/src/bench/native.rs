@@ -54,25 +54,37 @@ impl Native {
 
 /// Builds `build/guest/bench.c` for this machine with the host's clang at -O2.
 pub fn build_native_bench(ctx: &mut Ctx) -> Result<PathBuf> {
-    let src = ctx.paths.repo.join("build/guest/bench.c");
+    build_native(ctx, "bench.c", "alpenglow-bench", "-O2")
+}
+
+/// Builds the bench's large program, `build/guest/big.c`, at -O0 as the guest's is.
+pub fn build_native_big(ctx: &mut Ctx) -> Result<PathBuf> {
+    build_native(ctx, "big.c", "alpenglow-big", "-O0")
+}
+
+/// Builds `build/guest/<source>` for this machine with the host's clang.
+fn build_native(ctx: &mut Ctx, source: &str, name: &str, opt: &str) -> Result<PathBuf> {
+    let src = ctx.paths.repo.join("build/guest").join(source);
     let dir = ctx.paths.out("bench-native");
-    let out = dir.join("alpenglow-bench");
+    let out = dir.join(name);
     let cc = crate::steps::toolchain::CC;
+    let stamp = format!("bench-native-{name}");
     let mut key = InputHash::new("bench-native");
-    key.add("cc", cc.as_bytes()).add("flags", b"-O2");
+    key.add("cc", cc.as_bytes()).add("flags", opt.as_bytes());
     key.add_file(&src)?;
     let key = key.finish();
-    if ctx.stamps.is_fresh("bench-native", &key, &[&out]) {
+    if ctx.stamps.is_fresh(&stamp, &key, &[&out]) {
         return Ok(out);
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut c = Command::new(cc);
-    c.args(["-O2", "-Wall", "-Werror", "-o"])
-        .arg(&out)
-        .arg(&src);
-    ctx.ui
-        .run("compiling bench.c natively", &mut c, &ctx.log("bench"))?;
-    ctx.stamps.record("bench-native", &key)?;
+    c.args([opt, "-Wall", "-Werror", "-o"]).arg(&out).arg(&src);
+    ctx.ui.run(
+        &format!("compiling {source} natively"),
+        &mut c,
+        &ctx.log("bench"),
+    )?;
+    ctx.stamps.record(&stamp, &key)?;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 
 use super::guest::Guest;
 use super::machine::{machine, sizes};
-use super::native::{build_native_bench, native_bin, native_shell_mem, Native};
+use super::native::{build_native_bench, build_native_big, native_bin, native_shell_mem, Native};
 use super::report::{compare, num, Figure, Report};
 use super::stats::Stats;
 use super::workload::{prepare, workloads, Output, Side};
@@ -154,6 +154,7 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
 
     let step = ui.step("native side");
     let bench = build_native_bench(ctx)?;
+    let big = build_native_big(ctx)?;
     let native_busybox = paths.out("busybox-native").join("busybox");
     let (bin, bb_note) = if native_busybox.exists() {
         (Some(native_bin(&paths, &native_busybox, &bench)?), None)
@@ -187,6 +188,8 @@ pub fn run(ctx: &mut Ctx, opts: &Options) -> Result<()> {
         web: String::new(),
         disk: disk_dir.display().to_string(),
         drop_caches: ":".into(),
+        big: big.display().to_string(),
+        fetch_big: false,
     };
     let mut native = Native {
         bench: bench.clone(),

@@ -99,6 +99,8 @@ fn workloads_are_the_same_command_on_both_sides() {
         web: "http://127.0.0.1:4321".into(),
         disk: "/repo/target/bench/disk-1".into(),
         drop_caches: ":".into(),
+        big: "/c/bench-native/alpenglow-big".into(),
+        fetch_big: false,
     };
     let g = workloads(&Side::guest(), false);
     let n = workloads(&native, false);
@@ -108,7 +110,8 @@ fn workloads_are_the_same_command_on_both_sides() {
             w.args
                 .iter()
                 .map(|x| {
-                    x.replace(&s.tmp, "TMP")
+                    x.replace(&s.big, "BIG")
+                        .replace(&s.tmp, "TMP")
                         .replace(&s.true_path, "TRUE")
                         .replace(&s.web, "WEB")
                         .replace(&s.disk, "DISK")

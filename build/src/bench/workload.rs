@@ -1,7 +1,7 @@
 //! The workloads (one `alpenglow-bench` invocation each, the same on both sides) and the
 //! lines the program prints.
 
-use crate::browser::page::{strip_escapes, WEB_FILES};
+use crate::browser::page::{strip_escapes, BIG_PROGRAM, WEB_FILES};
 use anyhow::{anyhow, bail, Result};
 use std::collections::BTreeMap;
 
@@ -111,6 +111,12 @@ pub struct Side {
     /// Empties the page cache before the disk is read back: the guest drops its own; natively
     /// nothing (`:`), since that would empty the caches of the whole shared machine.
     pub drop_caches: String,
+    /// The large program (`build/guest/big.c`, about 5 MB): the guest fetches it from the
+    /// served site into its tmpfs when the files are prepared (it is not in the image);
+    /// natively it is the native build.
+    pub big: String,
+    /// Whether `big` is downloaded from the site first (the guest).
+    pub fetch_big: bool,
 }
 
 impl Side {
@@ -121,6 +127,21 @@ impl Side {
             web: "http://alpenglow.host".into(),
             disk: "/root".into(),
             drop_caches: "echo 3 > /proc/sys/vm/drop_caches".into(),
+            big: format!("/tmp/{BIG_PROGRAM}"),
+            fetch_big: true,
+        }
+    }
+
+    /// The command that puts the large program at `big`: a download in the guest.
+    fn get_big(&self) -> String {
+        if self.fetch_big {
+            format!(
+                " && wget -q -O {big} {}/bench-data/{BIG_PROGRAM} && chmod +x {big}",
+                self.web,
+                big = self.big
+            )
+        } else {
+            String::new()
         }
     }
 }
@@ -182,7 +203,10 @@ pub fn prepare(side: &Side) -> Workload {
     let t = &side.tmp;
     shell(
         "prepare",
-        format!("seq 200000 > {t}/seq.txt && dd if=/dev/zero of={t}/z bs=1M count=16 2>/dev/null"),
+        format!(
+            "seq 200000 > {t}/seq.txt && dd if=/dev/zero of={t}/z bs=1M count=16 2>/dev/null{}",
+            side.get_big()
+        ),
     )
 }
 
@@ -195,6 +219,11 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
         w("system", false, &["syscall", &n(200_000, 20_000)]),
         w("system", false, &["spawn", &n(50, 5), "-"]),
         w("system", true, &["spawn", &n(50, 5), &side.true_path]),
+        w(
+            "system",
+            false,
+            &["spawn", &n(20, 3), &side.big, "exec-5mb"],
+        ),
         w("system", false, &["pipe", &n(5_000, 500)]),
         w("system", false, &["slice", &n(200, 20)]),
         w("system", false, &["parallel"]),
@@ -234,6 +263,7 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
             ),
         ),
         shell("gzip-seq", format!("gzip -c {t}/seq.txt >/dev/null")),
+        shell("make-like", make_like(t, if quick { 25 } else { 250 })),
         disk(
             "disk-write",
             format!(
@@ -273,6 +303,18 @@ pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
     ]
 }
 
+/// A build-like shell script: for each of `targets` "sources", four short commands (`sed`
+/// makes the "object", `cmp` checks it, `cat` appends it to the "archive", `rm` cleans up),
+/// so 1,000 programs for 250 targets, as `make` runs a compiler and tools per file.
+fn make_like(tmp: &str, targets: u32) -> String {
+    format!(
+        "rm -rf {tmp}/mk && mkdir {tmp}/mk && cd {tmp}/mk && i=0; \
+         while [ $i -lt {targets} ]; do echo \"int v$i = $i;\" > s$i.c; \
+         sed s/int/long/ s$i.c > o$i.o; cmp -s s$i.c o$i.o; cat o$i.o >> lib.a; rm s$i.c; \
+         i=$((i+1)); done; test -s lib.a"
+    )
+}
+
 /// What each figure means, for the table.
 pub fn describe(name: &str) -> &'static str {
     match name {
@@ -283,6 +325,8 @@ pub fn describe(name: &str) -> &'static str {
         "syscall" => "getppid(), per call",
         "vfork-exit" => "vfork, child _exits, wait: each",
         "spawn" => "vfork+exec+wait of true, each",
+        "exec-5mb" => "vfork+exec+wait of a 5 MB program (native: 3.5 MB), each after the first",
+        "exec-5mb-first" => "the first one in a page (the program is compiled)",
         "pipe" => "pipe ping-pong, per round trip",
         "slice" => "a 1 ms sleep's lateness while a loop computes (time slice)",
         "parallel-1" => "one process running the hash loop (20M steps)",
@@ -296,6 +340,7 @@ pub fn describe(name: &str) -> &'static str {
         "run-pipe-dd-cat" => "dd bs=64k | cat > /dev/null",
         "run-seq-sort-wc" => "for/echo | sort -n | wc -l",
         "run-gzip-seq" => "gzip -c of seq 200000 (1.3 MB)",
+        "run-make-like" => "sh: 250 targets × sed, cmp, cat, rm (1,000 programs)",
         "run-disk-write" => "dd 64 MiB to the disk, conv=fsync (4 MiB --quick)",
         "disk-write-throughput" => "its throughput (higher is better)",
         "run-disk-read" => "read it back (guest: page cache dropped first)",

@@ -440,6 +440,12 @@ pub fn stage_site(paths: &Paths) -> Result<PathBuf> {
         std::fs::write(&path, incompressible(len))
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    // The bench's large program, which the guest downloads (it is not in the image).
+    let big = paths.out(BIG_PROGRAM).join(BIG_PROGRAM);
+    if big.exists() {
+        std::os::unix::fs::symlink(&big, stage.join("bench-data").join(BIG_PROGRAM))
+            .with_context(|| format!("linking {}", big.display()))?;
+    }
     Ok(stage)
 }
 
@@ -449,6 +455,10 @@ pub const WEB_FILES: [(&str, usize); 2] = [
     ("bench-data/20mib.bin", 20 << 20),
     ("bench-data/1mib.bin", 1 << 20),
 ];
+
+/// The bench's large program (`build/guest/big.c`), by its name in the guest step's output
+/// and under the staged site's `bench-data/`.
+pub const BIG_PROGRAM: &str = "alpenglow-big";
 
 /// `len` bytes that no compression or cache can shortcut (xorshift).
 fn incompressible(len: usize) -> Vec<u8> {

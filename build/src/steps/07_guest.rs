@@ -26,12 +26,15 @@ pub const USER_LDFLAGS: &str =
 pub const USER_CFLAGS: &str =
     "-matomics -mbulk-memory -mexception-handling -mllvm -wasm-enable-sjlj";
 
-/// Guest programs: (source under build/guest, output name under out/<name>/<name>).
-pub const PROGRAMS: &[(&str, &str)] = &[
-    ("init.c", "init"),
-    ("bench.c", "alpenglow-bench"),
-    ("ctest.c", "ctest"),
-    ("files.c", "alpenglow-files"),
+/// Guest programs: (source under build/guest, output name under out/<name>/<name>, the
+/// optimisation level). `alpenglow-big` is the bench's large program; the bench serves it
+/// to the guest, it is not in the image.
+pub const PROGRAMS: &[(&str, &str, &str)] = &[
+    ("init.c", "init", "-O2"),
+    ("bench.c", "alpenglow-bench", "-O2"),
+    ("ctest.c", "ctest", "-O2"),
+    ("files.c", "alpenglow-files", "-O2"),
+    ("big.c", "alpenglow-big", "-O0"),
 ];
 
 /// A guest program made of every `.c`/`.h` file in `build/guest/<dir>/`, linked with
@@ -167,13 +170,16 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
     let resource_dir = toolchain::resource_dir(&ctx.paths.cache)?;
     let cc = toolchain::userland_cc(&ctx.paths.sysroot(), &resource_dir);
     let mut built = Vec::new();
-    for (src, name) in PROGRAMS {
+    for (src, name, opt) in PROGRAMS {
         let src = ctx.paths.repo.join("build/guest").join(src);
         let out = output(ctx, name);
         let mut key = InputHash::new("guest");
         key.add("version", STEP_VERSION.as_bytes())
             .add("cc", cc.as_bytes())
-            .add("flags", format!("{USER_CFLAGS} {USER_LDFLAGS}").as_bytes());
+            .add(
+                "flags",
+                format!("{opt} {USER_CFLAGS} {USER_LDFLAGS}").as_bytes(),
+            );
         key.add_file(&src)?.add_file(&musl::libc_a(ctx))?;
         let stamp = Stamp::new(format!("guest-{name}"), key).output(&out);
         let compiled = ctx.stamps.refresh(&stamp, || {
@@ -181,7 +187,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let mut c = Command::new("sh");
             c.arg("-c").arg(format!(
-                "{cc} -O2 -Wall -Werror {USER_CFLAGS} {USER_LDFLAGS} -o '{}' '{}'",
+                "{cc} {opt} -Wall -Werror {USER_CFLAGS} {USER_LDFLAGS} -o '{}' '{}'",
                 out.display(),
                 src.display()
             ));

@@ -207,7 +207,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         sources = sources.with_output(name, root);
     }
     // Each guest program is `<name>:`, its output file.
-    for (_, name) in guest::PROGRAMS {
+    for (_, name, _) in guest::PROGRAMS {
         sources = sources.with_output(name, guest::output(ctx, name));
     }
     for p in guest::MULTI_PROGRAMS {
