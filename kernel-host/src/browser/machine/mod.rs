@@ -41,6 +41,10 @@ pub struct MachineOptions {
     pub bootargs: String,
     /// Workers kept instantiated and idle, so a new task starts without a cold worker start.
     pub spare_workers: usize,
+    /// Spare workers started with the machine: the boot makes about 20 kernel threads and
+    /// processes in its first second, faster than workers start one after another (each
+    /// creation then waited 100–150 ms for a worker), so they are started together up front.
+    pub boot_workers: usize,
     /// Workers whose task ended are kept for the next tasks while fewer than this many are
     /// idle (their vmlinux instance is reused: `wasm_task_entry` sets up all a task needs);
     /// beyond that they are ended.
@@ -98,6 +102,7 @@ impl Default for MachineOptions {
         MachineOptions {
             bootargs: boot::DEFAULT_BOOTARGS.to_string(),
             spare_workers: 2,
+            boot_workers: 24,
             kept_workers: 4,
             worker_url: "./worker_loader.js".to_string(),
             console_lines: 40,
@@ -361,7 +366,8 @@ impl Machine {
                     },
                 )?;
             }
-            Inner::top_up(&inner, &mut st)?;
+            let n = inner.options.boot_workers.max(inner.options.spare_workers);
+            Inner::start_spares(&inner, &mut st, n)?;
         }
         Ok(Machine { inner })
     }
