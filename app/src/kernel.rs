@@ -39,6 +39,46 @@ pub struct CompiledKernel {
 pub struct Loaded {
     pub kernel: CompiledKernel,
     pub initramfs: Vec<u8>,
+    /// The kernel workers' own module, compiled once for all of them (None: each worker
+    /// fetches and compiles its own, as it did before).
+    pub worker: Option<WebAssembly::Module>,
+}
+
+/// The kernel workers' module (`worker_bg.wasm`, next to the page), whose compilation starts
+/// now and runs while the artifacts download. Every worker of every boot instantiates this
+/// one module instead of fetching and compiling a copy of its own (`MachineOptions::
+/// worker_module`).
+pub fn start_worker_compile() -> Option<js_sys::Promise> {
+    let window = web_sys::window()?;
+    Some(WebAssembly::compile_streaming(
+        &window.fetch_with_str(WORKER_MODULE),
+    ))
+}
+
+/// Where the worker module is, relative to the page (trunk's output; not content-hashed).
+const WORKER_MODULE: &str = "./worker_bg.wasm";
+
+/// The result of [`start_worker_compile`]. A failure costs only speed: it is logged, and the
+/// workers load their module themselves.
+pub async fn worker_module(compiling: Option<js_sys::Promise>) -> Option<WebAssembly::Module> {
+    let got = match compiling {
+        Some(p) => JsFuture::from(p).await,
+        None => Err(JsValue::from_str("no window")),
+    };
+    match got.and_then(|m| m.dyn_into::<WebAssembly::Module>()) {
+        Ok(module) => Some(module),
+        Err(e) => {
+            web_sys::console::warn_1(
+                &format!(
+                    "{WORKER_MODULE} could not be compiled by the page ({}); each kernel worker \
+                     loads it itself",
+                    js_error(&e)
+                )
+                .into(),
+            );
+            None
+        }
+    }
 }
 
 /// Compiles the verified kernel bytes.

@@ -69,6 +69,7 @@ impl Machine {
                 ..DiskOptions::default()
             }),
             preempt_points: !settings.no_preempt,
+            worker_module: loaded.worker.clone(),
             ..MachineOptions::default()
         };
         let ram_bytes: u64 = memory

@@ -60,6 +60,7 @@ fn set_row(s: AppState, i: usize, f: impl FnOnce(&mut Row)) {
 
 /// Downloads and verifies every artifact and compiles the kernel, showing each step.
 pub async fn load(s: AppState) -> Result<Loaded, LoadError> {
+    let worker = kernel::start_worker_compile();
     s.step.set("Reading manifest.json".into());
     let manifest = artifacts::fetch_manifest().await?;
     s.manifest.set(Some(manifest.clone()));
@@ -105,5 +106,10 @@ pub async fn load(s: AppState) -> Result<Loaded, LoadError> {
         return Err(LoadError::Manifest("an artifact is missing".into()));
     };
     let kernel = kernel::compile(&vmlinux).await.map_err(LoadError::Kernel)?;
-    Ok(Loaded { kernel, initramfs })
+    let worker = kernel::worker_module(worker).await;
+    Ok(Loaded {
+        kernel,
+        initramfs,
+        worker,
+    })
 }

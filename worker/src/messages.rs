@@ -26,6 +26,11 @@ use web_sys::MessageEvent;
 pub fn start() {
     console_error_panic_hook::set_once();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
+        // The page's compiled worker module is the loader's (worker_loader.js); a loader
+        // from before it took one leaves it here.
+        if ev.data().is_instance_of::<js_sys::WebAssembly::Module>() {
+            return;
+        }
         match protocol::decode::<ToWorker>(ev.data()) {
             Ok(msg) => on_message(msg),
             Err(e) => trap(e, None),

@@ -51,6 +51,10 @@ pub struct MachineOptions {
     pub kept_workers: usize,
     /// The worker script: `worker/worker_loader.js`, which loads the `worker` binary.
     pub worker_url: String,
+    /// The `worker` binary (`worker_bg.wasm`) compiled by the page, sent to every new worker
+    /// as its first message so that it only instantiates it; without it each worker fetches
+    /// and compiles its own copy, which made a worker start cost 80–170 ms.
+    pub worker_module: Option<WebAssembly::Module>,
     /// Console lines kept for the crash report.
     pub console_lines: usize,
     /// The disk: its file in the origin's private file system and its size (docs/disk.md);
@@ -105,6 +109,7 @@ impl Default for MachineOptions {
             boot_workers: 24,
             kept_workers: 4,
             worker_url: "./worker_loader.js".to_string(),
+            worker_module: None,
             console_lines: 40,
             disk: Some(DiskOptions::default()),
             preempt_points: true,

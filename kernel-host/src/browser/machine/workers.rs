@@ -8,7 +8,7 @@ use crate::pool;
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
 /// A spare worker that has not started after this long is held back by the browser.
@@ -66,6 +66,15 @@ impl Inner {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        // The loader's first message: the compiled worker module, or null to fetch its own.
+        let module = inner
+            .options
+            .worker_module
+            .as_ref()
+            .map_or(JsValue::NULL, |m| m.into());
+        worker
+            .post_message(&module)
+            .map_err(ctx("cannot send a kernel worker its module"))?;
         st.slots.push(Slot {
             id,
             worker,
