@@ -6,7 +6,7 @@ use super::machine::{machine, sizes};
 use super::native::{build_native_bench, build_native_big, native_bin, native_shell_mem, Native};
 use super::report::{compare, num, Figure, Report};
 use super::stats::Stats;
-use super::workload::{prepare, workloads, Output, Side};
+use super::workload::{prepare, settle, workloads, Output, Side};
 use crate::browser::page::{self, Headless, WEB_FILES};
 use crate::browser::Kind;
 use crate::paths::Paths;
@@ -396,6 +396,12 @@ fn measure(
     // far is still reported (marked incomplete): a hang is a finding too.
     let mut stopped = None;
     'reps: for rep in 0..opts.reps {
+        if rep > 0 {
+            if let Err(e) = guest.run(&settle(&guest_side).args) {
+                stopped = Some(format!("repetition {}: {e:#}", rep + 1));
+                break 'reps;
+            }
+        }
         for (g, n) in gw.iter().zip(&nw) {
             let label = g.args[..2.min(g.args.len())].join(" ");
             if !g.busybox || native.bin.is_some() {

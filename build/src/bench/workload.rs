@@ -212,6 +212,14 @@ pub fn prepare(side: &Side) -> Workload {
     )
 }
 
+/// Run (untimed) before each repetition after the first: the page cache the disk workloads
+/// filled is dropped, so every repetition starts with the memory the first one had. Without
+/// it the guest's tmpfs writes of the next repetition ran with almost no free memory and
+/// took 20 times as long (the kernel reclaims clean page cache slowly: docs/benchmarks.md).
+pub fn settle(side: &Side) -> Workload {
+    shell("settle", format!("sync; {}", side.drop_caches))
+}
+
 /// The timed workloads, in the order they run in each repetition.
 pub fn workloads(side: &Side, quick: bool) -> Vec<Workload> {
     let n = |full: u32, small: u32| if quick { small } else { full }.to_string();
