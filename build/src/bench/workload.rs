@@ -127,8 +127,7 @@ impl Side {
             web: "http://alpenglow.host".into(),
             disk: "/root".into(),
             drop_caches: "echo 3 > /proc/sys/vm/drop_caches".into(),
-            // On the disk, not in /tmp: 5 MB more in the tmpfs pushed the tmpfs workloads into
-            // memory reclaim (file-write went from 26 ms to 430 ms).
+            // On the disk, where installed programs are; the tmpfs keeps the workloads' files.
             big: format!("/root/{BIG_PROGRAM}"),
             fetch_big: true,
         }
