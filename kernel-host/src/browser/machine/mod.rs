@@ -191,6 +191,9 @@ struct State {
     /// While spare workers are starting: the timeout that looks for one the browser never
     /// starts.
     spare_timer: Option<i32>,
+    /// When a worker last became idle (`Date.now()`): spares still starting while others
+    /// start are slow, not held back.
+    last_ready_ms: f64,
     /// The live process memories, by handle.
     users: BTreeMap<u32, UserMemory>,
     /// Program files compiled lately, with their modules, oldest first: every worker gets
@@ -313,6 +316,7 @@ impl Machine {
                 files_order: InOrder::new(),
                 gap_timer: None,
                 spare_timer: None,
+                last_ready_ms: 0.0,
                 users: BTreeMap::new(),
                 programs: Vec::new(),
                 device_backlog: Vec::new(),
@@ -606,6 +610,7 @@ impl Inner {
                     _ => st.irq_pending = Some(irq_pending),
                 }
                 let i = slot(st)?;
+                st.last_ready_ms = js_sys::Date::now();
                 let s = &mut st.slots[i];
                 s.phase = Phase::Idle;
                 if matches!(s.role, Some(Role::Boot { .. })) && st.boot_held {

@@ -11,10 +11,15 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-/// A spare worker that has not started after this long is held back by the browser.
+/// Spares still starting with no worker started for this long are held back by the browser.
 const SPARE_START_MS: f64 = 10_000.0;
 /// How often spares still starting are looked at.
 const SPARE_CHECK_MS: i32 = 1_000;
+/// A spare whose script has not loaded after this long, while other workers became ready
+/// meanwhile, is stuck: it is ended and another started. Seen in Firefox on a busy machine:
+/// one or two of the boot's 26 workers waited a minute for their script while the rest
+/// loaded in under 2 s, and the boot's `fork`s failed with EAGAIN meanwhile.
+const SPARE_STUCK_MS: f64 = 4_000.0;
 
 impl Inner {
     pub(super) fn spawn(
@@ -221,7 +226,7 @@ impl Inner {
         }
         if st.spare_timer.is_none() {
             st.spare_timer =
-                Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_START_MS as i32))?;
+                Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_STUCK_MS as i32))?;
         }
         Ok(())
     }
@@ -255,12 +260,20 @@ impl Inner {
         inner.pool.notify(pool::WAIT_CELL);
     }
 
-    /// A spare still starting after `SPARE_START_MS` is one the browser holds back (Firefox
-    /// queues workers past its per-site limit): treat the pool as exhausted until it starts.
+    /// A spare still starting after `SPARE_START_MS`, with no other worker started meanwhile,
+    /// is one the browser holds back (Firefox queues workers past its per-site limit): treat
+    /// the pool as exhausted until it starts. Spares that start one by one are only slow (a
+    /// busy machine starting the boot's workers together): the pool waits for them.
     pub(super) fn spare_check(inner: &Rc<Inner>) {
         let mut st = inner.state.borrow_mut();
         st.spare_timer = None;
         if st.stopped {
+            return;
+        }
+        if let Err(e) = Inner::replace_stuck(inner, &mut st) {
+            let event = st.crash(e, None);
+            drop(st);
+            inner.emit(vec![event]);
             return;
         }
         let Some(oldest) = st
@@ -272,7 +285,7 @@ impl Inner {
         else {
             return;
         };
-        if js_sys::Date::now() - oldest >= SPARE_START_MS {
+        if js_sys::Date::now() - oldest.max(st.last_ready_ms) >= SPARE_START_MS {
             if !pool::is_exhausted(&inner.pool) {
                 web_sys::console::warn_1(
                     &format!(
@@ -293,6 +306,33 @@ impl Inner {
                 inner.emit(vec![event]);
             }
         }
+    }
+
+    /// Ends each spare stuck loading its script (`SPARE_STUCK_MS`) and starts another.
+    fn replace_stuck(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        let now = js_sys::Date::now();
+        let last_ready = st.last_ready_ms;
+        let stuck = |s: &Slot| {
+            s.role.is_none()
+                && s.phase == Phase::Loading
+                && now - s.started_ms >= SPARE_STUCK_MS
+                && last_ready > s.started_ms
+        };
+        while let Some(i) = st.slots.iter().position(stuck) {
+            let slot = st.slots.remove(i);
+            slot.end();
+            web_sys::console::warn_1(
+                &format!(
+                    "alpenglow: kernel worker {} did not load in {} s while others did: \
+                     starting another",
+                    slot.id,
+                    (now - slot.started_ms) / 1000.0
+                )
+                .into(),
+            );
+            Inner::spawn(inner, st, None)?;
+        }
+        Ok(())
     }
 
     /// A task ended or a process memory was let go: a worker the browser refused before may
