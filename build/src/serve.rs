@@ -30,9 +30,17 @@ impl Server {
             .context("server has no IP address")?;
         let srv = inner.clone();
         let thread = std::thread::spawn(move || {
+            // Each request is answered on a thread of its own: writing a response blocks
+            // while the client does not read it (a browser holds a response body unread,
+            // or reads it slowly under load), and one such client must not stall every
+            // other request (`cargo x up` serves every tab of a person's browser).
+            let root = Arc::new(root);
             for req in srv.incoming_requests() {
-                let resp = respond(&root, req.url());
-                let _ = req.respond(resp);
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let resp = respond(&root, req.url());
+                    let _ = req.respond(resp);
+                });
             }
         });
         Ok(Self {
