@@ -317,8 +317,9 @@ pub fn wait_for_terminal(c: &Session, needle: &str, from_top: bool, wait: Durati
         }
         assert!(
             Instant::now() < deadline,
-            "the terminal never showed {needle:?}; it shows:\n{text}\nThe page shows:\n{}",
-            body_text(c)
+            "the terminal never showed {needle:?}; it shows:\n{text}\nThe page shows:\n{}\n{}",
+            body_text(c),
+            console_tail(c)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -336,10 +337,21 @@ pub fn wait_for_prompt(c: &Session) -> String {
         }
         assert!(
             Instant::now() < deadline,
-            "the terminal never showed the login shell's prompt; it shows:\n{screen}"
+            "the terminal never showed the login shell's prompt; it shows:\n{screen}\n{}",
+            console_tail(c)
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// The browser console's last lines, for a failure's message: what the page and its workers
+/// said (a worker that would not start, a crash) is often why the terminal stopped.
+pub fn console_tail(c: &Session) -> String {
+    const LINES: usize = 40;
+    let log = c.browser_log();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(LINES)..];
+    format!("The browser console's last lines:\n{}", tail.join("\n"))
 }
 
 /// Types `text` into the terminal (xterm's text area has the keyboard), then Enter.
@@ -361,7 +373,8 @@ pub fn wait_for_line(c: &Session, what: &str, pred: impl Fn(&str) -> bool) -> St
         }
         assert!(
             Instant::now() < deadline,
-            "the terminal never showed {what}; it shows:\n{text}"
+            "the terminal never showed {what}; it shows:\n{text}\n{}",
+            console_tail(c)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
