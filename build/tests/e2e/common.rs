@@ -270,8 +270,8 @@ pub fn terminal_transcript(c: &Session) -> String {
     .as_f64()
     .unwrap_or(0.0);
     let step = ((height * 0.5) as i64).max(20);
-    // Consecutive screens must share a line; Firefox may coalesce two wheel steps into one
-    // scroll and jump past lines, which are then read after a step back.
+    // Consecutive screens must share a line; Firefox may coalesce wheel steps into one
+    // scroll and jump past lines, which are then read after steps back (each may jump too).
     let overlaps = |above: &str, below: &str| {
         below
             .lines()
@@ -283,9 +283,13 @@ pub fn terminal_transcript(c: &Session) -> String {
         let Some(mut next) = scroll_terminal(c, step) else {
             break;
         };
-        if !overlaps(&screen, &next) {
-            if let Some(back) = scroll_terminal(c, -step / 2) {
-                next = back;
+        for _ in 0..8 {
+            if overlaps(&screen, &next) {
+                break;
+            }
+            match scroll_terminal(c, -step / 2) {
+                Some(back) => next = back,
+                None => break,
             }
         }
         if next == screen {
