@@ -9,7 +9,9 @@ use crate::layout::{self, BootLayout, LayoutError};
 /// `earlycon=` is needed (the kernel has no earlycon drivers and would only complain about
 /// the unknown parameter). `console=hvc0` names the virtio console that will take over from
 /// the boot console; until it exists the boot console stays. `loglevel=8` shows everything.
-pub const DEFAULT_BOOTARGS: &str = "console=hvc0 loglevel=8";
+/// `ip=dhcp`: the kernel leases eth0 its address from the gateway before init runs
+/// (`CONFIG_IP_PNP_DHCP`), so no process on the way to the prompt does it (docs/network.md).
+pub const DEFAULT_BOOTARGS: &str = "console=hvc0 loglevel=8 ip=dhcp";
 
 /// Free memory the kernel gets at least, between its image and the boot data.
 pub const MIN_FREE: u32 = 8 << 20;

@@ -184,6 +184,14 @@ fn shipped_description_builds_without_outputs() {
         long(gz, "usr/bin/download").last().unwrap(),
         "/usr/sbin/alpenglow-files"
     );
+    // The kernel took the DHCP lease at boot (ip=dhcp): the name servers are its, and
+    // ifup runs only when it did not (/proc/net/pnp says #MANUAL).
+    assert_eq!(long(gz, "etc/resolv.conf").last().unwrap(), "/proc/net/pnp");
+    // BusyBox init cuts a line at a hash sign.
+    assert!(inittab.lines().any(|l| l.starts_with("::sysinit:")
+        && !l.contains('#')
+        && l.contains("MANUAL)")
+        && l.contains("ifup -a")));
     let fstab = read("etc/fstab");
     for mp in ["/proc", "/sys", "/dev/pts", "/dev/shm", "/tmp", "/run"] {
         assert!(

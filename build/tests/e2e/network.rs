@@ -56,8 +56,8 @@ fn the_guest_is_on_a_network(kind: Kind) {
     let c = browser(kind);
     let mut sh = Shell::login(&c, &server.url());
 
-    // ifup -a at boot ran udhcpc: the gateway's DHCP server leased eth0 its address, the
-    // default route and the name server.
+    // The kernel's DHCP client (ip=dhcp) took the gateway's lease at boot: eth0's address,
+    // the default route and the name server.
     let out = sh.run("ip -4 addr show dev eth0");
     has(&out, "inet 10.0.2.15/24");
     has(&out, "UP");

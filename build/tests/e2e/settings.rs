@@ -31,7 +31,7 @@ fn settings_from_the_url_and_the_panel_reach_the_kernel(kind: Kind) {
         let term = wait_for_terminal(&c, " as init process", true, BOOT_WAIT);
         for line in [
             "alpenglow: booting vmlinux.wasm: 64 MiB of RAM",
-            "Kernel command line: console=hvc0 loglevel=8 alpenglow.test=1",
+            "Kernel command line: console=hvc0 loglevel=8 ip=dhcp alpenglow.test=1",
             "/65536K available",
         ] {
             assert!(term.contains(line), "terminal lacks {line:?}:\n{term}");

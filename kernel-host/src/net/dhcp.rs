@@ -1,5 +1,6 @@
-//! The gateway's DHCP server (RFC 2131), for the guest's `udhcpc -i eth0`: it leases the one
-//! address [`GUEST`] with the gateway as router and name server.
+//! The gateway's DHCP server (RFC 2131), for the guest kernel's `ip=dhcp` and for
+//! `udhcpc -i eth0`: it leases the one address [`GUEST`] with the gateway as router and name
+//! server.
 //!
 //! It keeps no state: there is one guest and one address, so whoever asks is offered
 //! [`GUEST`], and a release or decline frees nothing. Replies go to 255.255.255.255:68,
