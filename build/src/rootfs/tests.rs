@@ -201,6 +201,25 @@ fn shipped_description_builds_without_outputs() {
             "{mp} not in {fstab}"
         );
     }
+    // What devtmpfs lacks is copied onto /dev in one process, before `mount -a`
+    // mounts /dev/pts and /dev/shm.
+    let sysinit = |what: &str| {
+        inittab
+            .lines()
+            .position(|l| l.starts_with("::sysinit:") && l.contains(what))
+            .unwrap_or_else(|| panic!("no sysinit line with {what}"))
+    };
+    assert!(sysinit("devtmpfs /dev") < sysinit("cp -a /usr/share/alpenglow/dev/. /dev/"));
+    assert!(sysinit("cp -a /usr/share/alpenglow/dev/. /dev/") < sysinit("mount -a"));
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let path = format!("usr/share/alpenglow/dev/{link}");
+        assert_eq!(long(gz, &path).last().unwrap(), target);
+    }
     assert!(read("etc/securetty").lines().any(|l| l == "hvc0"));
     assert!(read("etc/shadow").starts_with("root:::"));
     assert!(read("etc/shells").lines().any(|l| l == "/bin/sh"));
