@@ -270,12 +270,18 @@ impl Inner {
         if st.stopped {
             return;
         }
-        if let Err(e) = Inner::replace_stuck(inner, &mut st) {
+        if let Err(e) = Inner::check_spares(inner, &mut st) {
             let event = st.crash(e, None);
             drop(st);
             inner.emit(vec![event]);
-            return;
         }
+    }
+
+    /// Replaces the spares stuck loading, takes the pool as exhausted when no worker became
+    /// ready for `SPARE_START_MS` while one was starting, and looks again in
+    /// `SPARE_CHECK_MS` while any spare is starting.
+    fn check_spares(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
+        Inner::replace_stuck(inner, st)?;
         let Some(oldest) = st
             .slots
             .iter()
@@ -283,7 +289,7 @@ impl Inner {
             .map(|s| s.started_ms)
             .reduce(f64::min)
         else {
-            return;
+            return Ok(());
         };
         if js_sys::Date::now() - oldest.max(st.last_ready_ms) >= SPARE_START_MS {
             if !pool::is_exhausted(&inner.pool) {
@@ -298,14 +304,8 @@ impl Inner {
             }
             Inner::exhausted(inner, true);
         }
-        match Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS)) {
-            Ok(t) => st.spare_timer = t,
-            Err(e) => {
-                let event = st.crash(e, None);
-                drop(st);
-                inner.emit(vec![event]);
-            }
-        }
+        st.spare_timer = Inner::reschedule(&inner.on_spare_check, None, Some(SPARE_CHECK_MS))?;
+        Ok(())
     }
 
     /// Ends each spare stuck loading its script (`SPARE_STUCK_MS`) and starts another.
