@@ -114,6 +114,10 @@ enum Cmd {
         /// Appended to the kernel command line.
         #[arg(long)]
         append: Option<String>,
+        /// A parameter of the page's address, KEY=VALUE (repeatable): `--param preempt=off`,
+        /// `--param disk=none`.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
         /// Give up on a command that prints nothing for this many seconds.
         #[arg(long, default_value_t = 120)]
         quiet: u64,
@@ -332,6 +336,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
         ),
         Cmd::Run {
             append,
+            params,
             quiet,
             browser,
             browser_log,
@@ -341,6 +346,7 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
             &commands,
             &browser::page::RunOptions {
                 append: append.as_deref(),
+                params: &params,
                 quiet: std::time::Duration::from_secs(quiet),
                 kind: browser,
                 browser_log,
@@ -410,11 +416,21 @@ fn test(ui: Ui) -> Result<()> {
         &paths,
         &["-p", "alpenglow-build", "-p", "kernel-host", "-p", "app"],
     )?;
-    // The ABI check needs the built kernel, so it only runs here.
+    // The ABI check and the preemption points of the real programs need the built kernel
+    // and initramfs, so they only run here.
     cargo_test(
         &cargo,
         &paths,
-        &["-p", "kernel-host", "--test", "abi", "--", "--ignored"],
+        &[
+            "-p",
+            "kernel-host",
+            "--test",
+            "abi",
+            "--test",
+            "programs",
+            "--",
+            "--ignored",
+        ],
     )?;
     step.done("");
     site::build(&ui, &paths)?;

@@ -128,7 +128,7 @@ pub fn run(ctx: &mut Ctx, names: &[String], kind: Kind) -> Result<Vec<Outcome>> 
         ));
         suites.push((p.name.clone(), tar, native));
     }
-    let mut h = Headless::boot(ctx, None, kind)?;
+    let mut h = Headless::boot(ctx, None, &[], kind)?;
     // The staged site is served from disk as it is asked for: the guest fetches the suites
     // from there.
     let served = ctx.paths.repo.join("target/bench/site/pkgtest-suites");

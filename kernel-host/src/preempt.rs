@@ -3,7 +3,8 @@
 //! The kernel runs only when a program calls it: a loop that makes no system call would keep
 //! the CPU forever, and with it the shell, Ctrl-C and every other process. So before a program
 //! module is compiled (`user_create`), every loop header gets a check of the process's
-//! *attention word*, a 32-bit cell at [`ATTENTION_ADDR`] in the program's own memory:
+//! *attention word*, a 32-bit cell at [`ATTENTION_ADDR`] in the program's own memory (shown
+//! here in line; `hoist_calls` keeps the call itself out of the loop):
 //!
 //! ```text
 //! loop ...
@@ -22,8 +23,8 @@
 //!
 //! The word lies at the bottom of the stack region (programs are linked `--stack-first`, so
 //! the lowest addresses are the deepest stack, which only a program about to overflow its
-//! stack reaches). Bodies are copied byte for byte with the check spliced in after each
-//! `loop` instruction: the inserted block is closed at once, so no branch depth changes.
+//! stack reaches). Bodies are copied byte for byte except for the code added around loops and
+//! the depths of branches that cross it.
 
 use std::borrow::Cow;
 use wasm_encoder::{
@@ -38,34 +39,76 @@ pub const ATTENTION_ADDR: u32 = 16;
 /// nothing; its entry and exit are what matter.
 const NR_GETPID: i32 = 172;
 
-/// The check spliced in after each loop header, and where its `if` is in it.
-fn check(syscall: u32) -> (Vec<u8>, usize) {
-    let word = MemArg {
-        offset: ATTENTION_ADDR.into(),
-        align: 2,
-        memory_index: 0,
-    };
-    let mut c = Vec::with_capacity(40);
-    Instruction::I32Const(0).encode(&mut c);
-    Instruction::I32Load(word).encode(&mut c);
-    let at_if = c.len();
-    let mut call = vec![
-        Instruction::If(BlockType::Empty),
-        Instruction::I32Const(0),
-        Instruction::I32Const(0),
-        Instruction::I32Store(word),
-        Instruction::I32Const(NR_GETPID),
-    ];
-    call.extend((0..6).map(|_| Instruction::I32Const(0)));
-    call.extend([
-        Instruction::Call(syscall),
-        Instruction::Drop,
-        Instruction::End,
-    ]);
-    for i in call {
-        i.encode(&mut c);
+/// The code a preemption point adds, encoded once per module (it names the module's syscall
+/// import), and where in it the hinted branch is.
+struct Checks {
+    /// After a loop header, the whole check: `(if (load) (then (call)))`.
+    inline: Vec<u8>,
+    inline_at_if: usize,
+    /// Before a hoisted loop's header: `block loop block`.
+    hoisted_head: Vec<u8>,
+    /// After a hoisted loop's header: `(br_if 1 (load))`.
+    hoisted_check: Vec<u8>,
+    hoisted_at_br_if: usize,
+    /// After a hoisted loop's `end`: `br 2 end (call) br 0 end end`.
+    hoisted_tail: Vec<u8>,
+}
+
+impl Checks {
+    fn new(syscall: u32) -> Checks {
+        let word = MemArg {
+            offset: ATTENTION_ADDR.into(),
+            align: 2,
+            memory_index: 0,
+        };
+        let encode = |code: &[Instruction]| {
+            let mut out = Vec::new();
+            for i in code {
+                i.encode(&mut out);
+            }
+            out
+        };
+        let load = [Instruction::I32Const(0), Instruction::I32Load(word)];
+        // Clear the word, then enter the kernel with a system call that changes nothing.
+        let mut call = vec![
+            Instruction::I32Const(0),
+            Instruction::I32Const(0),
+            Instruction::I32Store(word),
+            Instruction::I32Const(NR_GETPID),
+        ];
+        call.extend((0..6).map(|_| Instruction::I32Const(0)));
+        call.extend([Instruction::Call(syscall), Instruction::Drop]);
+
+        let inline_at_if = encode(&load).len();
+        let mut inline = encode(&load);
+        inline.extend(encode(&[Instruction::If(BlockType::Empty)]));
+        inline.extend(encode(&call));
+        inline.extend(encode(&[Instruction::End]));
+
+        let hoisted_at_br_if = encode(&load).len();
+        let mut hoisted_check = encode(&load);
+        hoisted_check.extend(encode(&[Instruction::BrIf(1)]));
+        let hoisted_head = encode(&[
+            Instruction::Block(BlockType::Empty),
+            Instruction::Loop(BlockType::Empty),
+            Instruction::Block(BlockType::Empty),
+        ]);
+        let mut hoisted_tail = encode(&[Instruction::Br(2), Instruction::End]);
+        hoisted_tail.extend(encode(&call));
+        hoisted_tail.extend(encode(&[
+            Instruction::Br(0),
+            Instruction::End,
+            Instruction::End,
+        ]));
+        Checks {
+            inline,
+            inline_at_if,
+            hoisted_head,
+            hoisted_check,
+            hoisted_at_br_if,
+            hoisted_tail,
+        }
     }
-    (c, at_if)
 }
 
 /// The custom section that marks every check's `if` as unlikely (the branch hinting
@@ -89,6 +132,9 @@ fn branch_hints(hints: &[(u32, Vec<u32>)]) -> Vec<u8> {
     out
 }
 
+/// A function body with its checks, and the offsets of their hinted branches in it.
+type Spliced = (Vec<u8>, Vec<u32>);
+
 /// What [`instrument`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Instrumented {
@@ -103,7 +149,7 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
     let mut module = Module::new();
     let mut syscall = None;
     let mut imported_functions = 0;
-    let mut check_bytes = (Vec::new(), 0);
+    let mut checks = None;
     let mut code: Option<(CodeSection, u32)> = None;
     let mut hints: Vec<(u32, Vec<u32>)> = Vec::new();
     let mut done = Instrumented::default();
@@ -125,7 +171,7 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
             }
             Payload::CodeSectionStart { count, .. } => {
                 let syscall = syscall.ok_or("the module does not import linux.syscall")?;
-                check_bytes = check(syscall);
+                checks = Some(Checks::new(syscall));
                 code = Some((CodeSection::new(), *count));
                 if *count == 0 {
                     module.section(&CodeSection::new());
@@ -137,7 +183,10 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
                 let (section, left) = code
                     .as_mut()
                     .ok_or("a function body outside the code section")?;
-                let (body, ifs) = splice_checks(bytes, body, &check_bytes).map_err(err)?;
+                let checks = checks
+                    .as_ref()
+                    .ok_or("a function body before the code section")?;
+                let (body, ifs) = splice_checks(bytes, body, checks).map_err(err)?;
                 section.raw(&body);
                 if !ifs.is_empty() {
                     done.loops += ifs.len() as u32;
@@ -171,29 +220,172 @@ pub fn instrument(bytes: &[u8]) -> Result<(Vec<u8>, Instrumented), String> {
     Ok((module.finish(), done))
 }
 
-/// The body of one function with the check after each `loop` instruction, and the offsets of
-/// the checks' `if`s in it (one per loop).
+/// The body of one function with a preemption point in each loop, and the offsets of the
+/// checks' hinted branches in it (one per loop). A function with an instruction whose labels
+/// this does not rewrite (`try_table`, the `br_on_*` family) gets the checks in line.
 fn splice_checks(
     bytes: &[u8],
     body: &wasmparser::FunctionBody,
-    (check, at_if): &(Vec<u8>, usize),
-) -> Result<(Vec<u8>, Vec<u32>), wasmparser::BinaryReaderError> {
+    checks: &Checks,
+) -> Result<Spliced, wasmparser::BinaryReaderError> {
+    match hoist_calls(bytes, body, checks)? {
+        Some(done) => Ok(done),
+        None => inline_calls(bytes, body, checks),
+    }
+}
+
+/// Whether every label this operator names is one `hoist_calls` rewrites.
+fn labels_known(op: &Operator) -> bool {
+    !matches!(
+        op,
+        Operator::TryTable { .. }
+            | Operator::BrOnNull { .. }
+            | Operator::BrOnNonNull { .. }
+            | Operator::BrOnCast { .. }
+            | Operator::BrOnCastFail { .. }
+    )
+}
+
+/// The checks in line: after each `loop` instruction, the whole check. The block is closed
+/// at once, so no branch depth changes.
+fn inline_calls(
+    bytes: &[u8],
+    body: &wasmparser::FunctionBody,
+    checks: &Checks,
+) -> Result<Spliced, wasmparser::BinaryReaderError> {
     let range = body.range();
     let mut out = Vec::with_capacity(range.len());
     let mut copied = range.start;
-    let mut ifs = Vec::new();
+    let mut hinted = Vec::new();
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         if let Operator::Loop { .. } = ops.read()? {
             let after = ops.original_position();
             out.extend_from_slice(&bytes[copied..after]);
-            ifs.push((out.len() + at_if) as u32);
-            out.extend_from_slice(check);
+            hinted.push((out.len() + checks.inline_at_if) as u32);
+            out.extend_from_slice(&checks.inline);
             copied = after;
         }
     }
     out.extend_from_slice(&bytes[copied..range.end]);
-    Ok((out, ifs))
+    Ok((out, hinted))
+}
+
+/// The checks with their calls out of the loops. A loop without parameters or results
+///
+/// ```text
+/// loop $l            block $done
+///   BODY               loop $again
+/// end                    block $call
+///                          loop $l
+///                            (br_if $call (i32.load offset=ATTENTION_ADDR (i32.const 0)))
+///                            BODY
+///                          end
+///                          br $done
+///                        end
+///                        (the attention call)
+///                        br $again
+///                      end
+///                    end
+/// ```
+///
+/// keeps only a load and a branch in `$l`, so V8 still sees a small loop without calls and
+/// unrolls it as it would the original; the call happens between two iterations, which then
+/// go on from the loop's start. Branches in `BODY` to labels outside `$l` cross three more
+/// labels and are rewritten. Loops with parameters or results get the check in line. None if
+/// the body has an instruction whose labels this does not rewrite.
+fn hoist_calls(
+    bytes: &[u8],
+    body: &wasmparser::FunctionBody,
+    checks: &Checks,
+) -> Result<Option<Spliced>, wasmparser::BinaryReaderError> {
+    /// Labels added outside a hoisted loop.
+    const WRAPPERS: u32 = 3;
+    let range = body.range();
+    let mut out = Vec::with_capacity(range.len() + range.len() / 8);
+    let mut copied = range.start;
+    let mut hinted = Vec::new();
+    // One entry per open label (the function's own first): the labels added outside it.
+    let mut frames: Vec<u32> = vec![0];
+    // The new depth of a branch `depth` labels out from the innermost `top` frames.
+    let remap = |frames: &[u32], top: usize, depth: u32| -> u32 {
+        let crossed = frames[..top].iter().rev().take(depth as usize).sum::<u32>();
+        depth + crossed
+    };
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        let at = ops.original_position();
+        let op = ops.read()?;
+        let after = ops.original_position();
+        let n = frames.len();
+        let rewritten = match &op {
+            Operator::Block { .. } | Operator::If { .. } | Operator::Try { .. } => {
+                frames.push(0);
+                None
+            }
+            Operator::Loop { blockty } => {
+                if *blockty == wasmparser::BlockType::Empty {
+                    out.extend_from_slice(&bytes[copied..at]);
+                    out.extend_from_slice(&checks.hoisted_head);
+                    out.extend_from_slice(&bytes[at..after]);
+                    hinted.push((out.len() + checks.hoisted_at_br_if) as u32);
+                    out.extend_from_slice(&checks.hoisted_check);
+                    copied = after;
+                    frames.push(WRAPPERS);
+                } else {
+                    out.extend_from_slice(&bytes[copied..after]);
+                    hinted.push((out.len() + checks.inline_at_if) as u32);
+                    out.extend_from_slice(&checks.inline);
+                    copied = after;
+                    frames.push(0);
+                }
+                None
+            }
+            Operator::End => {
+                if frames.pop() == Some(WRAPPERS) {
+                    out.extend_from_slice(&bytes[copied..after]);
+                    out.extend_from_slice(&checks.hoisted_tail);
+                    copied = after;
+                }
+                None
+            }
+            Operator::Br { relative_depth } => {
+                Some(Instruction::Br(remap(&frames, n, *relative_depth)))
+            }
+            Operator::BrIf { relative_depth } => {
+                Some(Instruction::BrIf(remap(&frames, n, *relative_depth)))
+            }
+            Operator::BrTable { targets } => {
+                let mut new = Vec::with_capacity(targets.len() as usize);
+                for t in targets.targets() {
+                    new.push(remap(&frames, n, t?));
+                }
+                let default = remap(&frames, n, targets.default());
+                Some(Instruction::BrTable(new.into(), default))
+            }
+            Operator::Rethrow { relative_depth } => {
+                Some(Instruction::Rethrow(remap(&frames, n, *relative_depth)))
+            }
+            // `delegate` ends its `try`; its label counts from outside it.
+            Operator::Delegate { relative_depth } => {
+                frames.pop();
+                Some(Instruction::Delegate(remap(
+                    &frames,
+                    n - 1,
+                    *relative_depth,
+                )))
+            }
+            op if !labels_known(op) => return Ok(None),
+            _ => None,
+        };
+        if let Some(instruction) = rewritten {
+            out.extend_from_slice(&bytes[copied..at]);
+            instruction.encode(&mut out);
+            copied = after;
+        }
+    }
+    out.extend_from_slice(&bytes[copied..range.end]);
+    Ok(Some((out, hinted)))
 }
 
 #[cfg(test)]
@@ -262,10 +454,22 @@ mod tests {
             .filter(|o| o.contains("I32Load") && o.contains(&format!("offset: {ATTENTION_ADDR}")))
             .count();
         assert_eq!(loads, 2, "{ops:#?}");
-        // Each check follows its loop header directly and calls the syscall import (0).
-        let first_loop = ops.iter().position(|o| o.starts_with("Loop")).unwrap();
-        assert!(ops[first_loop + 2].starts_with("I32Load"), "{ops:#?}");
+        // Each loop is wrapped (block, loop, block), its check follows its header directly,
+        // and the call to the syscall import (0) is outside it.
+        let head = [
+            "Block", "Loop", "Block", "Loop", "I32Const", "I32Load", "BrIf",
+        ];
+        let first = ops.iter().position(|o| o.starts_with("Block")).unwrap();
+        for (op, want) in ops[first..].iter().zip(head) {
+            assert!(op.starts_with(want), "{want} expected: {ops:#?}");
+        }
+        assert_eq!(ops[first + 6], "BrIf { relative_depth: 1 }");
         assert!(ops.iter().any(|o| o == "Call { function_index: 0 }"));
+        // The branch out of `$b` to `$out` crosses the three new labels.
+        assert!(
+            ops.iter().any(|o| o == "BrIf { relative_depth: 4 }"),
+            "{ops:#?}"
+        );
         assert!(ops.iter().any(|o| o == "I32Const { value: 172 }"));
         // Data and the rest of the module are untouched.
         assert!(after.windows(10).any(|w| w == b"data stays"));
@@ -297,7 +501,7 @@ mod tests {
         let body = &after[bodies[1].range()];
         for _ in 0..2 {
             let offset = r.read_var_u32().unwrap() as usize;
-            assert_eq!(body[offset], 0x04, "an if at {offset}");
+            assert_eq!(body[offset], 0x0d, "a br_if at {offset}");
             assert_eq!(
                 (r.read_var_u32().unwrap(), r.read_u8().unwrap()),
                 (1, 0),
@@ -320,6 +524,101 @@ mod tests {
         let (after, done) = instrument(&before).unwrap();
         validate(&after);
         assert_eq!(done.loops, 1);
+    }
+
+    /// The relative depths of the branches (`Br`, `BrIf`, `BrTable`, `Delegate`) of `ops`.
+    fn depths(ops: &[String]) -> Vec<String> {
+        ops.iter()
+            .filter(|o| {
+                ["Br ", "BrIf", "BrTable", "Delegate", "Rethrow"]
+                    .iter()
+                    .any(|b| o.starts_with(b))
+            })
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn branches_past_a_hoisted_loop_cross_its_three_labels() {
+        // Nested loops: $inner's branch to $outer crosses $inner's three labels; the branch
+        // to $done crosses both loops' (3 + 3); br_table targets each get theirs.
+        let before = program(
+            "(block $done
+               (loop $outer
+                 (loop $inner
+                   (br_if $inner (local.get 0))
+                   (br_if $outer (local.get 0))
+                   (br_table $inner $outer $done (local.get 0)))
+                 (br_if $done (local.get 0))
+                 (br $outer)))",
+        );
+        let (after, done) = instrument(&before).unwrap();
+        validate(&after);
+        assert_eq!(done.loops, 2);
+        let got = depths(&ops_of(&after, 1));
+        let want = [
+            "BrIf { relative_depth: 1 }", // $outer's check
+            "BrIf { relative_depth: 1 }", // $inner's check
+            "BrIf { relative_depth: 0 }", // to $inner
+            "BrIf { relative_depth: 4 }", // to $outer, past $inner's labels
+            "BrTable { targets: BrTable { count: 2, default: 8, targets: [0, 4] } }",
+            "Br { relative_depth: 2 }", // $inner's wrappers
+            "Br { relative_depth: 0 }",
+            "BrIf { relative_depth: 4 }", // to $done, past $outer's labels
+            "Br { relative_depth: 0 }",   // to $outer
+            "Br { relative_depth: 2 }",   // $outer's wrappers
+            "Br { relative_depth: 0 }",
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_delegate_counts_from_outside_its_try() {
+        let before = program(
+            "(block $out
+               (loop $l
+                 try $t
+                   try
+                     call $helper
+                     drop
+                   delegate $out
+                 end
+                 (br_if $l (local.get 0))))",
+        );
+        let (after, _) = instrument(&before).unwrap();
+        let features = wasmparser::WasmFeatures::default()
+            | wasmparser::WasmFeatures::THREADS
+            | wasmparser::WasmFeatures::LEGACY_EXCEPTIONS;
+        wasmparser::Validator::new_with_features(features)
+            .validate_all(&after)
+            .expect("validates");
+        let got = depths(&ops_of(&after, 1));
+        // From inside $t, $out is 2 labels out (past $t, $l); now 5 (past $l's three).
+        assert!(
+            got.contains(&"Delegate { relative_depth: 5 }".to_string()),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_function_with_try_table_gets_its_checks_in_line() {
+        let before = program(
+            "(block $out
+               (loop $l
+                 (try_table (catch_all $out) (call $helper) (drop))
+                 (br_if $l (local.get 0))))",
+        );
+        let (after, done) = instrument(&before).unwrap();
+        let features = wasmparser::WasmFeatures::default()
+            | wasmparser::WasmFeatures::THREADS
+            | wasmparser::WasmFeatures::EXCEPTIONS;
+        wasmparser::Validator::new_with_features(features)
+            .validate_all(&after)
+            .expect("validates");
+        assert_eq!(done.loops, 1);
+        let ops = ops_of(&after, 1);
+        let at = ops.iter().position(|o| o.starts_with("Loop")).unwrap();
+        assert!(ops[at + 3].starts_with("If"), "{ops:#?}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub fn guest(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = dir.join("testsuite.log");
 
-    let mut h = Headless::boot(ctx, append, browser)?;
+    let mut h = Headless::boot(ctx, append, &[], browser)?;
     let page = &mut h.page;
 
     let mut line = "busybox-testsuite".to_string();

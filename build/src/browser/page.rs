@@ -534,11 +534,29 @@ impl Headless {
         })
     }
 
-    /// Makes the artifacts current, opens the app and boots it to a shell prompt.
-    pub fn boot(ctx: &mut Ctx, append: Option<&str>, kind: Kind) -> Result<Headless> {
+    /// Makes the artifacts current, opens the app and boots it to a shell prompt. `params`
+    /// (`KEY=VALUE`) are added to the page's address, e.g. `preempt=off`.
+    pub fn boot(
+        ctx: &mut Ctx,
+        append: Option<&str>,
+        params: &[String],
+        kind: Kind,
+    ) -> Result<Headless> {
         artifacts_ready(ctx)?;
         let step = ctx.ui.step(&format!("booting the app in headless {kind}"));
         let mut h = Headless::open(&ctx.paths, append, kind)?;
+        for param in params {
+            let (key, value) = param
+                .split_once('=')
+                .with_context(|| format!("the page parameter {param:?} is not KEY=VALUE"))?;
+            let sep = if h.page.url.contains('?') { '&' } else { '?' };
+            h.page.url = format!(
+                "{}{sep}{}={}",
+                h.page.url,
+                percent_encode(key),
+                percent_encode(value)
+            );
+        }
         let marks = h.page.boot().context("booting to a shell prompt")?;
         step.done(&format!(
             "{}: a shell prompt after {:.1} s",
@@ -553,6 +571,8 @@ impl Headless {
 pub struct RunOptions<'a> {
     /// Added to the kernel command line.
     pub append: Option<&'a str>,
+    /// `KEY=VALUE` parameters of the page's address.
+    pub params: &'a [String],
     /// Give up on a command that prints nothing for this long.
     pub quiet: Duration,
     pub kind: Kind,
@@ -564,7 +584,7 @@ pub struct RunOptions<'a> {
 /// shell prompt, printing what the terminal shows as it comes. Fails on the first command
 /// that exits non-zero, or that prints nothing for `quiet`.
 pub fn run_commands(ctx: &mut Ctx, commands: &[String], opts: &RunOptions) -> Result<()> {
-    let mut h = Headless::boot(ctx, opts.append, opts.kind)?;
+    let mut h = Headless::boot(ctx, opts.append, opts.params, opts.kind)?;
     let result = run_each(&mut h, commands, opts.quiet);
     if opts.browser_log {
         println!(

@@ -36,7 +36,7 @@ pub const INBOX_FRAMES: usize = 256;
 /// The guest's MAC address (locally administered, QEMU's usual one).
 pub const GUEST_MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 
-/// The configuration space: mac[6], status (u16).
+/// The configuration space: `mac[6]`, status (u16).
 pub fn config() -> Vec<u8> {
     let mut c = GUEST_MAC.to_vec();
     c.extend_from_slice(&LINK_UP.to_le_bytes());
