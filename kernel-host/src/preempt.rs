@@ -407,7 +407,11 @@ mod tests {
     }
 
     fn validate(bytes: &[u8]) {
-        let features = wasmparser::WasmFeatures::default() | wasmparser::WasmFeatures::THREADS;
+        // Programs use threads, and setjmp uses exceptions (either encoding).
+        let features = wasmparser::WasmFeatures::default()
+            | wasmparser::WasmFeatures::THREADS
+            | wasmparser::WasmFeatures::LEGACY_EXCEPTIONS
+            | wasmparser::WasmFeatures::EXCEPTIONS;
         wasmparser::Validator::new_with_features(features)
             .validate_all(bytes)
             .expect("the instrumented module validates");
@@ -586,12 +590,7 @@ mod tests {
                  (br_if $l (local.get 0))))",
         );
         let (after, _) = instrument(&before).unwrap();
-        let features = wasmparser::WasmFeatures::default()
-            | wasmparser::WasmFeatures::THREADS
-            | wasmparser::WasmFeatures::LEGACY_EXCEPTIONS;
-        wasmparser::Validator::new_with_features(features)
-            .validate_all(&after)
-            .expect("validates");
+        validate(&after);
         let got = depths(&ops_of(&after, 1));
         // From inside $t, $out is 2 labels out (past $t, $l); now 5 (past $l's three).
         assert!(
@@ -609,12 +608,7 @@ mod tests {
                  (br_if $l (local.get 0))))",
         );
         let (after, done) = instrument(&before).unwrap();
-        let features = wasmparser::WasmFeatures::default()
-            | wasmparser::WasmFeatures::THREADS
-            | wasmparser::WasmFeatures::EXCEPTIONS;
-        wasmparser::Validator::new_with_features(features)
-            .validate_all(&after)
-            .expect("validates");
+        validate(&after);
         assert_eq!(done.loops, 1);
         let ops = ops_of(&after, 1);
         let at = ops.iter().position(|o| o.starts_with("Loop")).unwrap();
