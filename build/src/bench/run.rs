@@ -453,27 +453,18 @@ fn measure(
             Err(e) => ui.warn(&format!("the process ceiling was not measured: {e:#}")),
         }
     }
-    // What the preemption points cost: the compute kernels once more, on a page whose
-    // programs have none (`?preempt=off`); the other column is the same kernels with them,
-    // from the compute group above. Last, since that page can be frozen by a loop.
+    // What the preemption points cost: the compute kernels on a page whose programs have
+    // them and on one whose programs have none (`?preempt=off`), the two pages taking turns,
+    // so that both columns come from the same minutes (a kernel's median moves by ±20 %
+    // between runs minutes apart on a shared machine). Last, since that page can be frozen
+    // by a loop.
     if stopped.is_none() {
-        let step = ui.step("compute without preemption points (?preempt=off)");
-        match plain_compute(&mut guest, opts.reps) {
-            Ok(plain) => {
-                for out in &plain {
-                    samples.add_output_as("preemption", "preempt-", out, false);
-                }
-                // The same kernels with the points: the compute group's samples.
-                let kernels: Vec<(String, &str)> = plain.first().map_or(Vec::new(), |out| {
-                    out.records
-                        .iter()
-                        .filter_map(|r| r.figure().map(|(_, unit)| (r.name.clone(), unit)))
-                        .collect()
-                });
-                for (name, unit) in kernels {
-                    for v in samples.guest.get(&name).cloned().unwrap_or_default() {
-                        samples.add("preemption", &format!("preempt-{name}"), unit, true, v);
-                    }
+        let step = ui.step("compute with and without preemption points, pages alternating");
+        match preemption_pairs(&mut guest, opts.reps) {
+            Ok(pairs) => {
+                for (with, without) in &pairs {
+                    samples.add_output_as("preemption", "preempt-", with, true);
+                    samples.add_output_as("preemption", "preempt-", without, false);
                 }
                 step.done("");
             }
@@ -492,22 +483,22 @@ fn measure(
     Ok((meta, samples))
 }
 
-/// Boots the page with `preempt=off` and runs the compute kernels once, then `reps` times
-/// measured; the page's address is the usual one again after.
-fn plain_compute(guest: &mut Guest, reps: usize) -> Result<Vec<Output>> {
+/// `reps` pairs of compute runs: one on the usual page (preemption points), one on the page
+/// booted with `preempt=off`, each on a fresh boot after an untimed run (a page's first run
+/// is V8's baseline code). The page's address is the usual one again after.
+fn preemption_pairs(guest: &mut Guest, reps: usize) -> Result<Vec<(Output, Output)>> {
     let url = guest.page.url.clone();
     let sep = if url.contains('?') { '&' } else { '?' };
-    guest.page.url = format!("{url}{sep}preempt=off");
-    let result = guest
-        .boot()
-        .context("booting with ?preempt=off")
-        .and_then(|_| {
-            // Untimed first, as in the compute group: a page's first run is V8's baseline code.
-            guest.run(&["cpu".into(), "1".into()])?;
-            (0..reps)
-                .map(|_| guest.run(&["cpu".into(), "1".into()]))
-                .collect()
-        });
+    let plain = format!("{url}{sep}preempt=off");
+    let compute = |guest: &mut Guest, address: &str| -> Result<Output> {
+        guest.page.url = address.to_string();
+        guest.boot().with_context(|| format!("booting {address}"))?;
+        guest.run(&["cpu".into(), "1".into()])?;
+        guest.run(&["cpu".into(), "1".into()])
+    };
+    let result = (0..reps)
+        .map(|_| Ok((compute(guest, &url)?, compute(guest, &plain)?)))
+        .collect();
     guest.page.url = url;
     result
 }

@@ -359,7 +359,7 @@ pub fn describe(name: &str) -> &'static str {
         "run-wget-small" => "20 wget of a small file, one connection each",
         "wget-big-throughput" => "that wget's throughput (higher is better)",
         n if n.starts_with("preempt-") => {
-            "with preemption points; native column: the same page with ?preempt=off"
+            "with preemption points; native column: ?preempt=off, the pages alternating"
         }
         n if n.starts_with("first-run-") => "the first run in the page (V8 baseline code)",
         "first-visit-nav-to-shell-prompt" => "fresh profile: service worker, downloads",
