@@ -40,16 +40,16 @@ pub const ATTENTION_ADDR: u32 = 16;
 const NR_GETPID: i32 = 172;
 
 /// The code a preemption point adds, encoded once per module (it names the module's syscall
-/// import), and where in it the hinted branch is.
+/// import).
 struct Checks {
     /// After a loop header, the whole check: `(if (load) (then (call)))`.
     inline: Vec<u8>,
-    inline_at_if: usize,
-    /// Before a hoisted loop's header: `block loop block`.
-    hoisted_head: Vec<u8>,
     /// After a hoisted loop's header: `(br_if 1 (load))`.
     hoisted_check: Vec<u8>,
-    hoisted_at_br_if: usize,
+    /// Where the hinted branch (`if`, `br_if`) is in either check: after the load.
+    at_branch: usize,
+    /// Before a hoisted loop's header: `block loop block`.
+    hoisted_head: Vec<u8>,
     /// After a hoisted loop's `end`: `br 2 end (call) br 0 end end`.
     hoisted_tail: Vec<u8>,
 }
@@ -68,7 +68,7 @@ impl Checks {
             }
             out
         };
-        let load = [Instruction::I32Const(0), Instruction::I32Load(word)];
+        let load = encode(&[Instruction::I32Const(0), Instruction::I32Load(word)]);
         // Clear the word, then enter the kernel with a system call that changes nothing.
         let mut call = vec![
             Instruction::I32Const(0),
@@ -79,14 +79,12 @@ impl Checks {
         call.extend((0..6).map(|_| Instruction::I32Const(0)));
         call.extend([Instruction::Call(syscall), Instruction::Drop]);
 
-        let inline_at_if = encode(&load).len();
-        let mut inline = encode(&load);
+        let mut inline = load.clone();
         inline.extend(encode(&[Instruction::If(BlockType::Empty)]));
         inline.extend(encode(&call));
         inline.extend(encode(&[Instruction::End]));
 
-        let hoisted_at_br_if = encode(&load).len();
-        let mut hoisted_check = encode(&load);
+        let mut hoisted_check = load.clone();
         hoisted_check.extend(encode(&[Instruction::BrIf(1)]));
         let hoisted_head = encode(&[
             Instruction::Block(BlockType::Empty),
@@ -102,10 +100,9 @@ impl Checks {
         ]));
         Checks {
             inline,
-            inline_at_if,
-            hoisted_head,
             hoisted_check,
-            hoisted_at_br_if,
+            at_branch: load.len(),
+            hoisted_head,
             hoisted_tail,
         }
     }
@@ -246,6 +243,50 @@ fn labels_known(op: &Operator) -> bool {
     )
 }
 
+/// A function body being rewritten: what is written so far, how far the original is copied,
+/// and the offsets of the checks' hinted branches.
+struct Splice<'a> {
+    bytes: &'a [u8],
+    out: Vec<u8>,
+    copied: usize,
+    hinted: Vec<u32>,
+}
+
+impl<'a> Splice<'a> {
+    fn new(bytes: &'a [u8], body: &wasmparser::FunctionBody, extra: usize) -> Splice<'a> {
+        let range = body.range();
+        Splice {
+            bytes,
+            out: Vec::with_capacity(range.len() + extra),
+            copied: range.start,
+            hinted: Vec::new(),
+        }
+    }
+
+    /// Copies the original up to `to`.
+    fn copy_to(&mut self, to: usize) {
+        self.out.extend_from_slice(&self.bytes[self.copied..to]);
+        self.copied = to;
+    }
+
+    /// Adds `check`, whose hinted branch is at `at_branch` in it.
+    fn check(&mut self, check: &[u8], at_branch: usize) {
+        self.hinted.push((self.out.len() + at_branch) as u32);
+        self.out.extend_from_slice(check);
+    }
+
+    /// The whole check in line after the loop header that ends at `after`.
+    fn inline_check(&mut self, after: usize, checks: &Checks) {
+        self.copy_to(after);
+        self.check(&checks.inline, checks.at_branch);
+    }
+
+    fn finish(mut self, end: usize) -> Spliced {
+        self.copy_to(end);
+        (self.out, self.hinted)
+    }
+}
+
 /// The checks in line: after each `loop` instruction, the whole check. The block is closed
 /// at once, so no branch depth changes.
 fn inline_calls(
@@ -253,22 +294,14 @@ fn inline_calls(
     body: &wasmparser::FunctionBody,
     checks: &Checks,
 ) -> Result<Spliced, wasmparser::BinaryReaderError> {
-    let range = body.range();
-    let mut out = Vec::with_capacity(range.len());
-    let mut copied = range.start;
-    let mut hinted = Vec::new();
+    let mut splice = Splice::new(bytes, body, 0);
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         if let Operator::Loop { .. } = ops.read()? {
-            let after = ops.original_position();
-            out.extend_from_slice(&bytes[copied..after]);
-            hinted.push((out.len() + checks.inline_at_if) as u32);
-            out.extend_from_slice(&checks.inline);
-            copied = after;
+            splice.inline_check(ops.original_position(), checks);
         }
     }
-    out.extend_from_slice(&bytes[copied..range.end]);
-    Ok((out, hinted))
+    Ok(splice.finish(body.range().end))
 }
 
 /// The checks with their calls out of the loops. A loop without parameters or results
@@ -301,23 +334,18 @@ fn hoist_calls(
 ) -> Result<Option<Spliced>, wasmparser::BinaryReaderError> {
     /// Labels added outside a hoisted loop.
     const WRAPPERS: u32 = 3;
-    let range = body.range();
-    let mut out = Vec::with_capacity(range.len() + range.len() / 8);
-    let mut copied = range.start;
-    let mut hinted = Vec::new();
+    let mut splice = Splice::new(bytes, body, body.range().len() / 8);
     // One entry per open label (the function's own first): the labels added outside it.
     let mut frames: Vec<u32> = vec![0];
-    // The new depth of a branch `depth` labels out from the innermost `top` frames.
-    let remap = |frames: &[u32], top: usize, depth: u32| -> u32 {
-        let crossed = frames[..top].iter().rev().take(depth as usize).sum::<u32>();
-        depth + crossed
+    // The new depth of a branch `depth` labels out from the innermost open frame.
+    let remap = |frames: &[u32], depth: u32| -> u32 {
+        depth + frames.iter().rev().take(depth as usize).sum::<u32>()
     };
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         let at = ops.original_position();
         let op = ops.read()?;
         let after = ops.original_position();
-        let n = frames.len();
         let rewritten = match &op {
             Operator::Block { .. } | Operator::If { .. } | Operator::Try { .. } => {
                 frames.push(0);
@@ -325,67 +353,56 @@ fn hoist_calls(
             }
             Operator::Loop { blockty } => {
                 if *blockty == wasmparser::BlockType::Empty {
-                    out.extend_from_slice(&bytes[copied..at]);
-                    out.extend_from_slice(&checks.hoisted_head);
-                    out.extend_from_slice(&bytes[at..after]);
-                    hinted.push((out.len() + checks.hoisted_at_br_if) as u32);
-                    out.extend_from_slice(&checks.hoisted_check);
-                    copied = after;
+                    splice.copy_to(at);
+                    splice.out.extend_from_slice(&checks.hoisted_head);
+                    splice.copy_to(after);
+                    splice.check(&checks.hoisted_check, checks.at_branch);
                     frames.push(WRAPPERS);
                 } else {
-                    out.extend_from_slice(&bytes[copied..after]);
-                    hinted.push((out.len() + checks.inline_at_if) as u32);
-                    out.extend_from_slice(&checks.inline);
-                    copied = after;
+                    splice.inline_check(after, checks);
                     frames.push(0);
                 }
                 None
             }
             Operator::End => {
                 if frames.pop() == Some(WRAPPERS) {
-                    out.extend_from_slice(&bytes[copied..after]);
-                    out.extend_from_slice(&checks.hoisted_tail);
-                    copied = after;
+                    splice.copy_to(after);
+                    splice.out.extend_from_slice(&checks.hoisted_tail);
                 }
                 None
             }
             Operator::Br { relative_depth } => {
-                Some(Instruction::Br(remap(&frames, n, *relative_depth)))
+                Some(Instruction::Br(remap(&frames, *relative_depth)))
             }
             Operator::BrIf { relative_depth } => {
-                Some(Instruction::BrIf(remap(&frames, n, *relative_depth)))
+                Some(Instruction::BrIf(remap(&frames, *relative_depth)))
             }
             Operator::BrTable { targets } => {
                 let mut new = Vec::with_capacity(targets.len() as usize);
                 for t in targets.targets() {
-                    new.push(remap(&frames, n, t?));
+                    new.push(remap(&frames, t?));
                 }
-                let default = remap(&frames, n, targets.default());
+                let default = remap(&frames, targets.default());
                 Some(Instruction::BrTable(new.into(), default))
             }
             Operator::Rethrow { relative_depth } => {
-                Some(Instruction::Rethrow(remap(&frames, n, *relative_depth)))
+                Some(Instruction::Rethrow(remap(&frames, *relative_depth)))
             }
             // `delegate` ends its `try`; its label counts from outside it.
             Operator::Delegate { relative_depth } => {
                 frames.pop();
-                Some(Instruction::Delegate(remap(
-                    &frames,
-                    n - 1,
-                    *relative_depth,
-                )))
+                Some(Instruction::Delegate(remap(&frames, *relative_depth)))
             }
             op if !labels_known(op) => return Ok(None),
             _ => None,
         };
         if let Some(instruction) = rewritten {
-            out.extend_from_slice(&bytes[copied..at]);
-            instruction.encode(&mut out);
-            copied = after;
+            splice.copy_to(at);
+            instruction.encode(&mut splice.out);
+            splice.copied = after;
         }
     }
-    out.extend_from_slice(&bytes[copied..range.end]);
-    Ok(Some((out, hinted)))
+    Ok(Some(splice.finish(body.range().end)))
 }
 
 #[cfg(test)]
