@@ -7,7 +7,7 @@ use super::native::{build_native_bench, build_native_big, native_bin, native_she
 use super::report::{compare, num, Figure, Report};
 use super::stats::Stats;
 use super::workload::{prepare, settle, workloads, Output, Side};
-use crate::browser::page::{self, Headless, WEB_FILES};
+use crate::browser::page::{self, with_param, Headless, WEB_FILES};
 use crate::browser::Kind;
 use crate::paths::Paths;
 use crate::pipeline::Ctx;
@@ -488,8 +488,7 @@ fn measure(
 /// is V8's baseline code). The page's address is the usual one again after.
 fn preemption_pairs(guest: &mut Guest, reps: usize) -> Result<Vec<(Output, Output)>> {
     let url = guest.page.url.clone();
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let plain = format!("{url}{sep}preempt=off");
+    let plain = with_param(&url, "preempt", "off");
     let compute = |guest: &mut Guest, address: &str| -> Result<Output> {
         guest.page.url = address.to_string();
         guest.boot().with_context(|| format!("booting {address}"))?;

@@ -523,8 +523,7 @@ impl Headless {
         session.add_preload_script(&format!("() => {{ {} }}", probe_script()))?;
         let mut url = server.url();
         if let Some(a) = append {
-            url.push_str("?append=");
-            url.push_str(&percent_encode(a));
+            url = with_param(&url, "append", a);
         }
         let browser = session.browser.clone();
         Ok(Headless {
@@ -549,13 +548,7 @@ impl Headless {
             let (key, value) = param
                 .split_once('=')
                 .with_context(|| format!("the page parameter {param:?} is not KEY=VALUE"))?;
-            let sep = if h.page.url.contains('?') { '&' } else { '?' };
-            h.page.url = format!(
-                "{}{sep}{}={}",
-                h.page.url,
-                percent_encode(key),
-                percent_encode(value)
-            );
+            h.page.url = with_param(&h.page.url, key, value);
         }
         let marks = h.page.boot().context("booting to a shell prompt")?;
         step.done(&format!(
@@ -565,6 +558,16 @@ impl Headless {
         ));
         Ok(h)
     }
+}
+
+/// `url` with the page parameter `key=value` added.
+pub fn with_param(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{sep}{}={}",
+        percent_encode(key),
+        percent_encode(value)
+    )
 }
 
 /// How `cargo x run` runs its commands.
@@ -632,6 +635,16 @@ mod tests {
         assert_eq!(
             percent_encode("rdinit=/sbin/init x"),
             "rdinit%3D%2Fsbin%2Finit%20x"
+        );
+    }
+
+    #[test]
+    fn page_parameters_join_the_query() {
+        let url = with_param("http://h/", "append", "ip=off");
+        assert_eq!(url, "http://h/?append=ip%3Doff");
+        assert_eq!(
+            with_param(&url, "preempt", "off"),
+            "http://h/?append=ip%3Doff&preempt=off"
         );
     }
 
