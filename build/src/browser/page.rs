@@ -198,7 +198,8 @@ impl Page {
                .map((u) => u.memory.buffer.byteLength); \
              return { marks: b.marks, states: b.states, live: b.workers - b.ended, \
                       messages: b.messages, len: b.text.length, users, \
-                      state: document.querySelector('.app')?.dataset.state ?? null };",
+                      state: document.querySelector('.app')?.dataset.state ?? null, \
+                      alert: document.querySelector('.crash')?.innerText ?? null };",
             vec![],
         )
     }
@@ -247,9 +248,15 @@ impl Page {
             }
             let state = p["state"].as_str().unwrap_or("");
             if matches!(state, "failed" | "not-isolated" | "crashed" | "halted") {
+                // The page says why (a crash names the worker and the error).
+                let said = p["alert"].as_str().unwrap_or("no message on the page");
+                let log = self.session.browser_log();
+                let log: Vec<&str> = log.lines().rev().take(20).collect();
                 bail!(
-                    "waiting for {what}, the page is {state:?}. The console's last lines:\n{}",
-                    self.last_lines(30)
+                    "waiting for {what}, the page is {state:?}: {said}. The console's last \
+                     lines:\n{}\nThe browser's console, last lines:\n{}",
+                    self.last_lines(30),
+                    log.into_iter().rev().collect::<Vec<_>>().join("\n")
                 );
             }
             if Instant::now() > deadline {
