@@ -71,12 +71,13 @@ pub fn memory_limits(initial: u64, maximum: Option<u64>, shared: bool) -> String
     format!("{}, {max}, {shared}", human_bytes(initial))
 }
 
-/// The terminal's line as a machine boots: `booting vmlinux.wasm: 128 MiB of RAM, command
-/// line "…"`.
-pub fn boot_line(ram_bytes: u64, bootargs: &str) -> String {
+/// The terminal's line as a machine boots: `booting vmlinux.wasm: 128 MiB of RAM, 2 CPUs,
+/// command line "…"`.
+pub fn boot_line(ram_bytes: u64, cpus: u32, bootargs: &str) -> String {
     format!(
-        "booting vmlinux.wasm: {} of RAM, command line \"{bootargs}\"",
-        human_bytes(ram_bytes)
+        "booting vmlinux.wasm: {} of RAM, {cpus} CPU{}, command line \"{bootargs}\"",
+        human_bytes(ram_bytes),
+        if cpus == 1 { "" } else { "s" }
     )
 }
 
@@ -144,8 +145,12 @@ mod tests {
             "1 MiB, no maximum, not shared"
         );
         assert_eq!(
-            boot_line(96 << 20, "console=hvc0"),
-            "booting vmlinux.wasm: 96 MiB of RAM, command line \"console=hvc0\""
+            boot_line(96 << 20, 1, "console=hvc0"),
+            "booting vmlinux.wasm: 96 MiB of RAM, 1 CPU, command line \"console=hvc0\""
+        );
+        assert_eq!(
+            boot_line(128 << 20, 2, "quiet"),
+            "booting vmlinux.wasm: 128 MiB of RAM, 2 CPUs, command line \"quiet\""
         );
     }
 

@@ -5,7 +5,7 @@
 
 use crate::format::boot_line;
 use crate::kernel::{self, Loaded};
-use crate::settings::Settings;
+use crate::settings::{self, Settings};
 use crate::state::{now_ms, Booted, MachineStats};
 use kernel_host::browser::{DiskOptions, Event, MachineOptions};
 use std::cell::RefCell;
@@ -64,6 +64,7 @@ impl Machine {
         let memory = kernel::create_memory(&k.summary.memory, settings.ram_bytes())?;
         let options = MachineOptions {
             bootargs: settings.bootargs(),
+            cpus: settings.cpu_count(settings::hardware_concurrency()),
             disk: (!settings.ram_only).then(|| DiskOptions {
                 bytes: settings.disk_bytes(),
                 ..DiskOptions::default()
@@ -77,11 +78,11 @@ impl Machine {
             .unchecked_into::<js_sys::SharedArrayBuffer>()
             .byte_length()
             .into();
-        let line = boot_line(ram_bytes, &options.bootargs);
+        let line = boot_line(ram_bytes, options.cpus, &options.bootargs);
         let booted = Booted {
             ram_bytes,
             bootargs: options.bootargs.clone(),
-            cpus: 1,
+            cpus: options.cpus,
             at_ms: now_ms(),
             stopped_ms: None,
         };

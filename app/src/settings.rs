@@ -1,9 +1,11 @@
-//! The person's settings: kernel memory, kernel command line, the disk's size, the network
-//! relay, terminal theme and font size. Saved in localStorage; URL query parameters override
-//! them for one page load (the URL wins and is not saved unless the person saves). Memory,
-//! command line and disk size apply at the next boot; the relay, theme and font size at once.
+//! The person's settings: kernel memory, CPUs, kernel command line, the disk's size, the
+//! network relay, terminal theme and font size. Saved in localStorage; URL query parameters
+//! override them for one page load (the URL wins and is not saved unless the person saves).
+//! Memory, CPUs, command line and disk size apply at the next boot; the relay, theme and font
+//! size at once.
 //!
-//! URL parameters: `memory=256` (MiB), `append=quiet` (added to the default command line) or
+//! URL parameters: `memory=256` (MiB), `cpus=2` (1 to 8, or `auto`: as many as the computer
+//! has cores, at most 4), `append=quiet` (added to the default command line) or
 //! `cmdline=console=hvc0 quiet` (replaces it), `relay=ws://127.0.0.1:8081/` (a Wisp relay for
 //! TCP beyond port 80, `docs/network.md`), `theme=light|dark`, `font-size=16`, `disk-size=4`
 //! (GiB: the disk grows to it, never shrinks), `disk=none` (boot without the disk, for
@@ -17,6 +19,11 @@ use std::ops::RangeInclusive;
 /// Kernel memory a person may ask for, in MiB. Below 32 MiB the kernel has too little room
 /// left after its image and the initramfs; 1 GiB is vmlinux.wasm's memory maximum.
 pub const MEMORY_MIB: RangeInclusive<u32> = 32..=1024;
+/// CPUs a person may ask for: the kernel is built for at most `abi::MAX_CPUS` (NR_CPUS).
+pub const CPUS: RangeInclusive<u32> = 1..=kernel_host::abi::MAX_CPUS;
+/// The most CPUs a machine gets unless asked for more: each busy CPU keeps a core of the
+/// computer busy, and the browser and the rest of the computer need some too.
+pub const DEFAULT_CPUS_MAX: u32 = 4;
 /// Disk sizes a person may ask for, in GiB. The first file system is 1 GiB; the disk is a
 /// sparse file, so a large one costs only what is written (as the browser counts it).
 pub const DISK_GIB: RangeInclusive<u32> = 1..=64;
@@ -58,6 +65,9 @@ impl Theme {
 #[serde(default)]
 pub struct Settings {
     pub memory_mib: u32,
+    /// The machine's CPUs; None: as many as the computer has cores, at most
+    /// `DEFAULT_CPUS_MAX` (`default_cpus`), so a saved default suits another computer too.
+    pub cpus: Option<u32>,
     pub cmdline_mode: CmdlineMode,
     pub cmdline: String,
     /// The disk's size in GiB: a new disk is made this large, a smaller one grows to it.
@@ -80,6 +90,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             memory_mib: 128,
+            cpus: None,
             cmdline_mode: CmdlineMode::Append,
             cmdline: String::new(),
             disk_gib: 1,
@@ -96,6 +107,7 @@ impl Default for Settings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Field {
     Memory,
+    Cpus,
     Cmdline,
     DiskSize,
     Relay,
@@ -108,6 +120,7 @@ impl Field {
     pub fn param(self) -> &'static str {
         match self {
             Field::Memory => "memory",
+            Field::Cpus => "cpus",
             Field::Cmdline => "cmdline/append",
             Field::DiskSize => "disk-size",
             Field::Relay => "relay",
@@ -121,6 +134,12 @@ impl Settings {
     /// RAM in bytes.
     pub fn ram_bytes(&self) -> u64 {
         u64::from(self.memory_mib) << 20
+    }
+
+    /// The CPUs the machine boots with, on a computer with `cores` logical cores
+    /// (`navigator.hardwareConcurrency`).
+    pub fn cpu_count(&self, cores: f64) -> u32 {
+        self.cpus.unwrap_or_else(|| default_cpus(cores))
     }
 
     /// The disk's size in bytes.
@@ -143,6 +162,9 @@ impl Settings {
         let mut out = Vec::new();
         if let Err(e) = check_memory(self.memory_mib) {
             out.push((Field::Memory, e));
+        }
+        if let Some(Err(e)) = self.cpus.map(check_cpus) {
+            out.push((Field::Cpus, e));
         }
         if let Err(e) = check_disk_size(self.disk_gib) {
             out.push((Field::DiskSize, e));
@@ -208,6 +230,45 @@ pub fn check_memory(mib: u32) -> Result<u32, String> {
             }
         ))
     }
+}
+
+pub fn check_cpus(n: u32) -> Result<u32, String> {
+    if CPUS.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "the number of CPUs must be between {} and {} (the kernel is built for at most {}), \
+             not {n}",
+            CPUS.start(),
+            CPUS.end(),
+            CPUS.end()
+        ))
+    }
+}
+
+/// The CPUs as typed: a whole number, or `auto` (None: `default_cpus`).
+pub fn parse_cpus(text: &str) -> Result<Option<u32>, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
+    check_cpus(parse_number("the number of CPUs", t)?).map(Some)
+}
+
+/// The CPUs a machine gets by default on a computer with `cores` logical cores
+/// (`navigator.hardwareConcurrency`, which a browser may leave out or round): as many, at
+/// most `DEFAULT_CPUS_MAX`, at least 1.
+pub fn default_cpus(cores: f64) -> u32 {
+    if cores.is_finite() && cores >= 1.0 {
+        cores.min(f64::from(DEFAULT_CPUS_MAX)) as u32
+    } else {
+        1
+    }
+}
+
+/// This computer's logical cores as the browser tells them (1 if it does not).
+pub fn hardware_concurrency() -> f64 {
+    web_sys::window().map_or(1.0, |w| w.navigator().hardware_concurrency())
 }
 
 pub fn check_disk_size(gib: u32) -> Result<u32, String> {
@@ -313,6 +374,8 @@ pub fn parse_theme(text: &str) -> Result<Theme, String> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub memory_mib: Option<u32>,
+    /// `cpus=N` is `Some(Some(N))`, `cpus=auto` `Some(None)`.
+    pub cpus: Option<Option<u32>>,
     pub cmdline: Option<(CmdlineMode, String)>,
     pub disk_gib: Option<u32>,
     pub theme: Option<Theme>,
@@ -337,6 +400,10 @@ impl Overrides {
             match key {
                 "memory" => match parse_memory(value) {
                     Ok(v) => o.memory_mib = Some(v),
+                    Err(e) => report(key, value, e),
+                },
+                "cpus" => match parse_cpus(value) {
+                    Ok(v) => o.cpus = Some(v),
                     Err(e) => report(key, value, e),
                 },
                 "theme" => match parse_theme(value) {
@@ -398,6 +465,9 @@ impl Overrides {
         if let Some(v) = self.memory_mib {
             s.memory_mib = v;
         }
+        if let Some(v) = self.cpus {
+            s.cpus = v;
+        }
         if let Some((mode, text)) = &self.cmdline {
             s.cmdline_mode = *mode;
             s.cmdline = text.clone();
@@ -428,6 +498,9 @@ impl Overrides {
         let mut f = Vec::new();
         if self.memory_mib.is_some() {
             f.push(Field::Memory);
+        }
+        if self.cpus.is_some() {
+            f.push(Field::Cpus);
         }
         if self.cmdline.is_some() {
             f.push(Field::Cmdline);
@@ -471,6 +544,7 @@ pub fn from_stored(json: &str) -> (Settings, Option<String>) {
     for (field, _) in &problems {
         match field {
             Field::Memory => s.memory_mib = d.memory_mib,
+            Field::Cpus => s.cpus = d.cpus,
             Field::Cmdline => {
                 s.cmdline_mode = d.cmdline_mode;
                 s.cmdline = d.cmdline.clone();
@@ -591,6 +665,72 @@ mod tests {
     }
 
     #[test]
+    fn cpus_are_a_count_from_1_to_8_or_automatic() {
+        assert_eq!(parse_cpus("2"), Ok(Some(2)));
+        assert_eq!(parse_cpus(" 8 "), Ok(Some(8)));
+        assert_eq!(parse_cpus("1"), Ok(Some(1)));
+        assert_eq!(parse_cpus("auto"), Ok(None));
+        assert_eq!(parse_cpus(" Auto "), Ok(None));
+        for bad in ["0", "9", "4294967295"] {
+            let e = parse_cpus(bad).unwrap_err();
+            assert!(e.contains("between 1 and 8") && e.contains(bad), "{e}");
+        }
+        for bad in ["two", "-1", "1.5", "99999999999"] {
+            let e = parse_cpus(bad).unwrap_err();
+            assert!(e.contains("whole number"), "{bad}: {e}");
+        }
+        assert!(parse_cpus("").unwrap_err().contains("empty"));
+
+        // Automatic: the computer's cores, at most 4, at least 1.
+        assert_eq!(default_cpus(16.0), 4);
+        assert_eq!(default_cpus(4.0), 4);
+        assert_eq!(default_cpus(3.0), 3);
+        assert_eq!(default_cpus(2.0), 2);
+        assert_eq!(default_cpus(1.0), 1);
+        for odd in [0.0, -3.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(default_cpus(odd), 1, "{odd}");
+        }
+        let s = Settings::default();
+        assert_eq!(s.cpus, None);
+        assert_eq!(s.cpu_count(12.0), 4);
+        let s = Settings {
+            cpus: Some(6),
+            ..Settings::default()
+        };
+        assert_eq!(s.cpu_count(2.0), 6);
+        let s = Settings {
+            cpus: Some(0),
+            ..Settings::default()
+        };
+        assert_eq!(s.problems()[0].0, Field::Cpus);
+    }
+
+    #[test]
+    fn the_url_sets_the_cpus_or_says_why_not() {
+        let saved = Settings {
+            cpus: Some(3),
+            ..Settings::default()
+        };
+        let (o, errors) = Overrides::from_query([("cpus", "2")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(o.apply(&saved).cpus, Some(2));
+        assert_eq!(o.fields(), vec![Field::Cpus]);
+        let (o, errors) = Overrides::from_query([("cpus", "auto")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(o.apply(&saved).cpus, None);
+        for bad in ["9", "0", "many", ""] {
+            let (o, errors) = Overrides::from_query([("cpus", bad)]);
+            assert_eq!(o.cpus, None, "{bad}");
+            assert_eq!(o.apply(&saved).cpus, Some(3), "{bad}");
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(
+                errors[0].starts_with(&format!("URL parameter cpus={bad:?} is ignored: ")),
+                "{errors:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_relay_is_a_websocket_url_or_nothing() {
         assert_eq!(check_relay(""), Ok(()));
         assert_eq!(check_relay(" ws://127.0.0.1:8081/ "), Ok(()));
@@ -676,6 +816,7 @@ mod tests {
     fn stored_settings_round_trip_and_bad_ones_fall_back() {
         let s = Settings {
             memory_mib: 512,
+            cpus: Some(2),
             cmdline_mode: CmdlineMode::Replace,
             cmdline: "console=hvc0".into(),
             disk_gib: 4,
@@ -693,6 +834,10 @@ mod tests {
         assert_eq!(s.memory_mib, 128);
         assert_eq!(s.theme, Theme::Light);
         assert!(why.unwrap().contains("99999"));
+        let (s, why) = from_stored(r#"{"cpus": 12, "memory_mib": 256}"#);
+        assert_eq!((s.cpus, s.memory_mib), (None, 256));
+        assert!(why.unwrap().contains("CPUs"));
+        assert_eq!(from_stored(r#"{"cpus": null}"#).0.cpus, None);
         let (s, why) = from_stored(r#"{"disk_gib": 0}"#);
         assert_eq!(s.disk_gib, 1);
         assert!(why.unwrap().contains("disk's size"));

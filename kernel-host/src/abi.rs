@@ -39,10 +39,11 @@ pub const IMPORTS: &[Func] = &[
         params: &[],
         results: &[Val::I64],
     },
-    // timer_set(delta_ns): one timer interrupt after delta_ns; negative cancels.
+    // timer_set(cpu, delta_ns): one timer interrupt on CPU cpu after delta_ns; each CPU has
+    // its own timer; negative cancels that CPU's.
     Func {
         name: "timer_set",
-        params: &[Val::I64],
+        params: &[Val::I32, Val::I64],
         results: &[],
     },
     // task_claim() -> 0 | -EAGAIN: promise a started, idle worker to a task about to be
@@ -100,6 +101,14 @@ pub const IMPORTS: &[Func] = &[
         name: "user_read",
         params: &[Val::I32, Val::I32, Val::I32],
         results: &[Val::I32],
+    },
+    // user_cmpxchg(uaddr, old, new) -> the u32 that was at uaddr | -EFAULT: an atomic
+    // compare-and-exchange on the selected memory (futexes; the process's threads may run on
+    // other CPUs).
+    Func {
+        name: "user_cmpxchg",
+        params: &[Val::I32, Val::I32, Val::I32],
+        results: &[Val::I64],
     },
     // user_write(udst, ksrc, n) -> bytes not copied.
     Func {
@@ -215,16 +224,41 @@ pub const EXPORTS: &[Func] = &[
 ];
 
 /// Globals the kernel exports. `wasm_irq_pending` holds the address (in kernel memory) of the
-/// CPU's pending-interrupt word: a device sets its line's bit with an atomic or and notifies
-/// the word (`arch/wasm/kernel/irq.c`).
+/// CPUs' pending-interrupt words, one u32 per possible CPU (`MAX_CPUS`), CPU i's at
+/// `address + 4 * i` ([`irq_pending_word`]): an interrupt sets its line's bit in one CPU's
+/// word with an atomic or and notifies that word (`arch/wasm/kernel/irq.c`).
 pub const GLOBAL_EXPORTS: &[&str] = &[IRQ_PENDING_EXPORT];
 pub const IRQ_PENDING_EXPORT: &str = "wasm_irq_pending";
 
-/// Interrupt lines are the bits of the pending word (`arch/wasm/include/asm/irq.h`), an irq
-/// domain on the device tree's interrupt controller. Line 0 is the timer, raised once when
-/// `timer_set`'s delay has passed; the devices' lines are in `virtio::DEVICES`.
-pub const IRQ_LINES: u32 = 32;
+/// The kernel's `CONFIG_NR_CPUS`: a machine has at most this many CPUs, and
+/// `wasm_irq_pending` points at this many words.
+pub const MAX_CPUS: u32 = 8;
+
+/// The CPU whose pending word the devices' interrupts (virtio, the RTC) go to.
+pub const DEVICE_IRQ_CPU: u32 = 0;
+
+/// Interrupt lines are the low bits of a pending word (`arch/wasm/include/asm/irq.h`), an irq
+/// domain on the device tree's interrupt controller. Line 0 is the timer, raised on CPU
+/// `cpu` once `timer_set(cpu, …)`'s delay has passed; the devices' lines are in
+/// `virtio::DEVICES` and go to [`DEVICE_IRQ_CPU`]. The bits above are the kernel's own
+/// inter-processor interrupts, which the host never raises.
+pub const IRQ_LINES: u32 = 24;
 pub const IRQ_BIT_TIMER: u32 = 0;
+
+/// The address of CPU `cpu`'s pending word, given `wasm_irq_pending`'s value `base` and the
+/// machine's `cpus`. An error for a CPU the machine does not have: a kernel that names one
+/// is broken, and its word may be something else's memory.
+pub fn irq_pending_word(base: u32, cpu: u32, cpus: u32) -> Result<u32, String> {
+    if cpu >= cpus.min(MAX_CPUS) {
+        return Err(format!(
+            "an interrupt for CPU {cpu}, but the machine has {cpus} CPU{}",
+            if cpus == 1 { "" } else { "s" }
+        ));
+    }
+    base.checked_add(cpu * 4).ok_or_else(|| {
+        format!("CPU {cpu}'s pending word is past the end of memory (wasm_irq_pending {base:#x})")
+    })
+}
 
 /// `shutdown(how)` (`arch/wasm/include/asm/wasm_imports.h`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,4 +293,32 @@ pub fn import(name: &str) -> Option<&'static Func> {
 
 pub fn export(name: &str) -> Option<&'static Func> {
     EXPORTS.iter().find(|f| f.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_set_names_the_cpu() {
+        let f = import("timer_set").expect("timer_set is an import");
+        assert_eq!(f.params, &[Val::I32, Val::I64]);
+        assert!(f.results.is_empty());
+    }
+
+    #[test]
+    fn each_cpu_has_its_pending_word_and_devices_use_cpu_0s() {
+        let base = 0x1_2340;
+        assert_eq!(irq_pending_word(base, DEVICE_IRQ_CPU, 1), Ok(base));
+        assert_eq!(irq_pending_word(base, 1, 2), Ok(base + 4));
+        assert_eq!(irq_pending_word(base, 7, MAX_CPUS), Ok(base + 28));
+        let e = irq_pending_word(base, 2, 2).unwrap_err();
+        assert!(e.contains("CPU 2") && e.contains("2 CPUs"), "{e}");
+        assert!(irq_pending_word(base, 1, 1)
+            .unwrap_err()
+            .ends_with("has 1 CPU"));
+        // A machine that claims more CPUs than the kernel has words for.
+        assert!(irq_pending_word(base, MAX_CPUS, MAX_CPUS + 1).is_err());
+        assert!(irq_pending_word(u32::MAX - 2, 1, 2).is_err());
+    }
 }

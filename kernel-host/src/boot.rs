@@ -1,6 +1,7 @@
 //! Everything the host decides before the kernel runs: the command line, where the
 //! initramfs and the device tree go, and the device tree itself.
 
+use crate::abi;
 use crate::fdt::{self, MachineConfig};
 use crate::layout::{self, BootLayout, LayoutError};
 
@@ -30,6 +31,8 @@ pub struct BootPlan {
 pub enum BootError {
     Layout(LayoutError),
     InitramfsTooLarge(usize),
+    /// Not 1 to `abi::MAX_CPUS` CPUs.
+    Cpus(u32),
     Fdt(String),
 }
 
@@ -40,6 +43,11 @@ impl std::fmt::Display for BootError {
             BootError::InitramfsTooLarge(n) => {
                 write!(f, "the initramfs ({n} bytes) does not fit a 32-bit machine")
             }
+            BootError::Cpus(n) => write!(
+                f,
+                "a machine has 1 to {} CPUs (the kernel's NR_CPUS), not {n}",
+                abi::MAX_CPUS
+            ),
             BootError::Fdt(e) => write!(f, "cannot build the device tree: {e}"),
         }
     }
@@ -56,6 +64,7 @@ pub struct BootRequest<'a> {
     pub image_end: u32,
     pub initramfs_len: usize,
     pub bootargs: &'a str,
+    /// 1 to `abi::MAX_CPUS`.
     pub cpus: u32,
     pub rng_seed: Vec<u8>,
 }
@@ -64,6 +73,9 @@ pub struct BootRequest<'a> {
 /// the initramfs is. The tree's size does not depend on the addresses in it, so it is built
 /// once to measure it and once more with the final addresses.
 pub fn plan(req: &BootRequest<'_>) -> Result<BootPlan, BootError> {
+    if !(1..=abi::MAX_CPUS).contains(&req.cpus) {
+        return Err(BootError::Cpus(req.cpus));
+    }
     let initrd_len = u32::try_from(req.initramfs_len)
         .map_err(|_| BootError::InitramfsTooLarge(req.initramfs_len))?;
     let mut cfg = MachineConfig {
@@ -167,6 +179,21 @@ mod tests {
         let tree = ::fdt::Fdt::new(&plan.fdt).unwrap();
         let chosen = tree.find_node("/chosen").unwrap();
         assert!(chosen.property("linux,initrd-start").is_none());
+    }
+
+    #[test]
+    fn the_tree_has_one_node_per_cpu_and_no_more_than_the_kernel_takes() {
+        let mut r = req(0);
+        r.cpus = 4;
+        let tree_plan = plan(&r).unwrap();
+        let tree = ::fdt::Fdt::new(&tree_plan.fdt).unwrap();
+        assert_eq!(tree.cpus().count(), 4);
+        for n in [0, abi::MAX_CPUS + 1] {
+            r.cpus = n;
+            let e = plan(&r).unwrap_err();
+            assert_eq!(e, BootError::Cpus(n));
+            assert!(e.to_string().contains("1 to 8 CPUs"), "{e}");
+        }
     }
 
     #[test]

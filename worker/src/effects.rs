@@ -9,8 +9,9 @@ use kernel_host::browser::devices::raise_irq;
 use kernel_host::browser::protocol::FromWorker;
 use kernel_host::virtio::{self, Effect};
 
-/// Carries out `effect` on the kernel memory `kmem`, whose pending-IRQ word is at `irq_word`
-/// (None before vmlinux was instantiated). An interrupt that cannot be raised is returned:
+/// Carries out `effect` on the kernel memory `kmem`, whose pending-IRQ words start at
+/// `irq_word` (None before vmlinux was instantiated). A device's interrupt goes to CPU 0's
+/// word, the first (`abi::DEVICE_IRQ_CPU`). An interrupt that cannot be raised is returned:
 /// each role reports it its own way.
 pub fn apply(
     kmem: &WebAssembly::Memory,

@@ -169,6 +169,24 @@ impl Memories {
         n - ok
     }
 
+    /// `user_cmpxchg(uaddr, old, new)`: an atomic compare-and-exchange of the u32 at `uaddr`
+    /// in the selected memory; the value it held, or -EFAULT if `uaddr` is not an aligned
+    /// address inside the memory.
+    pub fn cmpxchg(&self, uaddr: u32, old: u32, new: u32) -> i64 {
+        const EFAULT: i64 = 14;
+        let Some(u) = self.selected() else {
+            return -EFAULT;
+        };
+        if !uaddr.is_multiple_of(4) || inside(uaddr, 4, u.length()) < 4 {
+            return -EFAULT;
+        }
+        let words = Int32Array::new(&u.buffer());
+        match Atomics::compare_exchange(&words, uaddr / 4, old as i32, new as i32) {
+            Ok(was) => i64::from(was as u32),
+            Err(_) => -EFAULT,
+        }
+    }
+
     /// `user_clear(udst, n)`: zeroes selected memory; returns the bytes not zeroed.
     pub fn clear(&self, udst: u32, n: u32) -> u32 {
         let Some(u) = self.selected() else { return n };

@@ -20,7 +20,8 @@ pub struct Kernel {
     pub syscall: JsValue,
     pub user_trap: Function,
     pub tag: JsValue,
-    /// The address of `wasm_irq_pending`, the kernel's pending-IRQ word.
+    /// The value of `wasm_irq_pending`: the address of the CPUs' pending-IRQ words, CPU 0's
+    /// first (the devices' interrupts go there).
     pub irq_word: u32,
 }
 

@@ -70,10 +70,13 @@ pub fn instantiate(
         })
         .into_js_value(),
     )?;
+    // A negative cpu arrives as a large u32, which the main thread refuses.
     add(
         "timer_set",
-        Closure::<dyn FnMut(i64)>::new(|delta_ns: i64| post(&FromWorker::TimerSet { delta_ns }))
-            .into_js_value(),
+        Closure::<dyn FnMut(u32, i64)>::new(|cpu: u32, delta_ns: i64| {
+            post(&FromWorker::TimerSet { cpu, delta_ns })
+        })
+        .into_js_value(),
     )?;
     let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
     let claim_cells = pool_cells.clone();
@@ -221,6 +224,13 @@ fn add_user_imports(
         "user_write",
         Closure::<dyn FnMut(u32, u32, u32) -> u32>::new(move |udst: u32, ksrc: u32, n: u32| {
             state::with(|w| w.memories.write(&mem, udst, ksrc, n))
+        })
+        .into_js_value(),
+    )?;
+    add(
+        "user_cmpxchg",
+        Closure::<dyn FnMut(u32, u32, u32) -> i64>::new(|uaddr: u32, old: u32, new: u32| {
+            state::with(|w| w.memories.cmpxchg(uaddr, old, new))
         })
         .into_js_value(),
     )?;

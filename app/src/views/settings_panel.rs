@@ -1,5 +1,5 @@
-//! The settings panel: kernel memory, command line and disk size (next boot), the network
-//! relay, theme and font size (at once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
+//! The settings panel: kernel memory, CPUs, command line and disk size (next boot), the
+//! network relay, theme and font size (at once). Save keeps them in localStorage; "Reboot now" saves and boots with them.
 //! Under them, the disk's figures and tools (`disk_tools.rs`).
 
 use super::disk_tools::DiskTools;
@@ -13,6 +13,8 @@ use leptos::prelude::*;
 #[derive(Clone, Debug, PartialEq)]
 struct Draft {
     memory: String,
+    /// Empty: automatic.
+    cpus: String,
     mode: CmdlineMode,
     cmdline: String,
     disk_size: String,
@@ -28,6 +30,7 @@ impl Draft {
     fn of(s: &Settings) -> Draft {
         Draft {
             memory: s.memory_mib.to_string(),
+            cpus: s.cpus.map(|n| n.to_string()).unwrap_or_default(),
             mode: s.cmdline_mode,
             cmdline: s.cmdline.clone(),
             disk_size: s.disk_gib.to_string(),
@@ -44,12 +47,18 @@ impl Draft {
         let mut errors = Vec::new();
         let memory =
             settings::parse_memory(&self.memory).map_err(|e| errors.push((Field::Memory, e)));
+        let cpus = match self.cpus.trim() {
+            "" => Ok(None),
+            t => settings::parse_cpus(t),
+        }
+        .map_err(|e| errors.push((Field::Cpus, e)));
         let disk = settings::parse_disk_size(&self.disk_size)
             .map_err(|e| errors.push((Field::DiskSize, e)));
         let font = settings::parse_font_size(&self.font_size)
             .map_err(|e| errors.push((Field::FontSize, e)));
         let s = Settings {
             memory_mib: memory.unwrap_or_default(),
+            cpus: cpus.unwrap_or_default(),
             cmdline_mode: self.mode,
             cmdline: self.cmdline.trim().to_string(),
             disk_gib: disk.unwrap_or_default(),
@@ -72,13 +81,16 @@ impl Draft {
     }
 }
 
-/// Whether the machine that runs now was booted with other memory or command line, or has a
-/// disk smaller than the setting (it grows at the next boot).
+/// Whether the machine that runs now was booted with other memory, CPUs or command line, or
+/// has a disk smaller than the setting (it grows at the next boot).
 fn reboot_pending(s: AppState) -> bool {
-    let want = s.settings.with(|c| (c.ram_bytes(), c.bootargs()));
+    let cores = settings::hardware_concurrency();
+    let want = s
+        .settings
+        .with(|c| (c.ram_bytes(), c.cpu_count(cores), c.bootargs()));
     let booted_otherwise = s.booted.with(|b| {
         b.as_ref()
-            .is_some_and(|b| (b.ram_bytes, b.bootargs.clone()) != want)
+            .is_some_and(|b| (b.ram_bytes, b.cpus, b.bootargs.clone()) != want)
     });
     booted_otherwise || disk_grows(s)
 }
@@ -97,6 +109,7 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
     let errors = RwSignal::new(Vec::<(Field, String)>::new());
     let saved_note = RwSignal::new(None::<String>);
     let from_url = s.url_fields.get_value();
+    let auto_cpus = settings::default_cpus(settings::hardware_concurrency());
     // The panel opens with the keyboard in its first field.
     let first = NodeRef::<leptos::html::Input>::new();
     first.on_load(|el| {
@@ -133,7 +146,8 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
             Ok(new) => {
                 errors.set(Vec::new());
                 let note = match settings::save(&new) {
-                    Ok(()) => "Saved. Memory, command line and disk size apply at the next boot."
+                    Ok(()) => "Saved. Memory, CPUs, command line and disk size apply at the next \
+                               boot."
                         .to_string(),
                     Err(e) => format!("Applied to this tab only: {e}."),
                 };
@@ -212,6 +226,32 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                         )}
                     </p>
                     {error_of(Field::Memory)}
+                </div>
+                <div class="field">
+                    <label for="set-cpus">"CPUs"</label>
+                    {url_tag(Field::Cpus)}
+                    <div class="with-unit">
+                        <input
+                            id="set-cpus"
+                            name="cpus"
+                            type="text"
+                            inputmode="numeric"
+                            autocomplete="off"
+                            placeholder=format!("auto ({auto_cpus})")
+                            prop:value=move || draft.with(|d| d.cpus.clone())
+                            on:input=move |ev| draft.update(|d| d.cpus = event_target_value(&ev))
+                        />
+                    </div>
+                    <p class="hint">
+                        {format!(
+                            "{} to {}. Empty: as many as this computer has cores, at most {} \
+                             ({auto_cpus} here). Applies at the next boot.",
+                            settings::CPUS.start(),
+                            settings::CPUS.end(),
+                            settings::DEFAULT_CPUS_MAX
+                        )}
+                    </p>
+                    {error_of(Field::Cpus)}
                 </div>
                 <div class="field">
                     <label for="set-cmdline">"Kernel command line"</label>
@@ -356,8 +396,8 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                 </div>
                 <Show when=move || reboot_pending(s)>
                     <p class="pending-note muted small">
-                        "The running machine was booted with other memory, command line or disk \
-                         size; the saved ones apply at the next boot."
+                        "The running machine was booted with other memory, CPUs, command line or \
+                         disk size; the saved ones apply at the next boot."
                     </p>
                 </Show>
             </form>

@@ -178,7 +178,7 @@ fn MachineFacts(s: AppState) -> impl IntoView {
                     <li class="ram" title="Kernel memory">
                         <span class="k">"memory"</span> " " <span class="v">{human_bytes(b.ram_bytes)}</span>
                     </li>
-                    <li class="cpus">
+                    <li class="cpus" title="The kernel's CPUs: this many tasks run at once, each in its own Web Worker">
                         <span class="k">"CPUs"</span> " " <span class="v">{b.cpus}</span>
                     </li>
                     <li class="workers" title="Web Workers of this machine: one per kernel task, plus warm spares">

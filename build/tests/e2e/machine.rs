@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use crate::shell::{has, Shell};
+use alpenglow_build::browser::page::with_param;
 use alpenglow_build::browser::Kind;
 use alpenglow_build::serve::Server;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,8 @@ in_browsers!(a_full_tmpfs_fails_the_write_and_the_shell_goes_on: chromium, firef
 in_browsers!(a_loop_without_system_calls_cannot_freeze_the_machine: chromium, firefox);
 in_browsers!(ps_shows_what_each_process_runs: chromium, firefox);
 in_browsers!(ulimit_u_caps_a_users_processes: chromium, firefox);
+in_browsers!(cpus_from_the_url_are_the_kernels_cpus: chromium, firefox);
+in_browsers!(two_cpus_run_two_loops_and_the_shell_still_answers: chromium, firefox);
 // Chromium only: its ceiling (about 125 wasm memories a page, two per process) is reached in
 // seconds; Firefox's is near 500 processes (its per-site worker limit).
 in_browsers!(past_the_process_ceiling_fork_fails_and_the_machine_goes_on: chromium);
@@ -271,4 +274,50 @@ fn ulimit_u_caps_a_users_processes(kind: Kind) {
     );
     sh.run("pkill -u bob sleep; sleep 0.5");
     has(&sh.run("echo ok-$((6*7))"), "ok-42");
+}
+
+/// `?cpus=2` boots a machine with two CPUs: the kernel brings both up and the status bar says
+/// so. The counts are computed by the shell, so the typed line does not hold them.
+fn cpus_from_the_url_are_the_kernels_cpus(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &with_param(&server.url(), "cpus", "2"));
+    has(&sh.run("echo cpus-$(($(nproc)*10))"), "cpus-20");
+    has(
+        &sh.run("echo processors-$(($(grep -c ^processor /proc/cpuinfo)*10))"),
+        "processors-20",
+    );
+    has(&sh.run("dmesg | grep 'smp: Brought up'"), "2 CPUs");
+    let facts = text_of(&c, ".statusbar .machine-facts");
+    assert!(facts.contains("CPUs 2"), "status bar: {facts:?}");
+    drop(c);
+}
+
+/// With two CPUs, two programs that compute in the background both make progress, CPU 1 does
+/// its share, and the shell still answers at once; `kill` ends both.
+fn two_cpus_run_two_loops_and_the_shell_still_answers(kind: Kind) {
+    let site = site();
+    let server = Server::start(&site, "127.0.0.1", 0).expect("serve the site");
+    let c = browser(kind);
+    let mut sh = Shell::login(&c, &with_param(&server.url(), "cpus", "2"));
+    let counting =
+        |file: &str| format!("sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/{file}; done'");
+    sh.run(&format!("{} & {} & sleep 2", counting("a"), counting("b")));
+    // A loop empties its file before it writes the next number: read until it holds one.
+    let out = sh.run(
+        "for f in a b; do n=; while [ -z \"$n\" ]; do n=$(cat /tmp/$f); done; \
+         echo counted-$f-$((n > 0)); done",
+    );
+    has(&out, "counted-a-1");
+    has(&out, "counted-b-1");
+    // CPU 1 ran too: its user and system time in /proc/stat are not both zero.
+    has(
+        &sh.run("echo cpu1-busy-$(awk '/^cpu1 / { print ($2 + $4 > 0) }' /proc/stat)"),
+        "cpu1-busy-1",
+    );
+    has(&sh.run("echo ok-$((6*7))"), "ok-42");
+    sh.run("kill %1 %2; wait; echo");
+    has(&sh.run("echo done-$((6*9))"), "done-54");
+    drop(c);
 }

@@ -142,6 +142,8 @@ pub enum FromWorker {
     DiskUsage {
         fs: Option<DiskFs>,
     },
+    /// vmlinux is instantiated: `irq_pending` is `wasm_irq_pending`, the address of the CPUs'
+    /// pending words (`abi::irq_pending_word`).
     Ready {
         irq_pending: u32,
     },
@@ -152,7 +154,10 @@ pub enum FromWorker {
         #[serde(with = "serde_wasm_bindgen::preserve")]
         bytes: Uint8Array,
     },
+    /// `timer_set(cpu, delta_ns)`: CPU `cpu`'s timer fires after `delta_ns`; negative
+    /// cancels it.
     TimerSet {
+        cpu: u32,
         delta_ns: i64,
     },
     /// The guest armed the real-time clock's alarm (`crate::rtc`) for `delay_ns` from now,

@@ -1,7 +1,7 @@
 //! The machine on the main thread: puts the boot data into kernel memory, starts the boot
 //! worker, keeps warm workers for new tasks, and turns the workers' requests into actions —
-//! console bytes to the page, `spawn_task` to a pool worker, `timer_set` to a `setTimeout`
-//! that raises the timer interrupt, `shutdown` and traps to the page.
+//! console bytes to the page, `spawn_task` to a pool worker, each CPU's `timer_set` to a
+//! `setTimeout` that raises that CPU's timer interrupt, `shutdown` and traps to the page.
 //!
 //! Console input and terminal resizes (`input`, `resize`) go to the device worker, which
 //! serves the virtio console's receive side; typed bytes wait there until the driver has
@@ -10,8 +10,8 @@
 //! as the guest reads (`files_in_flight`); what the guest writes there comes back as
 //! `Event::Files`.
 //!
-//! The main thread never blocks: it only posts messages, sets timeouts and, to raise the
-//! timer interrupt, does an atomic or and a notify on the kernel's pending-IRQ word.
+//! The main thread never blocks: it only posts messages, sets timeouts and, to raise a timer
+//! interrupt, does an atomic or and a notify on that CPU's pending-IRQ word.
 //!
 //! Split by concern: the worker pool is `workers.rs` (a pool worker `slot.rs`), the timeouts
 //! `timers.rs`; this file holds the state, the public face and the message dispatch.
@@ -39,6 +39,10 @@ mod workers;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineOptions {
     pub bootargs: String,
+    /// CPUs, 1 to `abi::MAX_CPUS` (`boot::plan` refuses others): one `cpu@i` node each in
+    /// the device tree, one timer each, and each secondary CPU's idle task takes a worker of
+    /// its own for as long as the machine runs.
+    pub cpus: u32,
     /// Workers kept instantiated and idle, so a new task starts without a cold worker start.
     pub spare_workers: usize,
     /// Spare workers started with the machine: the boot makes about 20 kernel threads and
@@ -105,6 +109,7 @@ impl Default for MachineOptions {
     fn default() -> Self {
         MachineOptions {
             bootargs: boot::DEFAULT_BOOTARGS.to_string(),
+            cpus: 1,
             spare_workers: 2,
             boot_workers: 24,
             kept_workers: 4,
@@ -176,7 +181,8 @@ struct State {
     next_id: u32,
     slots: Vec<Slot>,
     irq_pending: Option<u32>,
-    timer: Option<i32>,
+    /// Each CPU's timer (a `setTimeout`), by CPU.
+    timers: Vec<Option<i32>>,
     /// The real-time clock's alarm (a `setTimeout`).
     alarm: Option<i32>,
     timer_irqs: u64,
@@ -223,7 +229,8 @@ struct Inner {
     options: MachineOptions,
     state: RefCell<State>,
     on_event: RefCell<Box<dyn FnMut(Event)>>,
-    on_timer: RefCell<Option<Closure<dyn FnMut()>>>,
+    /// One callback per CPU, so a timeout knows whose timer it was.
+    on_timer: RefCell<Vec<Closure<dyn FnMut()>>>,
     on_alarm: RefCell<Option<Closure<dyn FnMut()>>>,
     on_gap: RefCell<Option<Closure<dyn FnMut()>>>,
     on_spare_check: RefCell<Option<Closure<dyn FnMut()>>>,
@@ -273,7 +280,7 @@ impl Machine {
             image_end,
             initramfs_len: initramfs.len(),
             bootargs: &options.bootargs,
-            cpus: 1,
+            cpus: options.cpus,
             rng_seed,
         })
         .map_err(|e| e.to_string())?;
@@ -306,7 +313,7 @@ impl Machine {
                 next_id: 0,
                 slots: Vec::new(),
                 irq_pending: None,
-                timer: None,
+                timers: vec![None; options.cpus as usize],
                 alarm: None,
                 timer_irqs: 0,
                 net: Default::default(),
@@ -326,17 +333,21 @@ impl Machine {
             }),
             options,
             on_event: RefCell::new(Box::new(on_event)),
-            on_timer: RefCell::new(None),
+            on_timer: RefCell::new(Vec::new()),
             on_alarm: RefCell::new(None),
             on_gap: RefCell::new(None),
             on_spare_check: RefCell::new(None),
         });
-        let weak = Rc::downgrade(&inner);
-        *inner.on_timer.borrow_mut() = Some(Closure::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                Inner::timer_fired(&inner);
-            }
-        }));
+        *inner.on_timer.borrow_mut() = (0..inner.options.cpus)
+            .map(|cpu| {
+                let weak = Rc::downgrade(&inner);
+                Closure::new(move || {
+                    if let Some(inner) = weak.upgrade() {
+                        Inner::timer_fired(&inner, cpu);
+                    }
+                })
+            })
+            .collect();
         let weak = Rc::downgrade(&inner);
         *inner.on_alarm.borrow_mut() = Some(Closure::new(move || {
             if let Some(inner) = weak.upgrade() {
@@ -375,7 +386,9 @@ impl Machine {
                     },
                 )?;
             }
-            let n = inner.options.boot_workers.max(inner.options.spare_workers);
+            // Each secondary CPU's idle task claims a worker at boot and keeps it.
+            let n = inner.options.boot_workers.max(inner.options.spare_workers)
+                + (inner.options.cpus as usize).saturating_sub(1);
             Inner::start_spares(&inner, &mut st, n)?;
         }
         Ok(Machine { inner })
@@ -500,13 +513,13 @@ impl State {
         }
         self.stopped = true;
         if let Some(w) = web_sys::window() {
-            let timers = [
-                self.timer.take(),
+            let others = [
                 self.alarm.take(),
                 self.gap_timer.take(),
                 self.spare_timer.take(),
             ];
-            for handle in timers.into_iter().flatten() {
+            let timers = self.timers.iter_mut().map(Option::take).chain(others);
+            for handle in timers.flatten() {
                 w.clear_timeout_with_handle(handle);
             }
         }
@@ -645,7 +658,7 @@ impl Inner {
                 st.console_out(chunks, events);
                 Inner::watch_gaps(inner, st)?;
             }
-            FromWorker::TimerSet { delta_ns } => Inner::set_timer(inner, st, delta_ns)?,
+            FromWorker::TimerSet { cpu, delta_ns } => Inner::set_timer(inner, st, cpu, delta_ns)?,
             FromWorker::RtcAlarm { delay_ns } => Inner::set_alarm(inner, st, delay_ns)?,
             FromWorker::Notify { device, queue } => {
                 if device as usize >= virtio::DEVICES.len() {

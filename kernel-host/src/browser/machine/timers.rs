@@ -1,4 +1,4 @@
-//! The machine's timeouts on the main thread: the kernel's timer and the clock's alarm, which
+//! The machine's timeouts on the main thread: each CPU's timer and the clock's alarm, which
 //! raise interrupts, and the watch on console output waiting for a missing chunk.
 
 use super::{ctx, window, Event, Inner, State};
@@ -13,14 +13,21 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 impl Inner {
-    /// `timer_set(delta_ns)`: replaces the pending timer; a negative delta only cancels it.
+    /// `timer_set(cpu, delta_ns)`: replaces CPU `cpu`'s pending timer; a negative delta only
+    /// cancels it.
     pub(super) fn set_timer(
         inner: &Rc<Inner>,
         st: &mut State,
+        cpu: u32,
         delta_ns: i64,
     ) -> Result<(), String> {
+        let cpus = st.timers.len();
+        let slot = st.timers.get_mut(cpu as usize).ok_or_else(|| {
+            format!("the kernel set a timer for CPU {cpu}; the machine has {cpus} CPUs")
+        })?;
         let ms = boot::timer_delay_ms(delta_ns);
-        st.timer = Inner::reschedule(&inner.on_timer, st.timer.take(), ms)?;
+        let callbacks = inner.on_timer.borrow();
+        *slot = Inner::timeout(callbacks.get(cpu as usize), slot.take(), ms)?;
         Ok(())
     }
 
@@ -42,6 +49,15 @@ impl Inner {
         old: Option<i32>,
         ms: Option<i32>,
     ) -> Result<Option<i32>, String> {
+        Inner::timeout(callback.borrow().as_ref(), old, ms)
+    }
+
+    /// Clears the timeout `old` and sets `callback` to run in `ms`, if given.
+    fn timeout(
+        callback: Option<&Closure<dyn FnMut()>>,
+        old: Option<i32>,
+        ms: Option<i32>,
+    ) -> Result<Option<i32>, String> {
         let window = window()?;
         if let Some(handle) = old {
             window.clear_timeout_with_handle(handle);
@@ -49,8 +65,7 @@ impl Inner {
         let Some(ms) = ms else {
             return Ok(None);
         };
-        let cb = callback.borrow();
-        let cb = cb.as_ref().ok_or("the timer callback is gone")?;
+        let cb = callback.ok_or("the timer callback is gone")?;
         let handle = window
             .set_timeout_with_callback_and_timeout_and_arguments_0(cb.as_ref().unchecked_ref(), ms)
             .map_err(ctx("setTimeout"))?;
@@ -104,7 +119,9 @@ impl Inner {
                 rtc::Due::NotYet { delay_ns } => {
                     Inner::set_alarm(inner, &mut st, Some(delay_ns as f64))
                 }
-                rtc::Due::Now { raise: true } => Inner::raise(inner, &st, rtc::IRQ_LINE),
+                rtc::Due::Now { raise: true } => {
+                    Inner::raise(inner, &st, abi::DEVICE_IRQ_CPU, rtc::IRQ_LINE)
+                }
                 rtc::Due::Now { raise: false } | rtc::Due::Nothing => Ok(()),
             };
             if let Err(e) = result {
@@ -114,15 +131,18 @@ impl Inner {
         inner.emit(events);
     }
 
-    pub(super) fn timer_fired(inner: &Rc<Inner>) {
+    /// CPU `cpu`'s timer fired.
+    pub(super) fn timer_fired(inner: &Rc<Inner>, cpu: u32) {
         let mut events = Vec::new();
         {
             let mut st = inner.state.borrow_mut();
             if st.stopped {
                 return;
             }
-            st.timer = None;
-            match Inner::raise(inner, &st, abi::IRQ_BIT_TIMER) {
+            if let Some(slot) = st.timers.get_mut(cpu as usize) {
+                *slot = None;
+            }
+            match Inner::raise(inner, &st, cpu, abi::IRQ_BIT_TIMER) {
                 Ok(()) => st.timer_irqs += 1,
                 Err(e) => events.push(st.crash(e, None)),
             }
@@ -136,11 +156,13 @@ impl Inner {
         inner.emit(events);
     }
 
-    /// Sets interrupt line `bit` in the kernel's pending word and wakes a CPU sleeping on it.
-    pub(super) fn raise(inner: &Inner, st: &State, bit: u32) -> Result<(), String> {
-        let addr = st
+    /// Sets interrupt line `bit` in CPU `cpu`'s pending word and wakes that CPU if it sleeps
+    /// on it.
+    pub(super) fn raise(inner: &Inner, st: &State, cpu: u32, bit: u32) -> Result<(), String> {
+        let base = st
             .irq_pending
             .ok_or("an interrupt before any worker reported wasm_irq_pending")?;
+        let addr = abi::irq_pending_word(base, cpu, inner.options.cpus)?;
         devices::raise_irq(&inner.memory, addr, bit)
     }
 }
