@@ -339,7 +339,7 @@ pub fn describe(name: &str) -> &'static str {
         "pipe" => "pipe ping-pong, per round trip",
         "slice" => "a 1 ms sleep's lateness while a loop computes (time slice)",
         "parallel-1" => "one process running the hash loop (20M steps)",
-        "parallel-2" => "two such processes at once (1 CPU: twice parallel-1)",
+        "parallel-2" => "two such processes at once (on one CPU: twice parallel-1)",
         "file-write" => "write a tmpfs file (64 KiB writes)",
         "file-read" => "read it back",
         "run-sh-loop" => "sh: while loop, $((i+1))",

@@ -38,10 +38,9 @@ fn settings_from_the_url_and_the_panel_reach_the_kernel(kind: Kind) {
         }
         assert_eq!(attr(&c, ".app", "data-theme").as_deref(), Some("light"));
         let facts = text_of(&c, ".statusbar .machine-facts");
-        // No cpus= in the URL: as many CPUs as the computer has cores, at most 4.
-        let cpus = js(&c, "return Math.min(navigator.hardwareConcurrency || 1, 4)");
+        // No cpus= in the URL: one CPU (app/src/settings.rs, DEFAULT_CPUS_MAX).
         assert!(
-            facts.contains("memory 64 MiB") && facts.contains(&format!("CPUs {cpus}")),
+            facts.contains("memory 64 MiB") && facts.contains("CPUs 1"),
             "status bar: {facts:?}"
         );
 
