@@ -453,6 +453,30 @@ fn measure(
             Err(e) => ui.warn(&format!("the process ceiling was not measured: {e:#}")),
         }
     }
+    // SMP: the two hash loops at once, against one, on a page with two CPUs (the usual page
+    // has one: docs/abi.md). The ratio of the two is what a second CPU buys: 1 is perfect.
+    if stopped.is_none() {
+        let step = ui.step("two compute loops at once on a page with two CPUs");
+        match two_cpu_runs(&mut guest, opts.reps) {
+            Ok(outs) => {
+                for out in &outs {
+                    let ms = |name: &str| {
+                        out.records
+                            .iter()
+                            .find(|r| r.name == name)
+                            .and_then(|r| r.figure())
+                            .map(|(v, _)| v)
+                    };
+                    if let (Some(one), Some(two)) = (ms("parallel-1"), ms("parallel-2")) {
+                        samples.add("smp", "cpus2-two-loops", "ms", true, two);
+                        samples.add("smp", "cpus2-two-loops", "ms", false, one);
+                    }
+                }
+                step.done("");
+            }
+            Err(e) => ui.warn(&format!("the two-CPU figure was not measured: {e:#}")),
+        }
+    }
     // What the preemption points cost: the compute kernels on a page whose programs have
     // them and on one whose programs have none (`?preempt=off`), the two pages taking turns,
     // so that both columns come from the same minutes (a kernel's median moves by ±20 %
@@ -497,6 +521,22 @@ fn preemption_pairs(guest: &mut Guest, reps: usize) -> Result<Vec<(Output, Outpu
     };
     let result = (0..reps)
         .map(|_| Ok((compute(guest, &url)?, compute(guest, &plain)?)))
+        .collect();
+    guest.page.url = url;
+    result
+}
+
+/// `reps` runs of the `parallel` workload (one hash loop, then two at once) on a page booted
+/// with `cpus=2`, each on a fresh boot. The page's address is the usual one again after.
+fn two_cpu_runs(guest: &mut Guest, reps: usize) -> Result<Vec<Output>> {
+    let url = guest.page.url.clone();
+    let two = with_param(&url, "cpus", "2");
+    let result = (0..reps)
+        .map(|_| {
+            guest.page.url = two.clone();
+            guest.boot().with_context(|| format!("booting {two}"))?;
+            guest.run(&["parallel".into()])
+        })
         .collect();
     guest.page.url = url;
     result

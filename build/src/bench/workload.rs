@@ -358,6 +358,9 @@ pub fn describe(name: &str) -> &'static str {
         "run-wget-big" => "wget of 20 MiB from the site (1 MiB --quick)",
         "run-wget-small" => "20 wget of a small file, one connection each",
         "wget-big-throughput" => "that wget's throughput (higher is better)",
+        "cpus2-two-loops" => {
+            "?cpus=2: two hash loops at once; native column: one loop, same page (ratio 1 = perfect)"
+        }
         n if n.starts_with("preempt-") => {
             "with preemption points; native column: ?preempt=off, the pages alternating"
         }
