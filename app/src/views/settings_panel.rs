@@ -244,8 +244,9 @@ pub fn SettingsPanel(app: AppHandle) -> impl IntoView {
                     </div>
                     <p class="hint">
                         {format!(
-                            "{} to {}. Empty: as many as this computer has cores, at most {} \
-                             ({auto_cpus} here). Applies at the next boot.",
+                            "{} to {}. Empty: automatic, {auto_cpus} here (at most {} for now: \
+                             with more, a shell that starts many programs back to back can run \
+                             out of memory in Chromium). Applies at the next boot.",
                             settings::CPUS.start(),
                             settings::CPUS.end(),
                             settings::DEFAULT_CPUS_MAX
