@@ -231,7 +231,7 @@ pub const GLOBAL_EXPORTS: &[&str] = &[IRQ_PENDING_EXPORT];
 pub const IRQ_PENDING_EXPORT: &str = "wasm_irq_pending";
 
 /// The kernel's `CONFIG_NR_CPUS`: a machine has at most this many CPUs, and
-/// `wasm_irq_pending` points at this many words.
+/// `wasm_irq_pending` points at this many words. `cargo x kernel` checks that they agree.
 pub const MAX_CPUS: u32 = 8;
 
 /// The CPU whose pending word the devices' interrupts (virtio, the RTC) go to.
@@ -241,7 +241,8 @@ pub const DEVICE_IRQ_CPU: u32 = 0;
 /// domain on the device tree's interrupt controller. Line 0 is the timer, raised on CPU
 /// `cpu` once `timer_set(cpu, …)`'s delay has passed; the devices' lines are in
 /// `virtio::DEVICES` and go to [`DEVICE_IRQ_CPU`]. The bits above are the kernel's own
-/// inter-processor interrupts, which the host never raises.
+/// inter-processor interrupts, which the host never raises. `cargo x kernel` checks this
+/// against the kernel's `WASM_NR_IRQ_LINES`.
 pub const IRQ_LINES: u32 = 24;
 pub const IRQ_BIT_TIMER: u32 = 0;
 

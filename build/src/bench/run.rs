@@ -507,41 +507,43 @@ fn measure(
     Ok((meta, samples))
 }
 
-/// `reps` pairs of compute runs: one on the usual page (preemption points), one on the page
-/// booted with `preempt=off`, each on a fresh boot after an untimed run (a page's first run
-/// is V8's baseline code). The page's address is the usual one again after.
+/// `reps` pairs of warm compute runs: one on the usual page (preemption points), one on the
+/// page booted with `preempt=off`.
 fn preemption_pairs(guest: &mut Guest, reps: usize) -> Result<Vec<(Output, Output)>> {
     let url = guest.page.url.clone();
     let plain = with_param(&url, "preempt", "off");
-    let compute = |guest: &mut Guest, address: &str| -> Result<Output> {
-        guest.page.url = address.to_string();
-        guest.boot().with_context(|| format!("booting {address}"))?;
-        guest.run(&["cpu".into(), "1".into()])?;
-        guest.run(&["cpu".into(), "1".into()])
-    };
-    let result = (0..reps)
-        .map(|_| Ok((compute(guest, &url)?, compute(guest, &plain)?)))
-        .collect();
-    guest.page.url = url;
+    let compute = ["cpu".to_string(), "1".to_string()];
+    (0..reps)
+        .map(|_| {
+            Ok((
+                warm_run_on(guest, &url, &compute)?,
+                warm_run_on(guest, &plain, &compute)?,
+            ))
+        })
+        .collect()
+}
+
+/// Boots the page at `address`, runs the guest tool with `args` once untimed (a page's first
+/// run is V8's baseline code) and returns a second run. The guest's page address is what it
+/// was before, whatever happened.
+fn warm_run_on(guest: &mut Guest, address: &str, args: &[String]) -> Result<Output> {
+    let usual = std::mem::replace(&mut guest.page.url, address.to_string());
+    let result = guest
+        .boot()
+        .with_context(|| format!("booting {address}"))
+        .and_then(|_| guest.run(args))
+        .and_then(|_| guest.run(args));
+    guest.page.url = usual;
     result
 }
 
-/// `reps` runs of the `parallel` workload (one hash loop, then two at once) on a page booted
-/// with `cpus=2`, each on a fresh boot after an untimed run (a page's first run is V8's
-/// baseline code). The page's address is the usual one again after.
+/// `reps` warm runs of the `parallel` workload (one hash loop, then two at once) on a page
+/// booted with `cpus=2`.
 fn two_cpu_runs(guest: &mut Guest, reps: usize) -> Result<Vec<Output>> {
-    let url = guest.page.url.clone();
-    let two = with_param(&url, "cpus", "2");
-    let result = (0..reps)
-        .map(|_| {
-            guest.page.url = two.clone();
-            guest.boot().with_context(|| format!("booting {two}"))?;
-            guest.run(&["parallel".into()])?;
-            guest.run(&["parallel".into()])
-        })
-        .collect();
-    guest.page.url = url;
-    result
+    let two = with_param(&guest.page.url, "cpus", "2");
+    (0..reps)
+        .map(|_| warm_run_on(guest, &two, &["parallel".to_string()]))
+        .collect()
 }
 
 fn add_procmem(samples: &mut Samples, out: &Output) {

@@ -29,6 +29,63 @@ fn make(ctx: &Ctx, src: &Path, out: &Path) -> Command {
     c
 }
 
+/// The numbers the host and the kernel must agree on but that are not in the module's
+/// imports and exports (`kernel_host::abi`): the CPU count its per-CPU pending words are
+/// sized by, and how many low bits of a word are interrupt lines. Checked before the long
+/// build, so that a change on one side only fails here and names both places.
+fn check_host_constants(src: &Path, out: &Path) -> Result<()> {
+    use kernel_host::abi;
+    let config = out.join(".config");
+    let irq_h = src.join("arch/wasm/include/asm/irq.h");
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let checks = [
+        (
+            kconfig_value(&read(&config)?, "CONFIG_NR_CPUS"),
+            abi::MAX_CPUS,
+            "CONFIG_NR_CPUS",
+            &config,
+            "abi::MAX_CPUS",
+        ),
+        (
+            c_define(&read(&irq_h)?, "WASM_NR_IRQ_LINES"),
+            abi::IRQ_LINES,
+            "WASM_NR_IRQ_LINES",
+            &irq_h,
+            "abi::IRQ_LINES",
+        ),
+    ];
+    for (kernel, host, name, file, host_name) in checks {
+        match kernel {
+            Some(n) if n == host => {}
+            Some(n) => anyhow::bail!(
+                "{name} is {n} in {}, but the host's {host_name} (kernel-host/src/abi.rs) is {host}: change both",
+                file.display()
+            ),
+            None => anyhow::bail!("{}: no numeric {name}", file.display()),
+        }
+    }
+    Ok(())
+}
+
+/// `NAME=value` of a Kconfig `.config`, as a number.
+fn kconfig_value(config: &str, name: &str) -> Option<u32> {
+    config
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `#define NAME value` of a C header, as a number.
+fn c_define(header: &str, name: &str) -> Option<u32> {
+    header.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next()? == "#define" && words.next()? == name)
+            .then(|| words.next()?.parse().ok())
+            .flatten()
+    })
+}
+
 pub fn vmlinux_wasm(ctx: &Ctx) -> PathBuf {
     ctx.paths.dist().join("vmlinux.wasm")
 }
@@ -46,7 +103,16 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         .add("head", tree.head.as_bytes())
         .add("local", tree::local_changes(&src)?.as_bytes())
         .add("toolchain", toolchain::identity()?.as_bytes())
-        .add("timestamp", BUILD_TIMESTAMP.as_bytes());
+        .add("timestamp", BUILD_TIMESTAMP.as_bytes())
+        .add(
+            "host-constants",
+            format!(
+                "{} {}",
+                kernel_host::abi::MAX_CPUS,
+                kernel_host::abi::IRQ_LINES
+            )
+            .as_bytes(),
+        );
     // The post-linked module stays in the cache; dist/ gets a copy (see stamp::publish).
     let cached = out.join("vmlinux.wasm");
     let stamp = Stamp::new("kernel", key).published(&cached, &dest);
@@ -62,6 +128,7 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
                 make(ctx, &src, &out).arg("defconfig"),
                 &log,
             )?;
+            check_host_constants(&src, &out)?;
             ctx.ui.run(
                 "kernel build",
                 make(ctx, &src, &out)
@@ -82,4 +149,22 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
             Ok(format!("{} ({} bytes)", dest.display(), patched.len()))
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kconfig_values_and_c_defines() {
+        let config =
+            "# CONFIG_NR_CPUS_RANGE is not set\nCONFIG_NR_CPUS_DEFAULT=2\nCONFIG_NR_CPUS=8\n";
+        assert_eq!(kconfig_value(config, "CONFIG_NR_CPUS"), Some(8));
+        assert_eq!(kconfig_value(config, "CONFIG_SMP"), None);
+        let header =
+            "#define WASM_NR_IRQ_LINES_MAX\t99\n#define WASM_NR_IRQ_LINES\t24\n#define X\n";
+        assert_eq!(c_define(header, "WASM_NR_IRQ_LINES"), Some(24));
+        assert_eq!(c_define(header, "X"), None);
+        assert_eq!(c_define(header, "Y"), None);
+    }
 }
