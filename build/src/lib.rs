@@ -5,6 +5,7 @@ pub mod bench;
 pub mod browser;
 pub mod doctor;
 pub mod formats;
+pub mod lockcheck;
 pub mod packages;
 pub mod paths;
 pub mod pipeline;

@@ -149,6 +149,17 @@ enum Cmd {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// Build the kernel with Linux's lock, RCU and sleep checking (lockdep,
+    /// DEBUG_ATOMIC_SLEEP), boot it in a headless browser with several CPUs, type a workload
+    /// and fail on any report in the kernel log.
+    Lockcheck {
+        /// CPUs of the machine (the page's `cpus`).
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// The browser: chromium or firefox.
+        #[arg(long, default_value = "chromium")]
+        browser: browser::Kind,
+    },
     /// Regenerate patches/<component>/ from the commits in its source tree.
     Patches { component: String },
     /// Remove build outputs (dist/, build trees, stamps); downloads and source trees stay.
@@ -352,6 +363,9 @@ fn run(ui: Ui, cmd: Cmd) -> Result<()> {
                 browser_log,
             },
         ),
+        Cmd::Lockcheck { cpus, browser } => {
+            alpenglow_build::lockcheck::run(&mut Ctx::new(ui)?, cpus, browser)
+        }
         Cmd::Icons { out } => site::icons(&Paths::discover()?, out),
         Cmd::Patches { component } => {
             let paths = Paths::discover()?;

@@ -13,7 +13,7 @@ use crate::steps::{guest, initramfs, kernel, manifest, site};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// xterm's input element: what a person types into.
@@ -524,8 +524,12 @@ pub struct Headless {
 impl Headless {
     /// `append` goes to the kernel command line (the page's `append` URL parameter).
     pub fn open(paths: &Paths, append: Option<&str>, kind: Kind) -> Result<Headless> {
-        let stage = stage_site(paths)?;
-        let server = Server::start(&stage, "127.0.0.1", 0)?;
+        Headless::open_site(&stage_site(paths)?, append, kind)
+    }
+
+    /// As `open`, for a site already staged (`stage_site`, then changed).
+    pub fn open_site(stage: &Path, append: Option<&str>, kind: Kind) -> Result<Headless> {
+        let server = Server::start(stage, "127.0.0.1", 0)?;
         let session = Session::start(kind, &Options::default())?;
         session.add_preload_script(&format!("() => {{ {} }}", probe_script()))?;
         let mut url = server.url();

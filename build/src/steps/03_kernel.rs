@@ -90,20 +90,61 @@ pub fn vmlinux_wasm(ctx: &Ctx) -> PathBuf {
     ctx.paths.dist().join("vmlinux.wasm")
 }
 
+/// A kernel configuration `cargo x` builds: the product's, or a test build's.
+struct Variant {
+    /// The step's name: its stamp, its log and its time in the manifest.
+    step: &'static str,
+    /// Its output directory under the cache (`out/<dir>`).
+    dir: &'static str,
+    /// Config fragments (`arch/wasm/configs/`) merged over the defconfig.
+    fragments: &'static [&'static str],
+    /// What the step line says it builds.
+    what: &'static str,
+}
+
+const PRODUCT: Variant = Variant {
+    step: "kernel",
+    dir: "linux",
+    fragments: &[],
+    what: "kernel",
+};
+
+/// The kernel with Linux's lock, RCU and sleep checking on (`arch/wasm/configs/lockcheck.config`:
+/// lockdep, `DEBUG_ATOMIC_SLEEP`, RCU self tests); `cargo x lockcheck` boots it.
+const LOCKCHECK: Variant = Variant {
+    step: "kernel-lockcheck",
+    dir: "linux-lockcheck",
+    fragments: &["lockcheck.config"],
+    what: "lock-checking kernel",
+};
+
+/// `cargo x kernel`: the product's kernel, published to `dist/vmlinux.wasm`.
 pub fn build(ctx: &mut Ctx) -> Result<()> {
+    let dest = vmlinux_wasm(ctx);
+    build_variant(ctx, &PRODUCT, Some(&dest)).map(drop)
+}
+
+/// The lock-checking kernel, post-linked, in the cache (not in `dist/`). Returns its path.
+pub fn build_lockcheck(ctx: &mut Ctx) -> Result<PathBuf> {
+    build_variant(ctx, &LOCKCHECK, None)
+}
+
+fn build_variant(ctx: &mut Ctx, variant: &Variant, publish: Option<&Path>) -> Result<PathBuf> {
     let fetched = ctx.fetched("linux")?;
-    let step = ctx.ui.step(&format!("kernel: Linux {}", fetched.version));
+    let step = ctx
+        .ui
+        .step(&format!("{}: Linux {}", variant.what, fetched.version));
     let tree = ctx.tree("linux")?;
     let src = tree.dir.clone();
-    let out = ctx.paths.out("linux");
-    let dest = vmlinux_wasm(ctx);
+    let out = ctx.paths.out(variant.dir);
 
-    let mut key = InputHash::new("kernel");
+    let mut key = InputHash::new(variant.step);
     key.add("version", STEP_VERSION.as_bytes())
         .add("head", tree.head.as_bytes())
         .add("local", tree::local_changes(&src)?.as_bytes())
         .add("toolchain", toolchain::identity()?.as_bytes())
         .add("timestamp", BUILD_TIMESTAMP.as_bytes())
+        .add("fragments", variant.fragments.join(" ").as_bytes())
         .add(
             "host-constants",
             format!(
@@ -115,17 +156,22 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
         );
     // The post-linked module stays in the cache; dist/ gets a copy (see stamp::publish).
     let cached = out.join("vmlinux.wasm");
-    let stamp = Stamp::new("kernel", key).published(&cached, &dest);
+    let stamp = match publish {
+        Some(dest) => Stamp::new(variant.step, key).published(&cached, dest),
+        None => Stamp::new(variant.step, key).output(&cached),
+    };
     ctx.run_step(
         step,
         stamp,
         "sources, patches and toolchain unchanged",
         |ctx| {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-            let log = ctx.new_log("kernel");
+            let log = ctx.new_log(variant.step);
             ctx.ui.run(
                 "kernel defconfig",
-                make(ctx, &src, &out).arg("defconfig"),
+                make(ctx, &src, &out)
+                    .arg("defconfig")
+                    .args(variant.fragments),
                 &log,
             )?;
             check_host_constants(&src, &out)?;
@@ -146,9 +192,11 @@ pub fn build(ctx: &mut Ctx) -> Result<()> {
                 .context("writing sectab.txt")?;
             std::fs::write(&cached, &patched)
                 .with_context(|| format!("writing {}", cached.display()))?;
-            Ok(format!("{} ({} bytes)", dest.display(), patched.len()))
+            let shown = publish.unwrap_or(&cached);
+            Ok(format!("{} ({} bytes)", shown.display(), patched.len()))
         },
-    )
+    )?;
+    Ok(cached)
 }
 
 #[cfg(test)]
