@@ -27,7 +27,13 @@ function load(attempt, module) {
       return retryOrFail(attempt, module, e);
     }
   }
-  wasm_bindgen({ module_or_path: module }).catch((e) => retryOrFail(attempt, module, e));
+  wasm_bindgen({ module_or_path: module })
+    .then(() => {
+      const waiting = early;
+      early = null;
+      for (const event of waiting) self.onmessage(event);
+    })
+    .catch((e) => retryOrFail(attempt, module, e));
 }
 
 function retryOrFail(attempt, module, e) {
@@ -42,10 +48,17 @@ function retryOrFail(attempt, module, e) {
   });
 }
 
-// The first message is the page's compiled module; the worker's own handler (installed by
-// its start function) gets every later one.
+// The first message is the page's compiled module. The page sends the next ones (`Init`,
+// programs) at once, without waiting for the worker to say it loaded: they wait here until
+// the worker's own handler, which its start function installs, takes them in order. No
+// message event runs between that start function and the `then` below (one microtask).
+let workerModule; // the first message, once it came
+let early = []; // the later ones, until the worker's handler has them
 self.onmessage = (event) => {
-  self.onmessage = null;
-  const module = event.data instanceof WebAssembly.Module ? event.data : MODULE_PATH;
-  load(0, module);
+  if (workerModule === undefined) {
+    workerModule = event.data instanceof WebAssembly.Module ? event.data : MODULE_PATH;
+    load(0, workerModule);
+  } else {
+    early.push(event);
+  }
 };

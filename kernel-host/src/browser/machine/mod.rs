@@ -591,27 +591,9 @@ impl Inner {
         };
         match msg {
             FromWorker::Loaded => {
+                // Its `Init` went with its module (`spawn`): it instantiates vmlinux now.
                 let i = slot(st)?;
-                let s = &mut st.slots[i];
-                s.phase = Phase::Instantiating;
-                Inner::post(
-                    s,
-                    &ToWorker::Init {
-                        module: inner.module.clone(),
-                        memory: inner.memory.clone(),
-                        clock: inner.clock.clone(),
-                        epoch_ms: inner.epoch_ms,
-                        wall_skew_ms: inner.wall_skew_ms,
-                        handles: inner.handles.clone(),
-                        devices: inner.devices.clone(),
-                        preempt_points: inner.options.preempt_points,
-                    },
-                )?;
-                if st.slots[i].runs_programs() {
-                    for (file, module) in &st.programs {
-                        Inner::post(&st.slots[i], &Inner::program_message(file, module))?;
-                    }
-                }
+                st.slots[i].phase = Phase::Instantiating;
             }
             FromWorker::Ready { irq_pending } => {
                 match st.irq_pending {

@@ -7,9 +7,9 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
-    /// The worker script is loading.
+    /// The worker script is loading (its `Init` is already sent, and waits in the loader).
     Loading,
-    /// `Init` sent: the worker instantiates vmlinux.
+    /// Loaded (`Loaded`): the worker instantiates vmlinux.
     Instantiating,
     /// Instantiated, waiting for a role.
     Idle,

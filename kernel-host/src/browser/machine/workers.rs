@@ -80,7 +80,7 @@ impl Inner {
         worker
             .post_message(&module)
             .map_err(ctx("cannot send a kernel worker its module"))?;
-        st.slots.push(Slot {
+        let slot = Slot {
             id,
             worker,
             phase: Phase::Loading,
@@ -88,7 +88,17 @@ impl Inner {
             role,
             _on_message: on_message,
             _on_error: on_error,
-        });
+        };
+        // `Init` and the compiled programs go now, not when the worker says `Loaded`: the
+        // loader keeps them until the worker's own handler runs, so instantiating vmlinux
+        // does not wait for a round trip through this (at boot, busy) thread.
+        Inner::post(&slot, &inner.init_message())?;
+        if slot.runs_programs() {
+            for (file, module) in &st.programs {
+                Inner::post(&slot, &Inner::program_message(file, module))?;
+            }
+        }
+        st.slots.push(slot);
         Ok(())
     }
 
@@ -139,6 +149,20 @@ impl Inner {
         }
     }
 
+    /// What a worker needs to instantiate vmlinux: the first message after its module.
+    pub(super) fn init_message(&self) -> ToWorker {
+        ToWorker::Init {
+            module: self.module.clone(),
+            memory: self.memory.clone(),
+            clock: self.clock.clone(),
+            epoch_ms: self.epoch_ms,
+            wall_skew_ms: self.wall_skew_ms,
+            handles: self.handles.clone(),
+            devices: self.devices.clone(),
+            preempt_points: self.options.preempt_points,
+        }
+    }
+
     pub(super) fn user_message(handle: u32, u: &UserMemory) -> ToWorker {
         ToWorker::User {
             handle,
@@ -158,8 +182,8 @@ impl Inner {
     }
 
     /// A worker compiled a program file (`Compiled`): keep it, unless another worker compiled
-    /// the same bytes first, and send it to every other worker that has been given `Init`
-    /// and runs programs (a worker still loading gets the list after its `Init`).
+    /// the same bytes first, and send it to every other worker that runs programs (each got
+    /// `Init` when it was started).
     pub(super) fn compiled(
         st: &mut State,
         from: u32,
@@ -179,7 +203,7 @@ impl Inner {
         for slot in st
             .slots
             .iter()
-            .filter(|s| s.id != from && s.phase != Phase::Loading && s.runs_programs())
+            .filter(|s| s.id != from && s.runs_programs())
         {
             Inner::post(slot, &msg)?;
         }
