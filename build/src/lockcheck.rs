@@ -182,4 +182,62 @@ mod tests {
         assert_eq!(lockdep_state(" debug_locks: 0\n"), (Some(0), None));
         assert_eq!(lockdep_state("nothing"), (None, None));
     }
+
+    #[test]
+    fn the_staged_dist_has_the_lock_checking_kernel_and_a_manifest_that_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dist, stage) = (dir.path().join("dist"), dir.path().join("stage"));
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::create_dir_all(&stage).unwrap();
+        std::os::unix::fs::symlink(&dist, stage.join("dist")).unwrap();
+        std::fs::write(dist.join("vmlinux.wasm"), b"product").unwrap();
+        std::fs::write(dist.join("initramfs.cpio.gz"), b"image").unwrap();
+        let artifact = |bytes: &[u8]| crate::formats::manifest::Artifact {
+            size: bytes.len() as u64,
+            sha256: "0".repeat(64),
+        };
+        let manifest = Manifest {
+            name: "alpenglow".into(),
+            version: "0".into(),
+            components: Default::default(),
+            artifacts: [
+                ("vmlinux.wasm".to_string(), artifact(b"product")),
+                ("initramfs.cpio.gz".to_string(), artifact(b"image")),
+            ]
+            .into(),
+            build_seconds: Default::default(),
+        };
+        std::fs::write(
+            dist.join("manifest.json"),
+            serde_json::to_string(&manifest).unwrap(),
+        )
+        .unwrap();
+        let lockcheck = dir.path().join("vmlinux-lockcheck.wasm");
+        std::fs::write(&lockcheck, b"lock-checking kernel").unwrap();
+
+        stage_kernel(&stage, &dist, &lockcheck).unwrap();
+
+        let staged = stage.join("dist");
+        assert_eq!(
+            std::fs::read(staged.join("vmlinux.wasm")).unwrap(),
+            b"lock-checking kernel"
+        );
+        assert_eq!(
+            std::fs::read(staged.join("initramfs.cpio.gz")).unwrap(),
+            b"image"
+        );
+        let listed: Manifest =
+            serde_json::from_slice(&std::fs::read(staged.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(listed.artifacts["vmlinux.wasm"].size, 20);
+        assert_eq!(
+            listed.artifacts["vmlinux.wasm"].sha256,
+            sha256_file(&lockcheck).unwrap()
+        );
+        assert_eq!(listed.artifacts["initramfs.cpio.gz"], artifact(b"image"));
+        // The product's dist/ is untouched.
+        assert_eq!(
+            std::fs::read(dist.join("vmlinux.wasm")).unwrap(),
+            b"product"
+        );
+    }
 }
