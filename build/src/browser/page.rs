@@ -93,6 +93,33 @@ const PROBE: &str = r#"(() => {
   };
   b.watch = (name, re) => { delete b.marks[name];
     b.watches.push({ name, re: new RegExp(re), from: b.text.length }); };
+  // Console chunks come from the worker of the task that wrote them, numbered in the order
+  // the kernel wrote them; messages of different workers may arrive in any order (Firefox
+  // reorders them). The text takes them by number, as the page's terminal does
+  // (kernel_host::in_order): a chunk missing for GAP_MS is given up on, a number behind the
+  // next one (a late chunk, or a restarted machine's) goes out as it comes.
+  const GAP_MS = 300;
+  const waiting = new Map();
+  let next = 0, gapTimer = null;
+  const put = (bytes) => { b.text += decoder.decode(bytes, { stream: true }); };
+  const release = () => {
+    while (waiting.has(next)) { put(waiting.get(next)); waiting.delete(next); next = (next + 1) >>> 0; }
+    clearTimeout(gapTimer);
+    gapTimer = waiting.size ? setTimeout(skipGap, GAP_MS) : null;
+    check();
+  };
+  const skipGap = () => {
+    let first = null;
+    for (const k of waiting.keys())
+      if (first === null || ((k - next) >>> 0) < ((first - next) >>> 0)) first = k;
+    if (first !== null) next = first;
+    release();
+  };
+  const inOrder = (seq, bytes) => {
+    if (((seq - next) >>> 0) > 0x7fffffff) { put(bytes); check(); return; }
+    waiting.set(seq, bytes);
+    release();
+  };
   const Native = window.Worker;
   window.Worker = class extends Native {
     constructor(...args) {
@@ -110,8 +137,7 @@ const PROBE: &str = r#"(() => {
         const c = d.Console;
         if (!c || !(c.bytes instanceof Uint8Array)) return;
         if (!b.messages++) b.marks.first_output = performance.now();
-        b.text += decoder.decode(c.bytes, { stream: true });
-        check();
+        inOrder(c.seq >>> 0, c.bytes);
       });
     }
     terminate() { b.ended++; return super.terminate(); }
