@@ -41,6 +41,12 @@ pub fn is_released(cells: &(impl Cells + ?Sized), handle: u32) -> bool {
     handle != 0 && cells.load(slot(handle)) == handle
 }
 
+/// Whether `handle` was given out and not yet released: its process memory exists, though
+/// the worker that made it may not have registered it with the main thread yet.
+pub fn in_flight(cells: &(impl Cells + ?Sized), handle: u32) -> bool {
+    handle != 0 && handle <= cells.load(0) && !is_released(cells, handle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +72,19 @@ mod tests {
         assert!(!is_released(c, 7));
         // The counter cell is not part of the ring.
         assert_eq!(c[0].load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_handle_is_in_flight_from_given_out_to_released() {
+        let c = cells();
+        let c = c.as_slice();
+        assert!(!in_flight(c, 0));
+        assert!(!in_flight(c, 1));
+        c.fetch_add(0, 1);
+        assert!(in_flight(c, 1));
+        assert!(!in_flight(c, 2));
+        mark_released(c, 1);
+        assert!(!in_flight(c, 1));
     }
 
     #[test]

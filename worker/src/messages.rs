@@ -9,6 +9,7 @@ use crate::effects;
 use crate::fetches;
 use crate::outbox::{post, post_with, scope, trap};
 use crate::relay;
+use crate::starts;
 use crate::state;
 use crate::toplevel::{drive, enter, Entry};
 use crate::vmlinux::{instantiate, Epoch};
@@ -53,6 +54,7 @@ fn on_message(msg: ToWorker) {
             handles,
             devices,
             preempt_points,
+            direct_starts,
         } => match instantiate(
             &module,
             &memory,
@@ -71,6 +73,8 @@ fn on_message(msg: ToWorker) {
                     w.memories.handles = Some(SharedCells::new(&handles));
                     w.memories.plain = !preempt_points;
                     w.shared = Some((memory, devices));
+                    w.pool = Some(SharedCells::new(&handles));
+                    w.direct_starts = direct_starts;
                 });
                 post(&FromWorker::Ready { irq_pending });
             }
@@ -82,6 +86,11 @@ fn on_message(msg: ToWorker) {
             memory,
         } => {
             let waiting = state::with(|w| {
+                // With direct starts a memory comes only when asked for: one that comes after
+                // the task ended is not kept (it would hold the memory's address space).
+                if w.direct_starts && !w.has_task {
+                    return None;
+                }
                 w.memories.know(handle, module, memory);
                 match w.waiting {
                     Some((h, p, thread)) if h == handle => {
@@ -100,8 +109,12 @@ fn on_message(msg: ToWorker) {
             format!("user_enter({handle}): no such process memory in the registry"),
             None,
         ),
+        ToWorker::Pool => starts::serve(),
         ToWorker::Run(Role::Boot { fdt_addr }) => drive(Entry::Boot(fdt_addr)),
-        ToWorker::Run(Role::Task { task }) => drive(Entry::Task(task)),
+        ToWorker::Run(Role::Task { task }) => {
+            state::with(|w| w.has_task = true);
+            drive(Entry::Task(task))
+        }
         ToWorker::Run(Role::Devices) => {
             let started = state::with(|w| {
                 let (memory, cells) = w.shared.as_ref()?;

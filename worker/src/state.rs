@@ -8,6 +8,7 @@
 use crate::devices::Devices;
 use crate::memories::Memories;
 use js_sys::{Function, SharedArrayBuffer, WebAssembly};
+use kernel_host::browser::devices::SharedCells;
 use std::cell::RefCell;
 use wasm_bindgen::JsValue;
 
@@ -39,6 +40,12 @@ pub struct Worker {
     pub waiting: Option<(u32, u32, bool)>,
     /// The device role, from `Run(Devices)`.
     pub devices: Option<Devices>,
+    /// The pool's cells (`kernel_host::pool`, after the handle cells), from `Init`.
+    pub pool: Option<SharedCells>,
+    /// Tasks start through the pool's start ring (`Init`'s `direct_starts`, `crate::starts`).
+    pub direct_starts: bool,
+    /// Whether a task runs here (from its start to `task_exit`).
+    pub has_task: bool,
 }
 
 thread_local! {

@@ -132,7 +132,10 @@ pub fn drive(mut entry: Entry) {
                     continue;
                 }
                 _ => {
-                    state::with(|w| w.memories.forget_all());
+                    state::with(|w| {
+                        w.memories.forget_all();
+                        w.has_task = false;
+                    });
                     post(&FromWorker::TaskExit);
                     return;
                 }

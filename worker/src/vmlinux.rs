@@ -80,6 +80,7 @@ pub fn instantiate(
     )?;
     let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
     let claim_cells = pool_cells.clone();
+    let start_cells = pool_cells.clone();
     add(
         "task_claim",
         Closure::<dyn FnMut() -> i32>::new(move || task_claim(&claim_cells)).into_js_value(),
@@ -94,7 +95,7 @@ pub fn instantiate(
     )?;
     add(
         "spawn_task",
-        Closure::<dyn FnMut(u32)>::new(|task: u32| post(&FromWorker::SpawnTask { task }))
+        Closure::<dyn FnMut(u32)>::new(move |task: u32| spawn_task(&start_cells, task))
             .into_js_value(),
     )?;
     add(
@@ -294,6 +295,18 @@ fn monotonic(cell: &BigInt64Array, now: i64) -> i64 {
             Err(_) => return now,
         }
     }
+}
+
+/// `spawn_task(task)`: the claimed worker is to run `task`. Through the pool's start ring,
+/// where `crate::starts` takes it; else through the main thread.
+fn spawn_task(cells: &SharedCells, task: u32) {
+    if !state::with(|w| w.direct_starts) {
+        post(&FromWorker::SpawnTask { task });
+        return;
+    }
+    pool::push_start(cells, task);
+    pool::signal_start(cells);
+    cells.notify_one(pool::START_SIGNAL);
 }
 
 /// How long `task_claim` waits for the pool to start a worker before it gives up (EAGAIN).

@@ -53,6 +53,26 @@ impl SharedCells {
     pub fn notify(&self, i: usize) {
         let _ = Atomics::notify(&self.0, i as u32);
     }
+
+    /// Wakes the worker that has waited longest on cell `i`.
+    pub fn notify_one(&self, i: usize) {
+        let _ = Atomics::notify_with_count(&self.0, i as u32, 1);
+    }
+
+    /// `Atomics.waitAsync`: a promise settled when cell `i` is notified, or None when it no
+    /// longer holds `value`.
+    pub fn wait_async(&self, i: usize, value: u32) -> Result<Option<js_sys::Promise>, String> {
+        let result = Atomics::wait_async(&self.0, i as u32, value as i32)
+            .map_err(|e| format!("Atomics.waitAsync: {}", js_error_message(&e)))?;
+        let field = |k: &str| Reflect::get(&result, &k.into()).unwrap_or_default();
+        if field("async").as_bool() != Some(true) {
+            return Ok(None);
+        }
+        field("value")
+            .dyn_into()
+            .map(Some)
+            .map_err(|_| "Atomics.waitAsync gave no promise".to_string())
+    }
 }
 
 /// The shared kernel memory. Views are made per access: the memory may have grown.

@@ -49,9 +49,12 @@ pub enum ToWorker {
         devices: SharedArrayBuffer,
         /// Whether programs get preemption points (`MachineOptions::preempt_points`).
         preempt_points: bool,
+        /// Whether claimed workers get their task through the pool's start ring
+        /// (`crate::pool`, needs `Atomics.waitAsync`) rather than `SpawnTask` and `Run`.
+        direct_starts: bool,
     },
-    /// A live process memory from the registry: sent before `Run(Task)` for every live
-    /// handle, and in answer to `WantUser`.
+    /// A live process memory from the registry: in answer to `WantUser`, and (without
+    /// `direct_starts`) before `Run(Task)` for every live handle.
     User {
         handle: u32,
         #[serde(with = "serde_wasm_bindgen::preserve")]
@@ -69,11 +72,14 @@ pub enum ToWorker {
         #[serde(with = "serde_wasm_bindgen::preserve")]
         module: WebAssembly::Module,
     },
-    /// The answer to `WantUser` for a handle the registry does not hold.
+    /// The answer to `WantUser` for a handle the registry does not hold and will not.
     NoUser {
         handle: u32,
     },
     Run(Role),
+    /// An idle worker joins the pool: it takes the next task from the start ring
+    /// (`crate::pool`), and says so with `Started`. Only with `direct_starts`.
+    Pool,
     /// To the device worker, right after `Run(Devices)`: open the disk file `name` in the
     /// origin's private file system, made with `bytes` bytes if it does not exist and grown
     /// to them if it is smaller
@@ -200,14 +206,19 @@ pub enum FromWorker {
     Claimed,
     /// `task_claim` found no idle worker and waits for one: start one now.
     WorkerWanted,
+    /// A claimed worker is to run `task` (without `direct_starts`).
     SpawnTask {
+        task: u32,
+    },
+    /// This worker, a pool member, took `task` from the start ring and runs it.
+    Started {
         task: u32,
     },
     Shutdown {
         how: i32,
     },
-    /// `user_create` made a process memory: register it (before any later message of this
-    /// worker, e.g. the `SpawnTask` of a vfork child that will enter it).
+    /// `user_create` made a process memory: register it. Another worker may ask for it
+    /// (`WantUser`) before this arrives: a vfork child that took its start from the ring.
     UserCreated {
         handle: u32,
         #[serde(with = "serde_wasm_bindgen::preserve")]
@@ -227,7 +238,9 @@ pub enum FromWorker {
     UserReleased {
         handle: u32,
     },
-    /// `user_enter` for a handle this worker does not know: answer with `User` or `NoUser`.
+    /// `user_enter` for a handle this worker does not know: answer with `User` or `NoUser`
+    /// (a handle given out but not yet registered is answered when its `UserCreated`
+    /// arrives).
     WantUser {
         handle: u32,
     },

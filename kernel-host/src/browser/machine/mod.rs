@@ -23,8 +23,8 @@ use crate::abi::Shutdown;
 use crate::boot::{self, BootRequest};
 use crate::console::ConsoleLog;
 use crate::in_order::InOrder;
-use crate::{pool, rtc, virtio};
-use js_sys::{SharedArrayBuffer, Uint8Array, WebAssembly};
+use crate::{handles, pool, rtc, virtio};
+use js_sys::{Reflect, SharedArrayBuffer, Uint8Array, WebAssembly};
 use slot::{Phase, Slot, UserMemory};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -67,6 +67,10 @@ pub struct MachineOptions {
     /// Whether every program gets preemption points (`crate::preempt`); off only to measure
     /// what they cost, since a loop without system calls then holds the CPU.
     pub preempt_points: bool,
+    /// Whether a claimed worker takes its task from the pool's start ring (`crate::pool`)
+    /// instead of waiting for the main thread's `Run`; used where the browser has
+    /// `Atomics.waitAsync`.
+    pub direct_starts: bool,
 }
 
 /// A new disk's size when nothing else is asked for: 1 GiB (the build's first file system
@@ -118,6 +122,7 @@ impl Default for MachineOptions {
             console_lines: 40,
             disk: Some(DiskOptions::default()),
             preempt_points: true,
+            direct_starts: true,
         }
     }
 }
@@ -212,6 +217,9 @@ struct State {
     files_taken: u64,
     /// The boot CPU waits for the disk (`DiskReady`): the driver reads its size at probe.
     boot_held: bool,
+    /// `WantUser` asked for a handle given out but not yet registered (its `UserCreated`
+    /// is on its way from another worker): the asking worker's id and the handle.
+    wanted: Vec<(u32, u32)>,
 }
 
 struct Inner {
@@ -227,6 +235,8 @@ struct Inner {
     epoch_ms: f64,
     wall_skew_ms: f64,
     options: MachineOptions,
+    /// `options.direct_starts`, where the browser can (`Atomics.waitAsync`).
+    direct_starts: bool,
     state: RefCell<State>,
     on_event: RefCell<Box<dyn FnMut(Event)>>,
     /// One callback per CPU, so a timeout knows whose timer it was.
@@ -299,6 +309,11 @@ impl Machine {
         let epoch_ms = performance.time_origin() + performance.now();
         let wall_skew_ms = js_sys::Date::now() - epoch_ms;
         let handles = SharedArrayBuffer::new(pool::cells_bytes());
+        let direct_starts = options.direct_starts
+            && Reflect::has(&js_sys::global(), &"Atomics".into()).unwrap_or(false)
+            && Reflect::get(&js_sys::global(), &"Atomics".into())
+                .and_then(|a| Reflect::has(&a, &"waitAsync".into()))
+                .unwrap_or(false);
         let inner = Rc::new(Inner {
             module: module.clone(),
             memory: memory.clone(),
@@ -330,8 +345,10 @@ impl Machine {
                 files_sent: 0,
                 files_taken: 0,
                 boot_held: options.disk.is_some(),
+                wanted: Vec::new(),
             }),
             options,
+            direct_starts,
             on_event: RefCell::new(Box::new(on_event)),
             on_timer: RefCell::new(Vec::new()),
             on_alarm: RefCell::new(None),
@@ -528,6 +545,14 @@ impl State {
         }
     }
 
+    /// A task's worker has it (`SpawnTask` or `Started`): the first is the kernel running.
+    fn task_started(&mut self, events: &mut Vec<Event>) {
+        if !self.running {
+            self.running = true;
+            events.push(Event::Running);
+        }
+    }
+
     /// Console chunks, in order, to the page and the crash log.
     fn console_out(&mut self, chunks: Vec<Vec<u8>>, events: &mut Vec<Event>) {
         for bytes in chunks {
@@ -614,7 +639,7 @@ impl Inner {
                     Inner::run(s, role, &st.users, &mut st.device_backlog)?;
                 } else {
                     // The browser gave one more worker: whatever refused one before is gone.
-                    pool::add_ready(&inner.pool);
+                    Inner::join_pool(inner, &st.slots[i])?;
                     Inner::exhausted(inner, false);
                 }
             }
@@ -678,17 +703,32 @@ impl Inner {
                 module,
                 memory,
             } => {
-                st.users.insert(handle, UserMemory { module, memory });
+                let user = UserMemory { module, memory };
+                for (id, _) in st.wanted.extract_if(.., |w| w.1 == handle) {
+                    if let Some(s) = st.slots.iter().find(|s| s.id == id) {
+                        Inner::post(s, &Inner::user_message(handle, &user))?;
+                    }
+                }
+                st.users.insert(handle, user);
             }
             FromWorker::Compiled { file, module } => Inner::compiled(st, id, file, module)?,
             FromWorker::UserReleased { handle } => {
                 st.users.remove(&handle);
+                for (id, _) in st.wanted.extract_if(.., |w| w.1 == handle) {
+                    if let Some(s) = st.slots.iter().find(|s| s.id == id) {
+                        Inner::post(s, &ToWorker::NoUser { handle })?;
+                    }
+                }
                 Inner::freed(inner, st)?;
             }
             FromWorker::WantUser { handle } => {
                 let i = slot(st)?;
                 let msg = match st.users.get(&handle) {
                     Some(u) => Inner::user_message(handle, u),
+                    None if handles::in_flight(&inner.pool, handle) => {
+                        st.wanted.push((id, handle));
+                        return Ok(());
+                    }
                     None => ToWorker::NoUser { handle },
                 };
                 Inner::post(&st.slots[i], &msg)?;
@@ -700,8 +740,7 @@ impl Inner {
                     let s = &mut st.slots[i];
                     s.role = None;
                     s.phase = Phase::Idle;
-                    pool::add_ready(&inner.pool);
-                    inner.pool.notify(pool::WAIT_CELL);
+                    Inner::join_pool(inner, &st.slots[i])?;
                 } else {
                     st.slots.remove(i).end();
                 }
@@ -711,10 +750,16 @@ impl Inner {
             FromWorker::WorkerWanted => Inner::want_worker(inner, st)?,
             FromWorker::SpawnTask { task } => {
                 Inner::assign(inner, st, Role::Task { task })?;
-                if !st.running {
-                    st.running = true;
-                    events.push(Event::Running);
-                }
+                st.task_started(events);
+            }
+            FromWorker::Started { task } => {
+                let i = slot(st)?;
+                let s = &mut st.slots[i];
+                s.role = Some(Role::Task { task });
+                s.phase = Phase::Running;
+                st.task_started(events);
+                // Its claim was counted as a spare until now (see `top_up`).
+                Inner::top_up(inner, st)?;
             }
             FromWorker::Shutdown { how } => match Shutdown::from_code(how) {
                 Some(kind) => {

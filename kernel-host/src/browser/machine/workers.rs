@@ -134,6 +134,17 @@ impl Inner {
         Ok(())
     }
 
+    /// An idle worker may be claimed for a task: with direct starts it also waits on the
+    /// pool's start ring from now on (`ToWorker::Pool`).
+    pub(super) fn join_pool(inner: &Inner, slot: &Slot) -> Result<(), String> {
+        if inner.direct_starts {
+            Inner::post(slot, &ToWorker::Pool)?;
+        }
+        pool::add_ready(&inner.pool);
+        inner.pool.notify(pool::WAIT_CELL);
+        Ok(())
+    }
+
     /// Sends `msg` to the device worker, or keeps it until that worker runs.
     pub(super) fn to_devices(st: &mut State, msg: ToWorker) -> Result<(), String> {
         match st
@@ -160,6 +171,7 @@ impl Inner {
             handles: self.handles.clone(),
             devices: self.devices.clone(),
             preempt_points: self.options.preempt_points,
+            direct_starts: self.direct_starts,
         }
     }
 
@@ -229,7 +241,7 @@ impl Inner {
 
     /// Starts spare workers until `spare_workers` have no role (idle, claimed or starting) —
     /// unless the browser refused the last one. A claimed worker counts: its task comes soon
-    /// (`SpawnTask`), and starting workers for nothing costs every fork a worker start.
+    /// (`Started` or `SpawnTask`), and starting workers for nothing costs every fork a worker start.
     pub(super) fn top_up(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
         let have = st.slots.iter().filter(|s| s.role.is_none()).count();
         Inner::start_spares(inner, st, inner.options.spare_workers.saturating_sub(have))
