@@ -704,21 +704,13 @@ impl Inner {
                 memory,
             } => {
                 let user = UserMemory { module, memory };
-                for (id, _) in st.wanted.extract_if(.., |w| w.1 == handle) {
-                    if let Some(s) = st.slots.iter().find(|s| s.id == id) {
-                        Inner::post(s, &Inner::user_message(handle, &user))?;
-                    }
-                }
+                Inner::answer_wanted(st, handle, &Inner::user_message(handle, &user))?;
                 st.users.insert(handle, user);
             }
             FromWorker::Compiled { file, module } => Inner::compiled(st, id, file, module)?,
             FromWorker::UserReleased { handle } => {
                 st.users.remove(&handle);
-                for (id, _) in st.wanted.extract_if(.., |w| w.1 == handle) {
-                    if let Some(s) = st.slots.iter().find(|s| s.id == id) {
-                        Inner::post(s, &ToWorker::NoUser { handle })?;
-                    }
-                }
+                Inner::answer_wanted(st, handle, &ToWorker::NoUser { handle })?;
                 Inner::freed(inner, st)?;
             }
             FromWorker::WantUser { handle } => {

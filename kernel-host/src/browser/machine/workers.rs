@@ -371,6 +371,17 @@ impl Inner {
         Ok(())
     }
 
+    /// The answer for `handle` (its memory, or `NoUser`) to every worker that asked for it while
+    /// it was in flight (`State::wanted`).
+    pub(super) fn answer_wanted(st: &mut State, handle: u32, msg: &ToWorker) -> Result<(), String> {
+        for (id, _) in st.wanted.extract_if(.., |w| w.1 == handle) {
+            if let Some(s) = st.slots.iter().find(|s| s.id == id) {
+                Inner::post(s, msg)?;
+            }
+        }
+        Ok(())
+    }
+
     /// A task ended or a process memory was let go: a worker the browser refused before may
     /// fit now.
     pub(super) fn freed(inner: &Rc<Inner>, st: &mut State) -> Result<(), String> {
