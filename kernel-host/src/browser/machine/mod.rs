@@ -310,10 +310,8 @@ impl Machine {
         let wall_skew_ms = js_sys::Date::now() - epoch_ms;
         let handles = SharedArrayBuffer::new(pool::cells_bytes());
         let direct_starts = options.direct_starts
-            && Reflect::has(&js_sys::global(), &"Atomics".into()).unwrap_or(false)
             && Reflect::get(&js_sys::global(), &"Atomics".into())
-                .and_then(|a| Reflect::has(&a, &"waitAsync".into()))
-                .unwrap_or(false);
+                .is_ok_and(|a| a.is_object() && Reflect::has(&a, &"waitAsync".into()) == Ok(true));
         let inner = Rc::new(Inner {
             module: module.clone(),
             memory: memory.clone(),
