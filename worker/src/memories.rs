@@ -308,19 +308,19 @@ impl Memories {
     /// for its life and zeroing costs by the byte: a memory a large process grew (up to 16
     /// MiB) made a login shell's 15 MiB instead of 3.5 and added about 1 ms to its exec.
     fn process_memory(&mut self, want: user::ProgramMemory) -> Option<WebAssembly::Memory> {
-        let pages = |s: &Spare| Uint8Array::new(&s.memory.buffer()).length() / WASM_PAGE;
+        // The smallest spare that fits, and the pages it must grow by.
         let best = self
             .spares
             .iter()
             .enumerate()
-            .filter(|(_, s)| user::spare_fits(pages(s), s.maximum, want).is_some())
-            .min_by_key(|(_, s)| pages(s))
-            .map(|(i, _)| i);
-        if let Some(spare) = best.map(|i| self.spares.swap_remove(i)) {
-            let bytes = Uint8Array::new(&spare.memory.buffer());
-            let grow =
-                user::spare_fits(bytes.length() / WASM_PAGE, spare.maximum, want).unwrap_or(0);
-            self.zero(&spare.memory, &bytes);
+            .filter_map(|(i, s)| {
+                let pages = Uint8Array::new(&s.memory.buffer()).length() / WASM_PAGE;
+                user::spare_fits(pages, s.maximum, want).map(|grow| (i, pages, grow))
+            })
+            .min_by_key(|&(_, pages, _)| pages);
+        if let Some((i, _, grow)) = best {
+            let spare = self.spares.swap_remove(i);
+            self.zero(&spare.memory, &Uint8Array::new(&spare.memory.buffer()));
             if grow == 0 || grow_memory(&spare.memory, grow).is_some() {
                 return Some(spare.memory);
             }
