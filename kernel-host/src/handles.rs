@@ -29,6 +29,11 @@ fn slot(handle: u32) -> usize {
     1 + handle as usize % RELEASED_RING
 }
 
+/// A new handle, unique across workers (never 0).
+pub fn next(cells: &(impl Cells + ?Sized)) -> u32 {
+    cells.fetch_add(0, 1).wrapping_add(1)
+}
+
 /// Marks `handle` as released: its process has ended or exec'd another program.
 pub fn mark_released(cells: &(impl Cells + ?Sized), handle: u32) {
     if handle != 0 {
@@ -80,11 +85,18 @@ mod tests {
         let c = c.as_slice();
         assert!(!in_flight(c, 0));
         assert!(!in_flight(c, 1));
-        c.fetch_add(0, 1);
+        assert_eq!(next(c), 1);
         assert!(in_flight(c, 1));
         assert!(!in_flight(c, 2));
         mark_released(c, 1);
         assert!(!in_flight(c, 1));
+    }
+
+    #[test]
+    fn handles_are_given_out_in_turn_from_1() {
+        let c = cells();
+        let c = c.as_slice();
+        assert_eq!((next(c), next(c), next(c)), (1, 2, 3));
     }
 
     #[test]

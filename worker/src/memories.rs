@@ -371,7 +371,6 @@ impl Memories {
     pub fn create(
         &mut self,
         kmem: &WebAssembly::Memory,
-        handles: &Int32Array,
         image: u32,
         len: u32,
         pages_out: u32,
@@ -404,10 +403,10 @@ impl Memories {
         // A spare memory may be larger than the program asks for: the kernel gets its real
         // size.
         let pages = Uint8Array::new(&memory.buffer()).length() / WASM_PAGE;
-        let Ok(last) = Atomics::add(handles, 0, 1) else {
+        let Some(cells) = self.handles.as_ref() else {
             return -abi::ENOMEM;
         };
-        let handle = (last + 1) as u32;
+        let handle = handles::next(cells);
         self.users.insert(
             handle,
             UserMemory {

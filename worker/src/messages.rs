@@ -13,7 +13,7 @@ use crate::starts;
 use crate::state;
 use crate::toplevel::{drive, enter, Entry};
 use crate::vmlinux::{instantiate, Epoch};
-use js_sys::{BigInt64Array, Int32Array, Uint8Array};
+use js_sys::{BigInt64Array, Uint8Array};
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::protocol::{self, DiskFs, FromWorker, Role, ToWorker};
 use kernel_host::net::forward;
@@ -55,31 +55,32 @@ fn on_message(msg: ToWorker) {
             devices,
             preempt_points,
             direct_starts,
-        } => match instantiate(
-            &module,
-            &memory,
-            &BigInt64Array::new(&clock),
-            Epoch {
+        } => {
+            // The handle cells and the pool's cells after them (`kernel_host::pool`): one
+            // view for the kernel's imports, the process memories and the start ring.
+            let pool = SharedCells::new(&handles);
+            let epoch = Epoch {
                 epoch_ms,
                 wall_skew_ms,
-            },
-            Int32Array::new(&handles),
-            SharedCells::new(&devices),
-        ) {
-            Ok(kernel) => {
-                let irq_pending = kernel.irq_word;
-                state::with(|w| {
-                    w.kernel = Some(kernel);
-                    w.memories.handles = Some(SharedCells::new(&handles));
-                    w.memories.plain = !preempt_points;
-                    w.shared = Some((memory, devices));
-                    w.pool = Some(SharedCells::new(&handles));
-                    w.direct_starts = direct_starts;
-                });
-                post(&FromWorker::Ready { irq_pending });
+            };
+            let clock = BigInt64Array::new(&clock);
+            let devices_cells = SharedCells::new(&devices);
+            match instantiate(&module, &memory, &clock, epoch, pool.clone(), devices_cells) {
+                Ok(kernel) => {
+                    let irq_pending = kernel.irq_word;
+                    state::with(|w| {
+                        w.kernel = Some(kernel);
+                        w.memories.handles = Some(pool.clone());
+                        w.memories.plain = !preempt_points;
+                        w.shared = Some((memory, devices));
+                        w.pool = Some(pool);
+                        w.direct_starts = direct_starts;
+                    });
+                    post(&FromWorker::Ready { irq_pending });
+                }
+                Err(e) => trap(e, None),
             }
-            Err(e) => trap(e, None),
-        },
+        }
         ToWorker::User {
             handle,
             module,

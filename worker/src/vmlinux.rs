@@ -7,9 +7,7 @@ use crate::js::{export, set};
 use crate::mmio;
 use crate::outbox::{post, post_with, scope, trap};
 use crate::state::{self, Kernel};
-use js_sys::{
-    Array, Atomics, BigInt64Array, Function, Int32Array, Object, Uint8Array, WebAssembly,
-};
+use js_sys::{Array, Atomics, BigInt64Array, Function, Object, Uint8Array, WebAssembly};
 use kernel_host::boot::{clock_ns, slept_ms};
 use kernel_host::browser::devices::SharedCells;
 use kernel_host::browser::js_error_message;
@@ -31,7 +29,7 @@ pub fn instantiate(
     memory: &WebAssembly::Memory,
     clock: &BigInt64Array,
     epoch: Epoch,
-    handles: Int32Array,
+    pool: SharedCells,
     cells: SharedCells,
 ) -> Result<Kernel, String> {
     let host = Object::new();
@@ -78,9 +76,8 @@ pub fn instantiate(
         })
         .into_js_value(),
     )?;
-    let pool_cells = SharedCells::new(&handles.buffer().unchecked_into());
-    let claim_cells = pool_cells.clone();
-    let start_cells = pool_cells.clone();
+    let claim_cells = pool.clone();
+    let start_cells = pool.clone();
     add(
         "task_claim",
         Closure::<dyn FnMut() -> i32>::new(move || task_claim(&claim_cells)).into_js_value(),
@@ -88,8 +85,8 @@ pub fn instantiate(
     add(
         "task_unclaim",
         Closure::<dyn FnMut()>::new(move || {
-            pool::unclaim(&pool_cells);
-            pool_cells.notify(pool::WAIT_CELL);
+            pool::unclaim(&pool);
+            pool.notify(pool::WAIT_CELL);
         })
         .into_js_value(),
     )?;
@@ -107,7 +104,7 @@ pub fn instantiate(
         .into_js_value(),
     )?;
 
-    add_user_imports(&add, memory, handles)?;
+    add_user_imports(&add, memory)?;
     mmio::add_imports(&add, memory, cells)?;
     // user_enter and task_exit never return: they throw a host-private exception (marked
     // with `tag`, an object only this worker holds) through every wasm frame to the top
@@ -190,14 +187,13 @@ pub fn instantiate(
 fn add_user_imports(
     add: &dyn Fn(&str, JsValue) -> Result<(), String>,
     kmem: &WebAssembly::Memory,
-    handles: Int32Array,
 ) -> Result<(), String> {
     let mem = kmem.clone();
     add(
         "user_create",
         Closure::<dyn FnMut(u32, u32, u32) -> i32>::new(
             move |image: u32, len: u32, pages_out: u32| {
-                state::with(|w| w.memories.create(&mem, &handles, image, len, pages_out))
+                state::with(|w| w.memories.create(&mem, image, len, pages_out))
             },
         )
         .into_js_value(),
