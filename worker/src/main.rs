@@ -9,7 +9,7 @@
 //! Files, each using only those listed after it:
 //! - `messages.rs`: the message loop, dispatching each `ToWorker`.
 //! - `fetches.rs`: the page's `fetch()` for the guest's HTTP requests (gateway's web service).
-//! - `starts.rs`: taking a task from the pool's start ring (without the main thread).
+//! - `starts.rs`: taking a task from this worker's mailbox in the pool (without the main thread).
 //! - `toplevel.rs`: the top-level loop, which every call into wasm starts from.
 //! - `vmlinux.rs`: instantiating vmlinux and its host imports.
 //! - `mmio.rs`: the device imports (register reads and writes).

@@ -57,7 +57,7 @@ fn on_message(msg: ToWorker) {
             direct_starts,
         } => {
             // The handle cells and the pool's cells after them (`kernel_host::pool`): one
-            // view for the kernel's imports, the process memories and the start ring.
+            // view for the kernel's imports, the process memories and the pool's mailboxes.
             let pool = SharedCells::new(&handles);
             let epoch = Epoch {
                 epoch_ms,
@@ -110,7 +110,7 @@ fn on_message(msg: ToWorker) {
             format!("user_enter({handle}): no such process memory in the registry"),
             None,
         ),
-        ToWorker::Pool => starts::serve(),
+        ToWorker::Pool { member } => starts::join(member),
         ToWorker::Run(Role::Boot { fdt_addr }) => drive(Entry::Boot(fdt_addr)),
         ToWorker::Run(Role::Task { task }) => {
             state::with(|w| w.has_task = true);

@@ -42,7 +42,9 @@ pub struct Worker {
     pub devices: Option<Devices>,
     /// The pool's cells (`kernel_host::pool`, after the handle cells), from `Init`.
     pub pool: Option<SharedCells>,
-    /// Tasks start through the pool's start ring (`Init`'s `direct_starts`, `crate::starts`).
+    /// This worker's index in the pool (`ToWorker::Pool`), once it joined.
+    pub member: Option<u32>,
+    /// Tasks start through the pool's mailboxes (`Init`'s `direct_starts`, `crate::starts`).
     pub direct_starts: bool,
     /// Whether a task runs here (from its start to `task_exit`).
     pub has_task: bool,

@@ -293,16 +293,21 @@ fn monotonic(cell: &BigInt64Array, now: i64) -> i64 {
     }
 }
 
-/// `spawn_task(task)`: the claimed worker is to run `task`. Through the pool's start ring,
-/// where `crate::starts` takes it; else through the main thread.
+/// `spawn_task(task)`: the claimed worker is to run `task`. Through the pool: the idle member
+/// with the lowest index gets it in its mailbox (`crate::starts`); else through the main
+/// thread.
 fn spawn_task(cells: &SharedCells, task: u32) {
     if !state::with(|w| w.direct_starts) {
         post(&FromWorker::SpawnTask { task });
         return;
     }
-    pool::push_start(cells, task);
-    pool::signal_start(cells);
-    cells.notify_one(pool::START_SIGNAL);
+    match pool::give(cells, task) {
+        Some(member) => cells.notify(pool::mailbox(member)),
+        None => trap(
+            format!("no idle pool member for claimed task {task:#x}"),
+            None,
+        ),
+    }
 }
 
 /// How long `task_claim` waits for the pool to start a worker before it gives up (EAGAIN).

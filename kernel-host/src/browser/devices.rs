@@ -54,11 +54,6 @@ impl SharedCells {
         let _ = Atomics::notify(&self.0, i as u32);
     }
 
-    /// Wakes the worker that has waited longest on cell `i`.
-    pub fn notify_one(&self, i: usize) {
-        let _ = Atomics::notify_with_count(&self.0, i as u32, 1);
-    }
-
     /// `Atomics.waitAsync`: a promise settled when cell `i` is notified, or None when it no
     /// longer holds `value`.
     pub fn wait_async(&self, i: usize, value: u32) -> Result<Option<js_sys::Promise>, String> {

@@ -49,7 +49,7 @@ pub enum ToWorker {
         devices: SharedArrayBuffer,
         /// Whether programs get preemption points (`MachineOptions::preempt_points`).
         preempt_points: bool,
-        /// Whether claimed workers get their task through the pool's start ring
+        /// Whether claimed workers get their task through their mailbox in the pool
         /// (`crate::pool`, needs `Atomics.waitAsync`) rather than `SpawnTask` and `Run`.
         direct_starts: bool,
     },
@@ -77,9 +77,12 @@ pub enum ToWorker {
         handle: u32,
     },
     Run(Role),
-    /// An idle worker joins the pool: it takes the next task from the start ring
-    /// (`crate::pool`), and says so with `Started`. Only with `direct_starts`.
-    Pool,
+    /// An idle worker joins the pool as member `member` (`crate::pool`): it counts itself as
+    /// idle, takes the task a claim gives it, and says so with `Started`. Only with
+    /// `direct_starts`; without, the main thread counts it.
+    Pool {
+        member: u32,
+    },
     /// To the device worker, right after `Run(Devices)`: open the disk file `name` in the
     /// origin's private file system, made with `bytes` bytes if it does not exist and grown
     /// to them if it is smaller
@@ -210,7 +213,7 @@ pub enum FromWorker {
     SpawnTask {
         task: u32,
     },
-    /// This worker, a pool member, took `task` from the start ring and runs it.
+    /// This worker, a pool member, took `task` from its mailbox and runs it.
     Started {
         task: u32,
     },

@@ -67,7 +67,7 @@ pub struct MachineOptions {
     /// Whether every program gets preemption points (`crate::preempt`); off only to measure
     /// what they cost, since a loop without system calls then holds the CPU.
     pub preempt_points: bool,
-    /// Whether a claimed worker takes its task from the pool's start ring (`crate::pool`)
+    /// Whether a claimed worker takes its task from its mailbox in the pool (`crate::pool`)
     /// instead of waiting for the main thread's `Run`; used where the browser has
     /// `Atomics.waitAsync`.
     pub direct_starts: bool,

@@ -26,6 +26,8 @@ pub(super) struct UserMemory {
 
 pub(super) struct Slot {
     pub(super) id: u32,
+    /// Its index in the pool (`crate::pool`): the lowest index not taken when it started.
+    pub(super) member: u32,
     pub(super) worker: Worker,
     pub(super) phase: Phase,
     /// When it was started (`Date.now()`), to notice a spare the browser never starts.

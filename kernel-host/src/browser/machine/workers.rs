@@ -28,6 +28,9 @@ impl Inner {
         role: Option<Role>,
     ) -> Result<(), String> {
         let id = st.next_id;
+        let member = (0..pool::MEMBERS)
+            .find(|m| st.slots.iter().all(|s| s.member != *m))
+            .ok_or_else(|| format!("more than {} kernel workers", pool::MEMBERS))?;
         st.next_id += 1;
         let opts = WorkerOptions::new();
         opts.set_type(WorkerType::Classic);
@@ -82,6 +85,7 @@ impl Inner {
             .map_err(ctx("cannot send a kernel worker its module"))?;
         let slot = Slot {
             id,
+            member,
             worker,
             phase: Phase::Loading,
             started_ms: js_sys::Date::now(),
@@ -134,11 +138,17 @@ impl Inner {
         Ok(())
     }
 
-    /// An idle worker may be claimed for a task: with direct starts it also waits on the
-    /// pool's start ring from now on (`ToWorker::Pool`).
+    /// An idle worker may be claimed for a task. With direct starts the worker counts itself
+    /// as idle and waits for its task in the pool (`ToWorker::Pool`); else the main thread
+    /// counts it and gives it its task.
     pub(super) fn join_pool(inner: &Inner, slot: &Slot) -> Result<(), String> {
         if inner.direct_starts {
-            Inner::post(slot, &ToWorker::Pool)?;
+            return Inner::post(
+                slot,
+                &ToWorker::Pool {
+                    member: slot.member,
+                },
+            );
         }
         pool::add_ready(&inner.pool);
         inner.pool.notify(pool::WAIT_CELL);
@@ -255,6 +265,11 @@ impl Inner {
 
     pub(super) fn start_spares(inner: &Rc<Inner>, st: &mut State, n: usize) -> Result<(), String> {
         if n == 0 || st.stopped || pool::is_exhausted(&inner.pool) {
+            return Ok(());
+        }
+        if st.slots.len() + n > pool::MEMBERS as usize {
+            // Past what any browser gives a page: as if it had refused one.
+            Inner::exhausted(inner, true);
             return Ok(());
         }
         for _ in 0..n {
