@@ -128,9 +128,9 @@ pub const IMPORTS: &[Func] = &[
         params: &[Val::I32, Val::I32],
         results: &[Val::I32],
     },
-    // user_grow(pages) -> old size in pages | -ENOMEM.
+    // user_grow_to(pages) -> 0 | -ENOMEM: the selected memory at least `pages` long.
     Func {
-        name: "user_grow",
+        name: "user_grow_to",
         params: &[Val::I32],
         results: &[Val::I32],
     },

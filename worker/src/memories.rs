@@ -220,12 +220,18 @@ impl Memories {
         n.wrapping_add(1)
     }
 
-    /// `user_grow(pages)`: grows the selected memory; the old size in pages or `-ENOMEM`.
-    pub fn grow(&self, pages: u32) -> i32 {
+    /// `user_grow_to(pages)`: makes the selected memory at least `pages` long; 0 or
+    /// `-ENOMEM`. A reused memory may be longer than the kernel's size for it already.
+    pub fn grow_to(&self, pages: u32) -> i32 {
         let Some(u) = self.users.get(&self.selected) else {
             return -abi::ENOMEM;
         };
-        grow_memory(&u.memory, pages).map_or(-abi::ENOMEM, |old| old as i32)
+        let have = Uint8Array::new(&u.memory.buffer()).length() / WASM_PAGE;
+        if pages <= have || grow_memory(&u.memory, pages - have).is_some() {
+            0
+        } else {
+            -abi::ENOMEM
+        }
     }
 
     /// Drops this worker's references to process memories released in other workers (see
@@ -400,9 +406,11 @@ impl Memories {
         let Some(memory) = self.process_memory(limits) else {
             return -abi::ENOMEM;
         };
-        // A spare memory may be larger than the program asks for: the kernel gets its real
-        // size.
-        let pages = Uint8Array::new(&memory.buffer()).length() / WASM_PAGE;
+        // A spare memory may be larger than the program asks for. The kernel gets the size
+        // asked for and lays out the stack and brk above it, inside the zeroed rest; with the
+        // memory's whole length each reuse grew it by another brk window (3.5 MiB for BusyBox
+        // became 16 MiB over a dozen execs, all of it zeroed each time).
+        let pages = limits.initial;
         let Some(cells) = self.handles.as_ref() else {
             return -abi::ENOMEM;
         };

@@ -246,9 +246,11 @@ fn add_user_imports(
         .into_js_value(),
     )?;
     add(
-        "user_grow",
-        Closure::<dyn FnMut(u32) -> i32>::new(|pages: u32| state::with(|w| w.memories.grow(pages)))
-            .into_js_value(),
+        "user_grow_to",
+        Closure::<dyn FnMut(u32) -> i32>::new(|pages: u32| {
+            state::with(|w| w.memories.grow_to(pages))
+        })
+        .into_js_value(),
     )?;
     Ok(())
 }
