@@ -9,7 +9,7 @@
 
 use super::policy::Policy;
 use kernel_host::net::wisp::{self, reason, Packet};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -20,6 +20,13 @@ use tungstenite::{Message, WebSocket};
 
 /// DATA packets a stream may send before the relay says more (Wisp's buffer size).
 pub const BUFFER_PACKETS: u32 = 128;
+
+/// Packets a stream keeps beyond the writer's channel before it closes as throttled. A client
+/// sets its credit from each CONTINUE without counting the packets it sent meanwhile, and
+/// CONTINUEs queued behind each other each add such a margin: a client that follows the
+/// protocol can be a few buffers ahead. Closing at the first packet over the channel's room
+/// once failed, in CI, a test that sends as fast as its credit allows.
+const WAITING_PACKETS: usize = 4 * BUFFER_PACKETS as usize;
 /// How long connecting to a destination may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the session waits on the socket before it looks at the events again.
@@ -58,8 +65,9 @@ enum Event {
 struct Stream {
     /// Packets for the destination; None while connecting.
     writer: Option<SyncSender<Vec<u8>>>,
-    /// Packets that came while connecting.
-    waiting: Vec<Vec<u8>>,
+    /// Packets not yet handed to the writer: those that came while connecting, and those the
+    /// writer's channel had no room for (`WAITING_PACKETS` at most).
+    waiting: VecDeque<Vec<u8>>,
     tcp: Option<TcpStream>,
     /// Packets received from the client, and written to the destination.
     received: u64,
@@ -178,7 +186,7 @@ fn on_packet(
                 id,
                 Stream {
                     writer: None,
-                    waiting: Vec::new(),
+                    waiting: VecDeque::new(),
                     tcp: None,
                     received: 0,
                     written: 0,
@@ -194,14 +202,15 @@ fn on_packet(
             };
             s.received += 1;
             s.client_credit = s.client_credit.saturating_sub(1);
-            let over = match &s.writer {
-                None if s.waiting.len() < BUFFER_PACKETS as usize => {
-                    s.waiting.push(bytes);
-                    false
+            match &s.writer {
+                Some(w) if s.waiting.is_empty() => {
+                    if let Err(TrySendError::Full(bytes)) = w.try_send(bytes) {
+                        s.waiting.push_back(bytes);
+                    }
                 }
-                None => true,
-                Some(w) => matches!(w.try_send(bytes), Err(TrySendError::Full(_))),
-            };
+                _ => s.waiting.push_back(bytes),
+            }
+            let over = s.waiting.len() > WAITING_PACKETS;
             if over {
                 log(format!(
                     "{peer}: stream {id}: the client sent beyond its credit; closed"
@@ -253,10 +262,8 @@ fn forward_events(
                 ));
                 match start_io(id, &tcp, sender.clone()) {
                     Some(writer) => {
-                        for packet in s.waiting.drain(..) {
-                            let _ = writer.try_send(packet);
-                        }
                         s.writer = Some(writer);
+                        hand_on_waiting(s);
                         s.tcp = Some(tcp);
                     }
                     None => {
@@ -297,6 +304,7 @@ fn forward_events(
             Event::Written { id } => {
                 if let Some(s) = streams.get_mut(&id) {
                     s.written += 1;
+                    hand_on_waiting(s);
                     // The client's credit is running low and the destination has taken
                     // what it sent: say how much room there is now.
                     let in_flight = (s.received - s.written) as u32;
@@ -368,6 +376,25 @@ fn connect(id: u32, host: &str, port: u16, policy: &Policy, events: &SyncSender<
         None => (reason::UNREACHABLE, format!("{host}:{port}: no address")),
     };
     let _ = events.send(failed(reason, why));
+}
+
+/// Moves waiting packets into the writer's channel while it has room, oldest first.
+fn hand_on_waiting(s: &mut Stream) {
+    let Some(w) = &s.writer else { return };
+    while let Some(packet) = s.waiting.pop_front() {
+        match w.try_send(packet) {
+            Ok(()) => {}
+            Err(TrySendError::Full(packet)) => {
+                s.waiting.push_front(packet);
+                return;
+            }
+            // The writer ended: the stream's end is on its way as an event.
+            Err(TrySendError::Disconnected(_)) => {
+                s.waiting.clear();
+                return;
+            }
+        }
+    }
 }
 
 /// Starts the threads that copy between the destination and the session; the writer's

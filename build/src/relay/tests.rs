@@ -243,3 +243,43 @@ fn garbage_and_invalid_connects_get_clear_answers() {
     };
     assert!(ended);
 }
+
+#[test]
+fn a_client_far_beyond_its_credit_is_closed_as_throttled() {
+    // A destination that accepts and never reads: what the relay cannot hand on piles up.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        thread::sleep(Duration::from_secs(60));
+        drop(conn);
+    });
+    let mut ws = relay(&[format!("127.0.0.1:{port}")]);
+    connect(&mut ws, 6, "127.0.0.1", port);
+    // Ignoring every CONTINUE: far more than the channel, the waiting packets and the
+    // loopback socket's buffers hold together.
+    for _ in 0..2000 {
+        send(
+            &mut ws,
+            Packet::Data {
+                stream: 6,
+                bytes: vec![b'x'; 32 * 1024],
+            },
+        );
+    }
+    loop {
+        match next(&mut ws) {
+            Packet::Continue { stream: 6, .. } => {}
+            other => {
+                assert_eq!(
+                    other,
+                    Packet::Close {
+                        stream: 6,
+                        reason: reason::THROTTLED
+                    }
+                );
+                break;
+            }
+        }
+    }
+}
