@@ -94,24 +94,6 @@ pub fn zeroing_module() -> Vec<u8> {
     module.finish()
 }
 
-/// Whether `a` and `b` hold the same bytes, compared a `u64` at a time where both are
-/// aligned alike. `==` on byte slices is `memcmp`, which wasm32's compiler-builtins does a
-/// byte at a time, and the release build is optimised for size: comparing BusyBox's 1.2 MB
-/// with the kept copy took 0.5 ms of every exec.
-pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (ah, aw, at) = bytemuck::pod_align_to::<u8, u64>(a);
-    let (bh, bw, bt) = bytemuck::pod_align_to::<u8, u64>(b);
-    if ah.len() != bh.len() {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    ah.iter().zip(bh).all(|(x, y)| x == y)
-        && aw.iter().zip(bw).all(|(x, y)| x == y)
-        && at.iter().zip(bt).all(|(x, y)| x == y)
-}
-
 /// Whether a released memory of `pages` is worth keeping when `spares` are kept already.
 pub fn keep_as_spare(pages: u32, spares: usize) -> bool {
     pages <= SPARE_MAX_PAGES && spares < SPARE_MEMORIES
@@ -342,22 +324,6 @@ mod tests {
         remember(&mut long, 99);
         assert_eq!(long.len(), CACHED_PROGRAMS);
         assert_eq!(long.last(), Some(&99));
-    }
-
-    #[test]
-    fn same_bytes_finds_a_difference_anywhere() {
-        let a: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        assert!(same_bytes(&a, &a.clone()));
-        assert!(same_bytes(&[], &[]));
-        assert!(!same_bytes(&a, &a[..999]));
-        // Differently aligned: compared a byte at a time.
-        assert!(same_bytes(&a[1..], &a.clone()[1..]));
-        assert!(!same_bytes(&a[1..], &a[..999]));
-        for at in [0, 7, 8, 500, 991, 992, 999] {
-            let mut b = a.clone();
-            b[at] ^= 1;
-            assert!(!same_bytes(&a, &b), "a difference at {at}");
-        }
     }
 
     #[test]
