@@ -202,14 +202,9 @@ fn on_packet(
             };
             s.received += 1;
             s.client_credit = s.client_credit.saturating_sub(1);
-            match &s.writer {
-                Some(w) if s.waiting.is_empty() => {
-                    if let Err(TrySendError::Full(bytes)) = w.try_send(bytes) {
-                        s.waiting.push_back(bytes);
-                    }
-                }
-                _ => s.waiting.push_back(bytes),
-            }
+            // Behind any packets already waiting, so the destination gets them in order.
+            s.waiting.push_back(bytes);
+            hand_on_waiting(s);
             let over = s.waiting.len() > WAITING_PACKETS;
             if over {
                 log(format!(
